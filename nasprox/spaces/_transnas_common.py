@@ -107,8 +107,20 @@ def macro_arch_string(ops: tuple[int, ...]) -> str:
 
 
 # -- the space -------------------------------------------------------------------------------------------
+def files_help_for(space_tag: str) -> str:
+    """The ``files_help`` text of the ``micro`` or ``macro`` space."""
+    return (
+        f"--ground-truth tnb101_{space_tag}_valmetric_zen.csv (NASLib export: tnb_arch_str, val_<task>) and/or "
+        "--benchmark transnas-bench_v10141024.pth (official API file)"
+    )
+
+
 class TransNASSpace(SearchSpace):
-    """Base of ``transnas-micro`` and ``transnas-macro``; subclasses set ``_keys`` and ``_valid_key``."""
+    """Base of ``transnas-micro`` and ``transnas-macro``.
+
+    Subclasses set ``space_tag``, ``files_help``, the ``_op_tuples`` / ``_arch_string`` pair of
+    their level and the two validity checks behind :meth:`_canonical`.
+    """
 
     datasets = tuple(TASKS)
     gt_fields = ("valid_metric", "test_metric", "valid_loss", "test_loss")
@@ -124,12 +136,36 @@ class TransNASSpace(SearchSpace):
         self._index = {k: i for i, k in enumerate(self._keys)}
         self._truth: dict[str, dict[str, dict[str, float]]] = {}  # arch -> task -> fields
 
-    def _enumerate(self) -> list[str]:
+    @staticmethod
+    def _op_tuples() -> list[tuple[int, ...]]:
+        """All NASLib op tuples of the space, in index order."""
         raise NotImplementedError
+
+    @staticmethod
+    def _arch_string(ops: tuple[int, ...]) -> str:
+        """The benchmark's arch string of a NASLib op tuple."""
+        raise NotImplementedError
+
+    def _check_op_tuple(self, ops: tuple[int, ...], text: str) -> None:
+        """NasproxError unless ``ops`` (parsed from ``text``) is an op tuple of the space."""
+        raise NotImplementedError
+
+    def _check_arch_string(self, text: str) -> None:
+        """NasproxError unless ``text`` is an arch string of the space."""
+        raise NotImplementedError
+
+    def _enumerate(self) -> list[str]:
+        return [self._arch_string(ops) for ops in self._op_tuples()]
 
     def _canonical(self, text: str) -> str:
         """A canonical key from user text (arch string or NASLib op tuple), or NasproxError."""
-        raise NotImplementedError
+        text = text.strip()
+        ops = parse_op_tuple(text)
+        if ops is not None:
+            self._check_op_tuple(ops, text)
+            text = self._arch_string(ops)
+        self._check_arch_string(text)
+        return text
 
     # -- enumeration --------------------------------------------------------------------------
     def __len__(self) -> int:

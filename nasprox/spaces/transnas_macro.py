@@ -16,12 +16,7 @@ from __future__ import annotations
 import re
 
 from nasprox.core import NasproxError, space
-from nasprox.spaces._transnas_common import (
-    TransNASSpace,
-    macro_arch_string,
-    macro_op_tuples,
-    parse_op_tuple,
-)
+from nasprox.spaces._transnas_common import TransNASSpace, files_help_for, macro_arch_string, macro_op_tuples
 
 _MACRO_RE = re.compile(r"^64-([1-4]{4,6})-basic$")
 
@@ -30,22 +25,16 @@ _MACRO_RE = re.compile(r"^64-([1-4]{4,6})-basic$")
 class TransNASMacroSpace(TransNASSpace):
     description = "TransNAS-Bench-101 macro: 3,256 ResNet skeletons (4-6 modules) x 7 Taskonomy tasks"
     space_tag = "macro"
-    files_help = (
-        "--ground-truth tnb101_macro_valmetric_zen.csv (NASLib export: tnb_arch_str, val_<task>) and/or "
-        "--benchmark transnas-bench_v10141024.pth (official API file)"
-    )
+    files_help = files_help_for(space_tag)
+    _op_tuples = staticmethod(macro_op_tuples)
+    _arch_string = staticmethod(macro_arch_string)
 
-    def _enumerate(self) -> list[str]:
-        return [macro_arch_string(t) for t in macro_op_tuples()]
+    def _check_op_tuple(self, ops: tuple[int, ...], text: str) -> None:
+        digits = [o for o in ops if o]
+        if not all(0 <= o <= 4 for o in ops) or not 4 <= len(digits) <= 6 or 0 in ops[: len(digits)]:
+            raise NasproxError(f"a TransNAS macro op tuple has 4-6 digits in 1..4 followed by zeros, got {text}")
 
-    def _canonical(self, text: str) -> str:
-        text = text.strip()
-        ops = parse_op_tuple(text)
-        if ops is not None:
-            digits = [o for o in ops if o]
-            if not all(0 <= o <= 4 for o in ops) or not 4 <= len(digits) <= 6 or 0 in ops[: len(digits)]:
-                raise NasproxError(f"a TransNAS macro op tuple has 4-6 digits in 1..4 followed by zeros, got {text}")
-            text = macro_arch_string(ops)
+    def _check_arch_string(self, text: str) -> None:
         match = _MACRO_RE.match(text)
         if not match:
             raise NasproxError(
@@ -59,4 +48,3 @@ class TransNASMacroSpace(TransNASSpace):
                 f"'{text}' is outside the TransNAS macro space (needs 1-4 resolution halvings (3/4) and "
                 f"1-3 channel doublings (2/4), has {halvings} and {doublings})"
             )
-        return text

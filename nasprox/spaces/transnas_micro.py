@@ -16,12 +16,7 @@ from __future__ import annotations
 import re
 
 from nasprox.core import NasproxError, space
-from nasprox.spaces._transnas_common import (
-    TransNASSpace,
-    micro_arch_string,
-    micro_op_tuples,
-    parse_op_tuple,
-)
+from nasprox.spaces._transnas_common import TransNASSpace, files_help_for, micro_arch_string, micro_op_tuples
 
 _MICRO_RE = re.compile(r"^64-41414-([0-3])_([0-3]{2})_([0-3]{3})$")
 
@@ -30,23 +25,16 @@ _MICRO_RE = re.compile(r"^64-41414-([0-3])_([0-3]{2})_([0-3]{3})$")
 class TransNASMicroSpace(TransNASSpace):
     description = "TransNAS-Bench-101 micro: 4,096 cells (4 nodes, 6 edges, none/skip/conv1x1/conv3x3) x 7 Taskonomy tasks"
     space_tag = "micro"
-    files_help = (
-        "--ground-truth tnb101_micro_valmetric_zen.csv (NASLib export: tnb_arch_str, val_<task>) and/or "
-        "--benchmark transnas-bench_v10141024.pth (official API file)"
-    )
+    files_help = files_help_for(space_tag)
+    _op_tuples = staticmethod(micro_op_tuples)
+    _arch_string = staticmethod(micro_arch_string)
 
-    def _enumerate(self) -> list[str]:
-        return [micro_arch_string(t) for t in micro_op_tuples()]
+    def _check_op_tuple(self, ops: tuple[int, ...], text: str) -> None:
+        if len(ops) != 6 or not all(0 <= o <= 3 for o in ops):
+            raise NasproxError(f"a TransNAS micro op tuple has 6 entries in 0..3, got {text}")
 
-    def _canonical(self, text: str) -> str:
-        text = text.strip()
-        ops = parse_op_tuple(text)
-        if ops is not None:
-            if len(ops) != 6 or not all(0 <= o <= 3 for o in ops):
-                raise NasproxError(f"a TransNAS micro op tuple has 6 entries in 0..3, got {text}")
-            return micro_arch_string(ops)
+    def _check_arch_string(self, text: str) -> None:
         if not _MICRO_RE.match(text):
             raise NasproxError(
                 f"'{text}' is not a TransNAS micro architecture (expected e.g. 64-41414-1_02_333 or (1, 0, 2, 3, 3, 3))"
             )
-        return text
