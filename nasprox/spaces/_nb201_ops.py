@@ -206,68 +206,61 @@ class InferCell(nn.Module):
         return nodes[-1]
 
 
-class TinyNetwork(nn.Module):
-    """NATS-TSS / NB201 network: stem, 3 stages of N cells (C, 2C, 4C) joined by ResNet blocks, head."""
+class _StagedCellNetwork(nn.Module):
+    """The skeleton of both NATS networks: stem, 3 stages of N cells joined by ResNet blocks, head.
 
-    def __init__(self, C: int, N: int, genotype: Genotype, num_classes: int):
+    ``layer_channels`` gives each of the 3N + 2 layers' output channels. Modules are created in
+    xautodl's order, so seeded initialisation matches it.
+    """
+
+    def __init__(self, stem_channels: int, layer_channels: Sequence[int], genotype: Genotype, num_classes: int):
         super().__init__()
-        self._C = C
-        self._layerN = N
-        self.stem = nn.Sequential(nn.Conv2d(3, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layer_channels = [C] * N + [C * 2] + [C * 2] * N + [C * 4] + [C * 4] * N
-        layer_reductions = [False] * N + [True] + [False] * N + [True] + [False] * N
-        C_prev = C
-        self.cells = nn.ModuleList()
-        for C_curr, reduction in zip(layer_channels, layer_reductions):
-            cell = ResNetBasicblock(C_prev, C_curr, 2) if reduction else InferCell(genotype, C_prev, C_curr, 1)
-            self.cells.append(cell)
-            C_prev = cell.out_dim
-        self._Layer = len(self.cells)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_prev, num_classes)
-
-    def extra_repr(self):
-        return f"C={self._C}, N={self._layerN}, L={self._Layer}"
-
-    def forward(self, inputs):
-        feature = self.stem(inputs)
-        for cell in self.cells:
-            feature = cell(feature)
-        out = self.global_pooling(self.lastact(feature))
-        return self.classifier(out.view(out.size(0), -1))
-
-
-class DynamicShapeTinyNet(nn.Module):
-    """NATS-SSS network: the TinyNetwork skeleton with per-layer channel counts (N = len(channels) // 3)."""
-
-    def __init__(self, channels: Sequence[int], genotype: Genotype, num_classes: int):
-        super().__init__()
-        self._channels = tuple(channels)
-        if len(channels) % 3 != 2:
-            raise ValueError(f"invalid number of layers: {len(channels)}")
-        self._num_stage = N = len(channels) // 3
         self.stem = nn.Sequential(
-            nn.Conv2d(3, channels[0], kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(channels[0])
+            nn.Conv2d(3, stem_channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(stem_channels)
         )
+        N = len(layer_channels) // 3
         layer_reductions = [False] * N + [True] + [False] * N + [True] + [False] * N
-        c_prev = channels[0]
+        c_prev = stem_channels
         self.cells = nn.ModuleList()
-        for c_curr, reduction in zip(channels, layer_reductions):
-            cell = ResNetBasicblock(c_prev, c_curr, 2, True) if reduction else InferCell(genotype, c_prev, c_curr, 1)
+        for c_curr, reduction in zip(layer_channels, layer_reductions):
+            cell = ResNetBasicblock(c_prev, c_curr, 2) if reduction else InferCell(genotype, c_prev, c_curr, 1)
             self.cells.append(cell)
             c_prev = cell.out_dim
-        self._num_layer = len(self.cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
-    def extra_repr(self):
-        return f"C={list(self._channels)}, N={self._num_stage}, L={self._num_layer}"
-
     def forward(self, inputs):
         feature = self.stem(inputs)
         for cell in self.cells:
             feature = cell(feature)
         out = self.global_pooling(self.lastact(feature))
         return self.classifier(out.view(out.size(0), -1))
+
+
+class TinyNetwork(_StagedCellNetwork):
+    """NATS-TSS / NB201 network: stem, 3 stages of N cells (C, 2C, 4C) joined by ResNet blocks, head."""
+
+    def __init__(self, C: int, N: int, genotype: Genotype, num_classes: int):
+        super().__init__(C, [C] * N + [C * 2] + [C * 2] * N + [C * 4] + [C * 4] * N, genotype, num_classes)
+        self._C = C
+        self._layerN = N
+        self._Layer = len(self.cells)
+
+    def extra_repr(self):
+        return f"C={self._C}, N={self._layerN}, L={self._Layer}"
+
+
+class DynamicShapeTinyNet(_StagedCellNetwork):
+    """NATS-SSS network: the TinyNetwork skeleton with per-layer channel counts (N = len(channels) // 3)."""
+
+    def __init__(self, channels: Sequence[int], genotype: Genotype, num_classes: int):
+        if len(channels) % 3 != 2:
+            raise ValueError(f"invalid number of layers: {len(channels)}")
+        super().__init__(channels[0], channels, genotype, num_classes)
+        self._channels = tuple(channels)
+        self._num_stage = len(channels) // 3
+        self._num_layer = len(self.cells)
+
+    def extra_repr(self):
+        return f"C={list(self._channels)}, N={self._num_stage}, L={self._num_layer}"
