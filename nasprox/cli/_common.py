@@ -1,7 +1,9 @@
-"""Helpers shared by subcommands: one-line user errors with exit code 2."""
+"""Helpers shared by subcommands: one-line user errors with exit code 2, table and file output."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
+from typing import Callable, Optional
 
 import typer
 
@@ -23,3 +25,23 @@ def user_errors(fn):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def write_file(path: Path, write: Callable[[Path], object]) -> None:
+    """Create ``path``'s folder, let ``write`` fill ``path``, then report it on stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(path)
+    typer.echo(f"wrote {path}", err=True)
+
+
+def emit_table(table, fmt: str, header: str, out: Optional[Path]) -> None:
+    """Render ``table`` as ``fmt`` (md gets a ``### header`` line) into ``out``, or to stdout."""
+    from nasprox.report.tables import render  # pandas only once a command has a table
+
+    text = render(table, fmt)
+    if fmt == "md":
+        text = f"### {header}\n\n{text}"
+    if out:
+        write_file(out, lambda path: path.write_text(text))
+    else:
+        typer.echo(text.rstrip("\n"))

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import emit_table, user_errors, write_file
 from nasprox.core import SPACES, NasproxError
 
 EXAMPLES = """
@@ -61,7 +61,6 @@ def pareto(
     import numpy as np
     import pandas as pd
 
-    from nasprox.report.tables import render
     from nasprox.search.pareto import compare_fronts, load_costs, plot_fronts
     from nasprox.search.problem import ground_truth_value, proxy_direction, scores_from_csv
     from nasprox.stats import lower_is_better
@@ -104,19 +103,9 @@ def pareto(
     table = pd.DataFrame(results)[COLUMNS]
     header = (f"{sp.name} / {dataset}: proxy {proxy} vs {source}; costs {costs.name} "
               f"({len(matched)} of {len(keys)} scored archs have costs); near = gap <= {tolerance}")
-    text = render(table, fmt.value)
-    if fmt is TableFormat.md:
-        text = f"### {header}\n\n{text}"
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        typer.echo(f"wrote {out}", err=True)
-    else:
-        typer.echo(text.rstrip("\n"))
+    emit_table(table, fmt.value, header, out)
     if plot:
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_fronts(panels, plot, title=header)
-        typer.echo(f"wrote {plot}", err=True)
+        write_file(plot, lambda path: plot_fronts(panels, path, title=header))
 
 
 def register(app: typer.Typer) -> None:

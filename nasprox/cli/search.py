@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import emit_table, user_errors, write_file
 from nasprox.core import SPACES, NasproxError
 
 EXAMPLES = """
@@ -76,7 +76,6 @@ def search(
     """
     import numpy as np
 
-    from nasprox.report.tables import render
     from nasprox.search.problem import build_problem
     from nasprox.search.strategies import STRATEGIES, checkpoint_table, plot_curves, run_strategy
 
@@ -113,28 +112,17 @@ def search(
     header = (f"{sp.name} / {dataset}: oracle {info['oracle']}; domain {info['domain']} archs "
               f"(best {info['best']:.3f}); proxy {info.get('proxy') or '-'}; mutation {info['mutation']}; "
               f"{seeds} seeds, budget {budget}")
-    text = render(table, fmt.value)
-    if fmt is TableFormat.md:
-        text = f"### {header}\n\n{text}"
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        typer.echo(f"wrote {out}", err=True)
-    else:
-        typer.echo(text.rstrip("\n"))
+    emit_table(table, fmt.value, header, out)
     if plot:
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_curves(curves, plot, title=header, ylabel=f"best {info['target']} found", best=info["best"])
-        typer.echo(f"wrote {plot}", err=True)
+        ylabel = f"best {info['target']} found"
+        write_file(plot, lambda path: plot_curves(curves, path, title=header, ylabel=ylabel, best=info["best"]))
     if curves_out:
         import pandas as pd
 
         frames = [pd.DataFrame({"strategy": name, "seed": np.repeat(run_seeds, budget),
                                 "trained": np.tile(np.arange(1, budget + 1), len(run_seeds)),
                                 "best": arr.reshape(-1)}) for name, arr in curves.items()]
-        curves_out.parent.mkdir(parents=True, exist_ok=True)
-        pd.concat(frames).to_csv(curves_out, index=False)
-        typer.echo(f"wrote {curves_out}", err=True)
+        write_file(curves_out, lambda path: pd.concat(frames).to_csv(path, index=False))
 
 
 def _live_scorer(space, dataset, proxy, seed, batch_size, data_root, synthetic, proxy_opt, device, ground_truth, benchmark):

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import emit_table, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -74,7 +74,6 @@ def select_init(
 ) -> None:
     """Score one network under every activation x initialisation pair; rank pairs by mean NEAR."""
     from nasprox.core import PROXIES
-    from nasprox.report.tables import render
     from nasprox.search.initgrid import GridSpec, score_grid
     from nasprox.search.mlp import load_features
 
@@ -103,16 +102,9 @@ def select_init(
         spec = GridSpec("mlp", (inputs.shape[1],), output_size, widths)
     table = score_grid(spec, inputs, labels, activations=_names(activation), inits=_names(init),
                        repetitions=repetitions, proxies=proxies, seed=seed, batch_size=batch_size)
-    text = render(table, fmt.value)
-    if fmt is TableFormat.md:
-        text = (f"### {spec.model} {list(spec.input_shape)} -> {output_size}; {repetitions} repetitions; "
-                f"ranked by mean NEAR (higher = better)\n\n{text}")
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        typer.echo(f"wrote {out}", err=True)
-    else:
-        typer.echo(text.rstrip("\n"))
+    header = (f"{spec.model} {list(spec.input_shape)} -> {output_size}; {repetitions} repetitions; "
+              f"ranked by mean NEAR (higher = better)")
+    emit_table(table, fmt.value, header, out)
 
 
 def register(app: typer.Typer) -> None:
