@@ -1,7 +1,8 @@
-"""Per-weight saliencies shared by snip, synflow, the SSNR family and T-CET (PROXY_SPEC §2, §7).
+"""Per-weight saliencies and the loss-gradient set-up shared by snip, synflow, grad_norm, plain, the
+SSNR family and T-CET (PROXY_SPEC §2, §7).
 
-Every function returns ``[(layer, tensor), ...]`` over the foresight layer set (Conv2d/Linear in
-registration order, §1.6), so callers can sum (foresight ``sum_arr``), take per-layer statistics
+The saliency functions return ``[(layer, tensor), ...]`` over the foresight layer set (Conv2d/Linear
+in registration order, §1.6), so callers can sum (foresight ``sum_arr``), take per-layer statistics
 (SSNR) or align layers by module identity (T-CET, §7.2).
 """
 from __future__ import annotations
@@ -42,6 +43,18 @@ def loss_backward(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     return loss.detach()
 
 
+def layers_with_loss_grads(ctx: ProxyContext, model: nn.Module | None = None) -> list[nn.Module]:
+    """The §1.6 layer set of the train-mode model, after ``loss_backward`` on the fixed batch.
+
+    The BN-kept, space-loss set-up of snip, grad_norm and plain (§2.1, §2.2, §2.6).
+    """
+    model = ctx.model if model is None else model
+    model.train()
+    layers = require_weight_layers(model)
+    loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
+    return layers
+
+
 def weight_grad(layer: nn.Module) -> torch.Tensor:
     """The layer's weight gradient; a layer the loss never reached counts as zeros (foresight)."""
     grad = layer.weight.grad
@@ -53,10 +66,7 @@ def snip_saliency(ctx: ProxyContext, model: nn.Module | None = None) -> LayerVal
 
     The reference computes |∂L/∂m| for a multiplicative all-ones mask m; that equals |W ⊙ ∂L/∂W|.
     """
-    model = ctx.model if model is None else model
-    model.train()
-    layers = require_weight_layers(model)
-    loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
+    layers = layers_with_loss_grads(ctx, model)
     return [(layer, (layer.weight.detach() * weight_grad(layer)).abs()) for layer in layers]
 
 

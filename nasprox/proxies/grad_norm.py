@@ -5,10 +5,8 @@ space's loss (cross-entropy mean) on the fixed batch with true labels.
 """
 from __future__ import annotations
 
-import torch
-
 from nasprox.core import ProxyContext, proxy
-from nasprox.proxies._saliency import loss_backward, require_weight_layers
+from nasprox.proxies._saliency import layers_with_loss_grads, sum_values
 
 
 @proxy(
@@ -18,11 +16,6 @@ from nasprox.proxies._saliency import loss_backward, require_weight_layers
     bn="kept", cost="backward",
 )
 def score(ctx: ProxyContext) -> float:
-    model = ctx.model.train()
-    layers = require_weight_layers(model)
-    loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
-    total = torch.zeros((), dtype=torch.float64)
-    for layer in layers:
-        if layer.weight.grad is not None:  # a layer the loss never reached contributes 0
-            total += layer.weight.grad.detach().norm().double().cpu()
-    return float(total)
+    # a layer the loss never reached has no gradient and contributes 0
+    reached = [layer for layer in layers_with_loss_grads(ctx) if layer.weight.grad is not None]
+    return sum_values([(layer, layer.weight.grad.detach().norm()) for layer in reached])

@@ -1,10 +1,8 @@
 """plain: Σ θ ⊙ ∂L/∂θ (signed) over Conv2d/Linear weights (PROXY_SPEC §2.6). Reported raw."""
 from __future__ import annotations
 
-import torch
-
 from nasprox.core import ProxyContext, proxy
-from nasprox.proxies._saliency import loss_backward, require_weight_layers, weight_grad
+from nasprox.proxies._saliency import layers_with_loss_grads, sum_values, weight_grad
 
 
 @proxy(
@@ -14,10 +12,5 @@ from nasprox.proxies._saliency import loss_backward, require_weight_layers, weig
     bn="kept", cost="backward",
 )
 def score(ctx: ProxyContext) -> float:
-    model = ctx.model.train()
-    layers = require_weight_layers(model)
-    loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
-    total = torch.zeros((), dtype=torch.float64)
-    for layer in layers:
-        total += (layer.weight.detach() * weight_grad(layer)).double().sum().cpu()
-    return float(total)
+    layers = layers_with_loss_grads(ctx)
+    return sum_values([(layer, layer.weight.detach() * weight_grad(layer)) for layer in layers])
