@@ -13,6 +13,16 @@ def _target_for(space: str, target: str | None) -> str:
     return target if target else default_target(space)
 
 
+def _proxy_scores(table: ResultTable, target: str | None):
+    """Per (space, dataset, proxy): the row's identifying columns, the scores and the ground truth."""
+    for space, dataset, sub, proxies in table.groups():
+        tgt = _target_for(space, target)
+        gt = target_values(sub, space, tgt)
+        for proxy in proxies:
+            ids = {"space": space, "dataset": dataset, "target": tgt, "proxy": proxy}
+            yield ids, sub[proxy].to_numpy(dtype=float), gt
+
+
 def correlation_table(table: ResultTable, *, target: str | None = None, top: float = 0.1,
                       bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
     """Kendall tau and Spearman rho on all and on the top-``top`` by ground truth, per proxy.
@@ -22,23 +32,19 @@ def correlation_table(table: ResultTable, *, target: str | None = None, top: flo
     With ``bootstrap`` > 0, seeded 95% percentile intervals are added for the all-data values.
     """
     rows = []
-    for space, dataset, sub, proxies in table.groups():
-        tgt = _target_for(space, target)
-        gt = target_values(sub, space, tgt)
-        for proxy in proxies:
-            score = sub[proxy].to_numpy(dtype=float)
-            pairs = finite_pairs(score, gt)
-            row = {
-                "space": space, "dataset": dataset, "target": tgt, "proxy": proxy,
-                "kendall": kendall_tau(score, gt), "spearman": spearman_rho(score, gt), "top": top,
-                "kendall_top": correlate_top(score, gt, top, "kendall"),
-                "spearman_top": correlate_top(score, gt, top, "spearman"),
-                "n_used": pairs.n, "n_nonfinite": pairs.n_nonfinite,
-            }
-            if bootstrap:
-                row["kendall_lo"], row["kendall_hi"] = bootstrap_ci(kendall_tau, score, gt, n_resamples=bootstrap, seed=seed)
-                row["spearman_lo"], row["spearman_hi"] = bootstrap_ci(spearman_rho, score, gt, n_resamples=bootstrap, seed=seed)
-            rows.append(row)
+    for ids, score, gt in _proxy_scores(table, target):
+        pairs = finite_pairs(score, gt)
+        row = {
+            **ids,
+            "kendall": kendall_tau(score, gt), "spearman": spearman_rho(score, gt), "top": top,
+            "kendall_top": correlate_top(score, gt, top, "kendall"),
+            "spearman_top": correlate_top(score, gt, top, "spearman"),
+            "n_used": pairs.n, "n_nonfinite": pairs.n_nonfinite,
+        }
+        if bootstrap:
+            row["kendall_lo"], row["kendall_hi"] = bootstrap_ci(kendall_tau, score, gt, n_resamples=bootstrap, seed=seed)
+            row["spearman_lo"], row["spearman_hi"] = bootstrap_ci(spearman_rho, score, gt, n_resamples=bootstrap, seed=seed)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -46,19 +52,15 @@ def search_metrics_table(table: ResultTable, *, target: str | None = None, fract
                          top_k: int = 64, within: float = 0.05) -> pd.DataFrame:
     """Pearson r, pairwise-order probability, top-x%/top-x% overlap and "top-k within top-y%"."""
     rows = []
-    for space, dataset, sub, proxies in table.groups():
-        tgt = _target_for(space, target)
-        gt = target_values(sub, space, tgt)
-        for proxy in proxies:
-            score = sub[proxy].to_numpy(dtype=float)
-            rows.append({
-                "space": space, "dataset": dataset, "target": tgt, "proxy": proxy,
-                "pearson": pearson_r(score, gt),
-                "pairwise_order": pairwise_order_probability(score, gt),
-                "top_overlap": top_overlap(score, gt, fraction),
-                f"top{top_k}_within": top_k_within_top_fraction(score, gt, top_k, within),
-                "n_used": finite_pairs(score, gt).n,
-            })
+    for ids, score, gt in _proxy_scores(table, target):
+        rows.append({
+            **ids,
+            "pearson": pearson_r(score, gt),
+            "pairwise_order": pairwise_order_probability(score, gt),
+            "top_overlap": top_overlap(score, gt, fraction),
+            f"top{top_k}_within": top_k_within_top_fraction(score, gt, top_k, within),
+            "n_used": finite_pairs(score, gt).n,
+        })
     return pd.DataFrame(rows)
 
 
@@ -67,12 +69,7 @@ def correlation_vs_top(table: ResultTable, *, target: str | None = None,
                        method: str = "spearman") -> pd.DataFrame:
     """Correlation on the top-x% for a range of x, one row per (space, dataset, proxy, fraction)."""
     rows = []
-    for space, dataset, sub, proxies in table.groups():
-        tgt = _target_for(space, target)
-        gt = target_values(sub, space, tgt)
-        for proxy in proxies:
-            score = sub[proxy].to_numpy(dtype=float)
-            for fraction in fractions:
-                rows.append({"space": space, "dataset": dataset, "target": tgt, "proxy": proxy,
-                             "fraction": fraction, method: correlate_top(score, gt, fraction, method)})
+    for ids, score, gt in _proxy_scores(table, target):
+        for fraction in fractions:
+            rows.append({**ids, "fraction": fraction, method: correlate_top(score, gt, fraction, method)})
     return pd.DataFrame(rows)
