@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,7 +211,7 @@ def read_cache(path: Path) -> NB101Table:
             if int(data["version"]) != CACHE_VERSION:
                 raise NasproxError(f"NB101 cache {path} has version {int(data['version'])}, expected {CACHE_VERSION}")
             table = NB101Table(**{name: data[name] for name in NB101Table.__dataclass_fields__})
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile) as err:  # truncated/corrupt .npz
         raise NasproxError(f"cannot read NB101 cache {path} ({err.__class__.__name__})") from None
     if not (len(table.hashes) == len(table.adjacency) == len(table.test_acc) > 0):
         raise NasproxError(f"NB101 cache {path} has inconsistent columns")

@@ -269,29 +269,37 @@ class TransNASSpace(SearchSpace):
         if not path.is_file():
             raise NasproxError(f"TransNAS ground-truth CSV not found: {path}")
         table: dict[str, dict[str, dict[str, float]]] = {}
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            arch_col = next((c for c in ("tnb_arch_str", "arch", "arch_str") if c in columns), None)
-            task_cols = {t: (f"val_{t}", f"test_{t}") for t in TASKS}
-            if arch_col is None or not any(v in columns for v, _ in task_cols.values()):
-                raise NasproxError(f"{path}: expected a 'tnb_arch_str' (or 'arch') column and 'val_<task>' columns")
-            for row in reader:
-                try:
-                    key = self._canonical(row[arch_col])
-                except NasproxError:
-                    continue  # rows of the other space (a merged CSV) are skipped
-                for task, (vcol, tcol) in task_cols.items():
-                    fields = {}
-                    for col, name in ((vcol, "valid_metric"), (tcol, "test_metric")):
-                        value = _to_float(row.get(col))
-                        if value is not None:
-                            fields[name] = value
-                    if fields:
-                        table.setdefault(key, {})[task] = fields
+        try:
+            with open(path, newline="") as fh:
+                self._read_csv_rows(path, csv.DictReader(fh), table)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise NasproxError(f"cannot read {path} as a CSV ({exc.__class__.__name__}: {exc})") from None
         if not table:
             raise NasproxError(f"{path}: no {self.name} architecture strings found")
         return table
+
+    def _read_csv_rows(self, path: Path, reader: csv.DictReader, table: dict) -> None:
+        columns = reader.fieldnames or []
+        arch_col = next((c for c in ("tnb_arch_str", "arch", "arch_str") if c in columns), None)
+        task_cols = {t: (f"val_{t}", f"test_{t}") for t in TASKS}
+        if arch_col is None or not any(v in columns for v, _ in task_cols.values()):
+            raise NasproxError(f"{path}: expected a 'tnb_arch_str' (or 'arch') column and 'val_<task>' columns")
+        for row in reader:
+            if None in row or None in row.values():  # a ragged row, e.g. the cut last line of a truncated file
+                cells = len(columns) + len(row.get(None) or []) - sum(v is None for v in row.values())
+                raise NasproxError(f"{path}: line {reader.line_num} has {cells} cells, the header has {len(columns)}")
+            try:
+                key = self._canonical(row[arch_col])
+            except NasproxError:
+                continue  # rows of the other space (a merged CSV) are skipped
+            for task, (vcol, tcol) in task_cols.items():
+                fields = {}
+                for col, name in ((vcol, "valid_metric"), (tcol, "test_metric")):
+                    value = _to_float(row.get(col))
+                    if value is not None:
+                        fields[name] = value
+                if fields:
+                    table.setdefault(key, {})[task] = fields
 
     def _read_pth(self, path: Path) -> dict:
         import torch

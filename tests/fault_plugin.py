@@ -1,0 +1,48 @@
+"""Proxies that fail on purpose, for tests/test_faults.py (loaded via NASPROX_PLUGINS or imported).
+
+They work on the ``toy`` space of toy_plugin (width = arch index + 1 = ctx.model[0].out_channels).
+"""
+import math
+import os
+
+import torch
+
+from nasprox.core import proxy
+
+BATCHES_SEEN: list[tuple[str, int]] = []  # (arch key, batch size) of every fault_oom call, in-process only
+
+
+def _oom(batch: int) -> Exception:
+    # what the CUDA caching allocator raises; constructible (and raised here) without a GPU
+    return torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {batch * 0.5:.2f} GiB")
+
+
+@proxy("fault_oom", "OOMs (torch.cuda.OutOfMemoryError) above FAULT_OOM_ABOVE samples (test fixture)",
+       needs_real_data=False, cost="free")
+def fault_oom(ctx):
+    batch = int(ctx.inputs.shape[0])
+    BATCHES_SEEN.append((ctx.arch.key, batch))
+    if batch > int(os.environ.get("FAULT_OOM_ABOVE", "8")):
+        raise _oom(batch)
+    return float(batch)  # the batch the proxy really saw
+
+
+@proxy("fault_oom_w3", "OOMs at every batch size on width 3, old-style RuntimeError (test fixture)",
+       needs_real_data=False, cost="free")
+def fault_oom_w3(ctx):
+    if ctx.model[0].out_channels == 3:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.11 GiB total capacity)")
+    return float(ctx.model[0].out_channels)
+
+
+@proxy("fault_bad_value", "NaN on width 2, -inf on width 3, raises on width 4 (test fixture)",
+       needs_real_data=False, cost="free")
+def fault_bad_value(ctx):
+    width = ctx.model[0].out_channels
+    if width == 2:
+        return math.nan
+    if width == 3:
+        return -math.inf
+    if width == 4:
+        raise ValueError("matrix is singular\nsecond line of the message")
+    return float(width)
