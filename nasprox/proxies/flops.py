@@ -6,7 +6,8 @@ A per-module handler table counts, for every call:
   Linear:       out positions · in · out (+ out · out positions if bias), positions = all but the feature dim.
 Pooling, normalisation, activations, embeddings lookups, dropout and parameter-free modules count
 zero by the convention. Any other *called* module that owns parameters (LSTM, ConvTranspose,
-MultiheadAttention's input projection, ...) has no handler: by default (``flops.strict=true``) the
+MultiheadAttention's input projection, ...) has no handler, unless it defines
+``mac_count(inputs, output)`` (e.g. the NAS-Bench-NLP cell's ``MultiLinear``): by default (``flops.strict=true``) the
 proxy is then undefined and names those types rather than silently counting them as zero; with
 ``flops.strict=false`` they are logged and skipped.
 """
@@ -48,7 +49,13 @@ ZERO_BY_CONVENTION = (
 )
 
 
+def _own_count(module: nn.Module, inputs, output) -> float:
+    return float(module.mac_count(inputs, output))
+
+
 def _handler(module: nn.Module):
+    if callable(getattr(module, "mac_count", None)):  # a space's own layer type counts itself
+        return _own_count
     for kind, fn in MAC_HANDLERS.items():
         if isinstance(module, kind):
             return fn
