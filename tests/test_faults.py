@@ -283,10 +283,15 @@ def test_conflicting_flags_leave_results_untouched(tmp_path, flags, fragment):
     assert out.read_bytes() == before
 
 
-def test_output_path_is_a_directory(tmp_path):
+def test_output_path_is_a_directory_or_under_a_file(tmp_path):
     (tmp_path / "adir").mkdir()
     res = run_cli(*TOY, "--synthetic", "--out", str(tmp_path / "adir"), tmp_path=tmp_path)
     assert_one_line_error(res, "adir")
+    blocker = tmp_path / "results.csv"
+    before = _existing_results(blocker, "toy", "cifar10")
+    res = run_cli(*TOY, "--synthetic", "--out", str(blocker / "sub.csv"), tmp_path=tmp_path)
+    assert_one_line_error(res, "cannot create output folder")
+    assert blocker.read_bytes() == before
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores directory permissions")
