@@ -42,6 +42,7 @@ def score(
     data_root: Annotated[Optional[Path], typer.Option(help="dataset folder (CIFAR python batches, ImageNet16, PTB) or an .npz with x/y")] = None,
     synthetic: Annotated[bool, typer.Option(help="Gaussian inputs instead of real data (correlations are lower)")] = False,
     augment: Annotated[bool, typer.Option(help="random crop + flip on input batches (the foresight pipeline)")] = False,
+    memory_format: Annotated[str, typer.Option(help="auto | channels_last | contiguous: layout of image models and batches; auto = channels_last on CPU (about 2x faster, scores equal to round-off)")] = "auto",
     benchmark: Annotated[Optional[Path], typer.Option(help="upstream benchmark file/folder for ground truth")] = None,
     ground_truth: Annotated[Optional[Path], typer.Option(help="plain ground-truth CSV (arch string + metric columns)")] = None,
     proxy_opt: Annotated[list[str], typer.Option(help="proxy option, e.g. near.repetitions=8 (repeatable)")] = [],
@@ -74,7 +75,7 @@ def score(
         data_root=str(data_root) if data_root else None, synthetic=synthetic, augment=augment,
         proxy_options=parse_proxy_options(proxy_opt, proxies),
         benchmark=str(benchmark) if benchmark else None, ground_truth=str(ground_truth) if ground_truth else None,
-        space_options=parse_space_options(space_opt),
+        space_options=parse_space_options(space_opt), memory_format=memory_format,
     )
     if not synthetic and data_root is None and any(PROXIES.get(p).needs_real_data for p in proxies):
         raise NasproxError("these proxies need input data: give --data-root DIR (or an .npz), or --synthetic")

@@ -84,8 +84,13 @@ class _Rows:
     def take(self, lo: int, hi: int) -> torch.Tensor:
         if self.view.dim() == 2:
             return self.view[lo:hi]
-        flat = torch.arange(lo, hi, device=self.view.device)
-        return self.view[torch.unravel_index(flat, tuple(self.view.shape[:-1]))]
+        # copy only the samples the rows lie in (usually one), then slice: same values as an index gather
+        per_sample = self.n_rows // self.view.shape[0] if self.view.shape[0] else 0
+        if per_sample == 0 or hi <= lo:
+            return self.view.new_empty((0, self.cols))
+        first, last = lo // per_sample, (hi - 1) // per_sample + 1
+        block = self.view[first:last].reshape(-1, self.cols)
+        return block[lo - first * per_sample:hi - first * per_sample]
 
 
 def _as_rows(module: nn.Module, out: torch.Tensor) -> _Rows | None:
