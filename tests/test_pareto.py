@@ -38,6 +38,9 @@ def test_hwnasbench_keys_are_exactly_the_nb201_strings(shared):
     assert naslib_nb201_string((4, 3, 3, 0, 0, 0)) == \
         "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
     assert "edgegpu_latency" in costs.columns and "fpga_energy" in costs.columns
+    # by default only latency/energy columns are costs, not HW-NAS-Bench's arithmetic-intensity ratio
+    assert all(c.endswith(("_latency", "_energy")) for c in costs.columns), list(costs.columns)
+    assert "eyeriss_arithmetic_intensity" in load_costs(shared(HW), metrics=["eyeriss_arithmetic_intensity"]).columns
 
 
 @pytest.fixture(scope="module")

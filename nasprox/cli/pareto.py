@@ -41,7 +41,7 @@ def pareto(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset of the scores")] = "cifar10",
     proxy: Annotated[Optional[str], typer.Option("--proxy", "-p", help="proxy in --scores (needed when it holds several)")] = None,
     negate_proxy: Annotated[bool, typer.Option(help="treat lower proxy values as better")] = False,
-    metric: Annotated[list[str], typer.Option(help="cost column(s) (repeatable; default: every numeric column)")] = [],
+    metric: Annotated[list[str], typer.Option(help="cost column(s) (repeatable; default: the *_latency and *_energy columns, else every numeric column)")] = [],
     arch_column: Annotated[Optional[str], typer.Option(help="architecture column of a user cost CSV (default: arch)")] = None,
     target: Annotated[Optional[str], typer.Option(help="ground-truth field (default: the space's, e.g. test_acc)")] = None,
     ground_truth: Annotated[Optional[Path], typer.Option(help="ground-truth CSV for the space (else the gt_ column of --scores)")] = None,

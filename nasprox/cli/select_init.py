@@ -102,7 +102,8 @@ def select_init(
         spec = GridSpec("mlp", (inputs.shape[1],), output_size, widths)
     table = score_grid(spec, inputs, labels, activations=_names(activation), inits=_names(init),
                        repetitions=repetitions, proxies=proxies, seed=seed, batch_size=batch_size)
-    header = (f"{spec.model} {list(spec.input_shape)} -> {output_size}; {repetitions} repetitions; "
+    body = " -> ".join(map(str, spec.hidden)) if spec.model == "mlp" else f"width {spec.cnn_width}"
+    header = (f"{spec.model} {list(spec.input_shape)} -> {body} -> {output_size}; {repetitions} repetitions; "
               f"ranked by mean NEAR (higher = better)")
     emit_table(table, fmt.value, header, out)
 
