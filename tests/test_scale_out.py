@@ -91,3 +91,14 @@ def test_conflicting_flags(tmp_path):
     assert res.returncode == 2 and "--backend ray" in res.stderr
     res = run_cli(*BASE, "--devices", "all", "--out", str(tmp_path / "y.csv"))
     assert res.returncode == 2 and "no CUDA GPU" in res.stderr
+
+
+def test_cpu_workers_share_the_cores_also_with_device_auto(monkeypatch):
+    """--workers N --device auto on a CPU machine must not give every worker all cores."""
+    from nasprox.engine.parallel import threads_per_worker
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert threads_per_worker(["auto", "auto"]) == 2
+    assert threads_per_worker(["cpu"] * 4) == 1
+    assert threads_per_worker(["auto"]) == 4

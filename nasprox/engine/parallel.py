@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Iterable, Iterator
 
 from nasprox.core import ArchRef, ScoreRecord
+from nasprox.engine.device import resolve_device
 from nasprox.engine.runner import RunConfig, Scorer
 
 _POLL_S = 0.05
@@ -40,6 +41,16 @@ def _worker_main(config: RunConfig, threads: int, tasks, results) -> None:
             results.put((task_id, recs))
         except Exception as exc:  # noqa: BLE001
             results.put((task_id, f"{exc.__class__.__name__}: {exc}"))
+
+
+def threads_per_worker(devices: list[str]) -> int:
+    """Intra-op threads per worker: the cores shared among the CPU workers.
+
+    "auto" counts as CPU when there is no CUDA; oversubscribed OpenMP threads slow CPU scoring
+    many-fold (NEAR went from ~6 s to 74-135 s per arch with 2 workers x 2 threads on 2 cores).
+    """
+    n_cpu_workers = sum(resolve_device(d).type == "cpu" for d in devices) or 1
+    return max(1, (os.cpu_count() or 1) // n_cpu_workers)
 
 
 class _Worker:
@@ -72,9 +83,7 @@ class WorkerPool:
         self._ctx = mp.get_context("spawn")  # CUDA cannot be forked; spawn is also safe on CPU
 
     def _start(self, device: str) -> _Worker:
-        n_cpu_workers = sum(d.startswith("cpu") for d in self.devices) or 1
-        threads = max(1, (os.cpu_count() or 1) // n_cpu_workers)
-        return _Worker(self._ctx, replace(self.config, device=device), threads)
+        return _Worker(self._ctx, replace(self.config, device=device), threads_per_worker(self.devices))
 
     def run(self, archs: Iterable[ArchRef], skip_for) -> Iterator[list[ScoreRecord]]:
         """``skip_for(arch)`` -> set of proxy names already done for that arch (resume)."""
