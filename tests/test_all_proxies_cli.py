@@ -9,7 +9,6 @@ import math
 
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from conftest import shared_file
@@ -23,12 +22,7 @@ CHEAP = ["--batch-size", "8", "--proxy-opt", "near.repetitions=2", "--proxy-opt"
 NB101_CELLS = ["010.001.000:1", "011.001.000:3"]  # small cells given as specs: no benchmark file needed
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("space", ["nats-tss", "nb101"])

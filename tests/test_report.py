@@ -75,3 +75,15 @@ def test_markdown_table_shape():
     text = to_markdown(pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", "z"]}))
     lines = text.strip().splitlines()
     assert lines[0] == "| a | b |" and lines[2] == "| 1.235 | x\\|y |" and lines[3] == "| nan | z |"
+
+
+def test_scatter_colour_falls_back_to_the_scored_params_proxy():
+    import numpy as np
+    import pandas as pd
+
+    from nasprox.report.build import _params_colour
+
+    sub = pd.DataFrame({"gt_params": [np.nan, np.nan], "params": [0.1, 0.2], "near": [1.0, 2.0]})
+    assert list(_params_colour(sub)) == [0.1, 0.2]
+    assert list(_params_colour(sub.assign(gt_params=[1.0, 2.0]))) == [1.0, 2.0]
+    assert _params_colour(sub.drop(columns="params")) is None

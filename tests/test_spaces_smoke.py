@@ -11,7 +11,6 @@ import math
 
 import pandas as pd
 import pytest
-import torch
 from scipy import stats as sps
 from typer.testing import CliRunner
 
@@ -19,15 +18,8 @@ from conftest import shared_file
 from nasprox.cli import app
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a busy shared CPU, oversubscribed OpenMP threads slow these runs many-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 CIFAR = "inputs/cifar10_test_1000_from_jpg.npz"
 NLP_LOGS = "nasbench_nlp/train_logs_wikitext-2_logs.zip"
 

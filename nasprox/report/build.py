@@ -15,6 +15,14 @@ def _slug(*parts: str) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9._+-]+", "-", p).strip("-") for p in parts)
 
 
+def _params_colour(sub):
+    """#params for colouring scatters: the benchmark's figure, else the scored ``params`` proxy."""
+    for column in ("gt_params", "params"):
+        if column in sub.columns and sub[column].notna().any():
+            return sub[column].to_numpy(dtype=float)
+    return None
+
+
 def write_report(table: ResultTable, out: Path, *, target: str | None = None, top: float = 0.1,
                  bootstrap: int = 0, seed: int = 0, published_dir: Path | None = None,
                  plots: bool = True) -> list[Path]:
@@ -37,7 +45,7 @@ def write_report(table: ResultTable, out: Path, *, target: str | None = None, to
         for space, dataset, sub, proxies in table.groups():
             tgt = target or default_target(space)
             gt = target_values(sub, space, tgt)
-            params = sub["gt_params"].to_numpy(dtype=float) if "gt_params" in sub.columns else None
+            params = _params_colour(sub)
             for proxy in proxies:
                 stem = out / "figures" / _slug("scatter", space, dataset, proxy)
                 written += scatter_score_vs_target(sub[proxy].to_numpy(dtype=float), gt, params,
