@@ -5,9 +5,10 @@
     one architecture, one proxy, one NEAR repetition at a time; a deep copy of the network per
     measure; the input batch re-loaded and re-normalised per architecture; NEAR hooks keep every
     full output with its autograd graph and run one SVD per layer.
-(b) the nasprox engine (``Scorer``): batches decoded once per run, NEAR under no_grad keeping only
-    the rows it needs and one batched SVD pass over all layers and repetitions; optionally several
-    worker processes (``--workers``), each with its share of the CPU threads.
+(b) the nasprox engine (``Scorer``): batches decoded once per run, channels_last image models and
+    batches on CPU (``--memory-format auto``), NEAR under no_grad keeping only the rows it needs and
+    one batched SVD pass over all layers and repetitions; optionally several worker processes
+    (``--workers``), each with its share of the CPU threads.
 
 Prints archs/s of each and the ratio, per proxy (proxy time only) and for the whole suite (wall),
 and checks that (a) and (b) agree (identical where deterministic, else Spearman >= 0.999).
@@ -180,10 +181,12 @@ def main() -> None:
     config = RunConfig(space=args.space, dataset=args.dataset, proxies=proxies, seed=args.seed,
                        batch_size=args.batch_size, device=args.device, data_root=args.data_root,
                        proxy_options={"near": {"repetitions": str(args.near_repetitions)}})
-    space = Scorer(config).space
+    probe = Scorer(config)
+    space = probe.space
     archs = select_archs(space, sample=args.archs, seed=args.seed)
     print(f"{len(archs)} {args.space} archs, {args.dataset}, batch {args.batch_size}, near reps {args.near_repetitions}, "
-          f"device {args.device}, torch threads {torch.get_num_threads()}, engine workers {args.workers}")
+          f"device {args.device}, torch threads {torch.get_num_threads()}, engine workers {args.workers}, "
+          f"engine memory format {str(probe.memory_format).removeprefix('torch.')}")
 
     ref_scores, ref_sec, ref_wall = reference_loop(space, archs, proxies, args, device)
     eng_scores, eng_sec, eng_wall = engine_loop(config, archs, args.workers)
