@@ -42,7 +42,7 @@ def score(
     data_root: Annotated[Optional[Path], typer.Option(help="dataset folder (CIFAR python batches, ImageNet16, PTB) or an .npz with x/y")] = None,
     synthetic: Annotated[bool, typer.Option(help="Gaussian inputs instead of real data (correlations are lower)")] = False,
     augment: Annotated[bool, typer.Option(help="random crop + flip on input batches (the foresight pipeline)")] = False,
-    memory_format: Annotated[str, typer.Option(help="auto | channels_last | contiguous: layout of image models and batches; auto = channels_last on CPU (about 2x faster, scores equal to round-off)")] = "auto",
+    memory_format: Annotated[str, typer.Option(help="auto | channels_last | contiguous: layout of image models and batches; auto = channels_last on CPU (NEAR 1.6-2.2x faster, scores equal to round-off)")] = "auto",
     benchmark: Annotated[Optional[Path], typer.Option(help="upstream benchmark file/folder for ground truth")] = None,
     ground_truth: Annotated[Optional[Path], typer.Option(help="plain ground-truth CSV (arch string + metric columns)")] = None,
     proxy_opt: Annotated[list[str], typer.Option(help="proxy option, e.g. near.repetitions=8 (repeatable)")] = [],

@@ -35,8 +35,8 @@ class RunConfig:
     benchmark: str | None = None
     ground_truth: str | None = None
     space_options: dict[str, Any] = field(default_factory=dict)  # constructor kwargs, e.g. resolution=64
-    # auto: channels_last for image models on CPU (measured 2x faster for NEAR; scores equal to ~1e-7
-    # relative, see docs/performance.md), contiguous elsewhere (not measured on CUDA)
+    # auto: channels_last for image models on CPU (NEAR measured 1.6-2.2x faster; scores equal to round-off,
+    # see docs/performance.md), contiguous elsewhere (not measured on CUDA)
     memory_format: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
