@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-os.environ["NASPROX_PLUGINS"] = "toy_plugin"
+# registers the toy space and proxies in this process; not via os.environ, which every later test's
+# subprocesses would inherit (they cannot import toy_plugin without this folder on PYTHONPATH)
+import toy_plugin  # noqa: E402,F401
 
 from nasprox.core import NasproxError  # noqa: E402
 from nasprox.engine import RunConfig, Scorer, select_archs  # noqa: E402
