@@ -64,14 +64,13 @@ def load_costs(path: Path, arch_column: str | None = None, metrics: list[str] | 
         frame.index = frame.pop(column).astype(str)
     numeric = frame.apply(pd.to_numeric, errors="coerce")
     available = [c for c in numeric.columns if numeric[c].notna().any()]
-    if not metrics:  # HW-NAS-Bench ships ratios beside the costs; only latency/energy are costs by default
-        costs = [c for c in available if c.endswith(("_latency", "_energy"))]
-        available = costs or available
     if metrics:
         missing = [m for m in metrics if m not in available]
         if missing:
             raise NasproxError(f"{path}: no numeric cost column(s) {', '.join(missing)} (has: {', '.join(available)})")
         available = list(metrics)
+    else:  # HW-NAS-Bench ships ratios beside the costs; only latency/energy are costs by default
+        available = [c for c in available if c.endswith(("_latency", "_energy"))] or available
     if not available:
         raise NasproxError(f"{path}: no numeric cost columns")
     out = numeric[available]

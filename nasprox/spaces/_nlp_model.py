@@ -113,8 +113,10 @@ class MultiLinear(nn.Module):
 
     def mac_count(self, _inputs, output: torch.Tensor) -> float:
         """MACs of one call for the ``flops`` proxy: as one Linear on the concatenated inputs, with bias."""
-        positions = output.numel() // self.bias.numel()
-        return float(sum(w.shape[1] for w in self.weights) * self.bias.numel() * positions + self.bias.numel() * positions)
+        out_features = self.bias.numel()
+        positions = output.numel() // out_features
+        in_features = sum(w.shape[1] for w in self.weights)
+        return float((in_features + 1) * out_features * positions)  # + 1: the bias add
 
 
 class RecipeCell(nn.Module):
