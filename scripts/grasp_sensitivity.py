@@ -16,6 +16,7 @@ own init noise (NASLib scored one init draw), not a bug.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 from pathlib import Path
 
@@ -25,14 +26,9 @@ from scipy.stats import spearmanr
 
 from nasprox.core import PROXIES, SPACES, ProxyContext
 from nasprox.data import image_batches
+from nasprox.search.pareto import naslib_nb201_string
 
-OPS = ["skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3"]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def arch_string(op_tuple: str) -> str:
-    o = [OPS[int(t)] for t in op_tuple.strip("()").split(",")]
-    return f"|{o[0]}~0|+|{o[1]}~0|{o[3]}~1|+|{o[2]}~0|{o[4]}~1|{o[5]}~2|"
 
 
 def batch(seed: int, std=None):
@@ -59,7 +55,7 @@ def main() -> None:
         scores = {s: [] for s in settings}
         theirs = []
         for i, key in enumerate(keys):
-            arch = space.parse(arch_string(key))
+            arch = space.parse(naslib_nb201_string(ast.literal_eval(key)))
             theirs.append(suite[key][name])
             for s, (init_offset, (x, y)) in settings.items():
                 torch.manual_seed(init_offset + i)
