@@ -43,11 +43,13 @@ def reference_near(model, batches, repetitions: int, seed: int, device) -> float
         outputs: dict[int, list] = {i: [] for i in range(len(layers))}
         order: list[int] = []
 
-        def hook(i):
+        def hook(i, order=order, outputs=outputs):  # bound now: one repetition's buffers per hook
             def fn(module, _inp, out):
                 if i not in order:
                     order.append(i)
-                outputs[i].append(out[0] if isinstance(out, (tuple, list)) else out)
+                # a copy (with its autograd graph, as the reference keeps it): the raw output would be
+                # overwritten by a later in-place op, e.g. the head's ReLU(inplace=True) on its BatchNorm output
+                outputs[i].append((out[0] if isinstance(out, (tuple, list)) else out).clone())
             return fn
 
         handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(layers)]
@@ -91,6 +93,7 @@ def reference_loop(space, archs, proxies, args, device):
     seconds = {p: 0.0 for p in proxies}
     spec: InputSpec = space.input_spec(args.dataset)
     loss_fn = space.loss_fn(args.dataset)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
     for arch in archs:
         seed_everything(derive_seed(args.seed, space.name, arch.key))
@@ -98,7 +101,7 @@ def reference_loop(space, archs, proxies, args, device):
         for name in proxies:
             t = time.perf_counter()
             stream = image_batches(args.dataset, args.batch_size, args.seed, shape=spec.shape, data_root=args.data_root,
-                                   num_classes=spec.num_classes, norm=spec.norm, device=device)
+                                   synthetic=args.synthetic, num_classes=spec.num_classes, norm=spec.norm, device=device)
             x, y = stream.next()
             model = copy.deepcopy(net)
             seed_everything(derive_seed(args.seed, arch.key, name))
@@ -119,12 +122,14 @@ def reference_loop(space, archs, proxies, args, device):
 
                 value = reference_near(model, Reiterable(), args.near_repetitions, args.seed, device)
             else:
-                ctx = ProxyContext(model=model, build_model=lambda: copy.deepcopy(net), inputs=x, targets=y,
+                ctx = ProxyContext(model=model, build_model=lambda net=net: copy.deepcopy(net), inputs=x, targets=y,
                                    input_spec=spec, loss_fn=loss_fn, next_batch=stream.next, device=device,
                                    seed=args.seed, space=space.name, arch=arch, options={})
                 value = float(PROXIES.get(name).fn(ctx))
+            sync()
             seconds[name] += time.perf_counter() - t
             scores[name].append(value)
+    sync()
     return scores, seconds, time.perf_counter() - t0
 
 
@@ -137,7 +142,7 @@ def engine_loop(config: RunConfig, archs, workers: int):
     if workers > 1:
         from nasprox.engine.parallel import WorkerPool
 
-        stream = WorkerPool(scorer, [config.device] * workers).run(archs, lambda a: set())
+        stream = WorkerPool(scorer, [config.device] * workers).run(archs, frozenset())
     else:
         stream = scorer.run(archs)
     by_arch = {}
@@ -151,6 +156,58 @@ def engine_loop(config: RunConfig, archs, workers: int):
             scores[p].append(r.score)
             seconds[p] += r.seconds
     return scores, seconds, wall
+
+
+class GpuMonitor:
+    """Samples GPU utilisation (torch.cuda.utilization via NVML, else nvidia-smi) every ``period`` seconds."""
+
+    def __init__(self, device: torch.device, period: float = 0.2):
+        import threading
+
+        self.device, self.period, self.samples = device, period, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True) if device.type == "cuda" else None
+
+    def _read(self) -> float | None:
+        try:
+            return float(torch.cuda.utilization(self.device))
+        except Exception:  # noqa: BLE001 - no pynvml: ask nvidia-smi
+            import subprocess
+
+            try:
+                index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                      "-i", str(index)], capture_output=True, text=True, timeout=5)
+                return float(out.stdout.strip().splitlines()[0])
+            except Exception:  # noqa: BLE001
+                return None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period):
+            value = self._read()
+            if value is not None:
+                self.samples.append(value)
+
+    def __enter__(self):
+        if self._thread is not None:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._thread is not None:
+            torch.cuda.synchronize(self.device)
+            self._stop.set()
+            self._thread.join()
+            self.peak_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    def summary(self) -> str:
+        if self._thread is None:
+            return ""
+        util = f"mean {np.mean(self.samples):.0f} %, median {np.median(self.samples):.0f} % ({len(self.samples)} samples)" \
+            if self.samples else "not readable (no NVML / nvidia-smi)"
+        return f"GPU utilisation {util}; peak memory {self.peak_mib:.0f} MiB"
 
 
 def agreement(a: list[float], b: list[float]) -> str:
@@ -173,14 +230,24 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--workers", type=int, default=1, help="engine worker processes (CPU) for (b)")
-    ap.add_argument("--data-root", required=True)
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--synthetic", action="store_true", help="Gaussian inputs instead of --data-root")
+    ap.add_argument("--ref-archs", type=int, default=None,
+                    help="run (a) on the first N archs only (default: all); ratios compare archs/s")
+    ap.add_argument("--memory-format", default="auto", help="engine layout (auto | channels_last | contiguous)")
+    ap.add_argument("--near-batched", default=None, choices=("auto", "on", "off"),
+                    help="engine near.batched (default: not given = auto: on for CUDA, off on CPU)")
+    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args()
 
     proxies = PROXIES.select(args.proxies)
     device = torch.device(args.device)
+    near_options = {"repetitions": str(args.near_repetitions)}
+    if args.near_batched is not None:
+        near_options["batched"] = args.near_batched
     config = RunConfig(space=args.space, dataset=args.dataset, proxies=proxies, seed=args.seed,
-                       batch_size=args.batch_size, device=args.device, data_root=args.data_root,
-                       proxy_options={"near": {"repetitions": str(args.near_repetitions)}})
+                       batch_size=args.batch_size, device=args.device, data_root=args.data_root, synthetic=args.synthetic,
+                       proxy_options={"near": near_options}, memory_format=args.memory_format)
     probe = Scorer(config)
     space = probe.space
     archs = select_archs(space, sample=args.archs, seed=args.seed)
@@ -188,18 +255,36 @@ def main() -> None:
           f"device {args.device}, torch threads {torch.get_num_threads()}, engine workers {args.workers}, "
           f"engine memory format {str(probe.memory_format).removeprefix('torch.')}")
 
-    ref_scores, ref_sec, ref_wall = reference_loop(space, archs, proxies, args, device)
-    eng_scores, eng_sec, eng_wall = engine_loop(config, archs, args.workers)
+    ref_archs = archs[:args.ref_archs] if args.ref_archs else archs
+    with GpuMonitor(device) as ref_gpu:
+        ref_scores, ref_sec, ref_wall = reference_loop(space, ref_archs, proxies, args, device)
+    with GpuMonitor(device) as eng_gpu:
+        eng_scores, eng_sec, eng_wall = engine_loop(config, archs, args.workers)
 
-    n = len(archs)
+    n, m = len(archs), len(ref_archs)
+    if m < n:
+        print(f"(a) on the first {m} archs, (b) on all {n}; agreement on the first {m}")
     print(f"\n{'proxy':<10} {'ref archs/s':>12} {'engine archs/s':>15} {'ratio':>7}  agreement")
+    table = {}
     for p in proxies:
-        ra = n / ref_sec[p] if ref_sec[p] else math.inf
+        ra = m / ref_sec[p] if ref_sec[p] else math.inf
         ea = n / eng_sec[p] if eng_sec[p] else math.inf
-        print(f"{p:<10} {ra:>12.3f} {ea:>15.3f} {ea / ra if ra else math.nan:>6.2f}x  {agreement(ref_scores[p], eng_scores[p])}")
-    print(f"{'suite':<10} {n / ref_wall:>12.3f} {n / eng_wall:>15.3f} {ref_wall / eng_wall:>6.2f}x  (wall clock, incl. model build)")
+        agree = agreement(ref_scores[p], eng_scores[p][:m])
+        table[p] = {"ref_archs_per_s": ra, "engine_archs_per_s": ea, "ratio": ea / ra if ra else math.nan, "agreement": agree}
+        print(f"{p:<10} {ra:>12.3f} {ea:>15.3f} {ea / ra if ra else math.nan:>6.2f}x  {agree}")
+    ra, ea = m / ref_wall, n / eng_wall
+    table["suite"] = {"ref_archs_per_s": ra, "engine_archs_per_s": ea, "ratio": ea / ra}
+    print(f"{'suite':<10} {ra:>12.3f} {ea:>15.3f} {ea / ra:>6.2f}x  (wall clock, incl. model build)")
     if device.type == "cuda":
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+        print(f"(a) {ref_gpu.summary()}\n(b) {eng_gpu.summary()}")
+        table["gpu"] = {"reference": ref_gpu.summary(), "engine": eng_gpu.summary(),
+                        "name": torch.cuda.get_device_name(device), "tf32": config.allow_tf32}
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"archs": n, "ref_archs": m, "device": args.device, "near_repetitions": args.near_repetitions,
+                       "batch_size": args.batch_size, "table": table}, fh, indent=1)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 class MemoryMeter:
-    """Peak memory of one proxy call: the CUDA allocator peak, or the process peak RSS on CPU."""
+    """CUDA: the allocator's peak during one proxy call. CPU: the process's peak RSS so far.
+
+    On CPU there is no per-call allocator peak; ru_maxrss is a lifetime high-water mark, so it is
+    reported as such (see the schema) rather than dressed up as this proxy's own use.
+    """
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -51,3 +55,13 @@ def is_oom(exc: BaseException) -> bool:
 def empty_cache(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def set_tf32(allow: bool) -> None:
+    """TF32 for CUDA matmuls and cuDNN convolutions on (``allow``) or off (IEEE float32, the default here).
+
+    PyTorch's own defaults differ (matmul off, cuDNN on); nasprox turns both off unless asked, so CUDA
+    scores stay float32-accurate. Process-global, like the flags it sets.
+    """
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow

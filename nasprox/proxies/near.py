@@ -28,6 +28,12 @@ Choices (where the reference is silent or would crash):
   reference does when its loader runs out. Start offsets come from ``numpy.random.default_rng``
   seeded from ``ctx.seed``, and the re-init runs under a torch RNG forked and seeded from
   ``ctx.seed`` and the repetition number.
+- Speed (the GPU path; scores as above): with ``near.batched`` (``auto`` = on for CUDA) repetitions
+  1..R-1 run ``near.rep_chunk`` at a time as one vmapped forward over stacked weight sets, with
+  the same re-inits and row offsets (``_near_batched``); forward values then differ by float
+  round-off only. Off the CPU the re-inits draw from the device's generator unless
+  ``near.init_rng=cpu``. Norm layers are re-initialised only after the first repetition (their
+  reset draws nothing and later changes nothing a forward sees: bit-identical).
 - [UNRESOLVED §10.3] the NAS-Bench protocol: model left in train mode, as the package does;
   ``near.repetitions`` defaults to 32 (paper's NAS setting).
 
@@ -38,8 +44,12 @@ reference's RNG consumption (PROXY_SPEC §8.3).
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import math
-from typing import Callable, Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -89,8 +99,23 @@ class _Rows:
         if per_sample == 0 or hi <= lo:
             return self.view.new_empty((0, self.cols))
         first, last = lo // per_sample, (hi - 1) // per_sample + 1
+        if last - first == 1 and self.view.dim() > 3:  # within one sample: copy only the rows of the
+            inner = per_sample // self.view.shape[1]  # second dim's slices they lie in (<= C + 2 H rows)
+            lo, hi = lo - first * per_sample, hi - first * per_sample
+            a, b = lo // inner, (hi - 1) // inner + 1
+            return self.view[first, a:b].reshape(-1, self.cols)[lo - a * inner:hi - a * inner]
         block = self.view[first:last].reshape(-1, self.cols)
         return block[lo - first * per_sample:hi - first * per_sample]
+
+
+def _private(piece: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``piece`` if it is already a copy, else a copy: later in-place ops on ``out`` must not reach it."""
+    return piece if piece.untyped_storage().data_ptr() != out.untyped_storage().data_ptr() else piece.clone()
+
+
+def _too_wide(module: nn.Module, cols: int, max_columns: int) -> ProxyUndefined:
+    return ProxyUndefined(f"a {type(module).__name__} output has {cols} columns > near.max_columns="
+                          f"{max_columns} (its matrix would need as many rows and a full SVD)")
 
 
 def _as_rows(module: nn.Module, out: torch.Tensor) -> _Rows | None:
@@ -127,12 +152,11 @@ class _LayerRows:
         if rows is None:
             return
         if self.max_columns is not None and rows.cols > self.max_columns:
-            raise ProxyUndefined(f"a {type(module).__name__} output has {rows.cols} columns > near.max_columns="
-                                 f"{self.max_columns} (its matrix would need as many rows and a full SVD)")
+            raise _too_wide(module, rows.cols, self.max_columns)
         w_last = out.shape[-1]
         total = self.rows + rows.n_rows
         if total < rows.cols:
-            self.parts.append(rows.take(0, rows.n_rows).clone())  # copy now: later in-place ops
+            self.parts.append(_private(rows.take(0, rows.n_rows), out))  # a copy now: later in-place ops
             self.rows = total
             return
         k = total // w_last - 1 if w_last else 0
@@ -148,7 +172,7 @@ class _LayerRows:
         lo, hi = max(start - offset, 0), stop - offset
         if lo < hi:
             pieces.append(rows.take(lo, hi))
-        self.matrix = torch.cat(pieces) if len(pieces) > 1 else pieces[0].clone()
+        self.matrix = torch.cat(pieces) if len(pieces) > 1 else _private(pieces[0], out)
         self.parts, self.rows = [], total
 
     def final(self) -> torch.Tensor | None:
@@ -221,7 +245,7 @@ def effective_ranks(matrices: Sequence[torch.Tensor | None]) -> list[float | Non
         else:
             groups.setdefault((tuple(m.shape), m.dtype, m.device), []).append(i)
     for idx in groups.values():
-        stack = torch.stack([matrices[i] for i in idx])
+        stack = torch.stack([cast(torch.Tensor, matrices[i]) for i in idx])  # None entries were skipped above
         finite = torch.isfinite(stack).flatten(1).all(dim=1)
         singular = torch.linalg.svdvals(torch.where(finite[:, None, None], stack, 0)).double()
         total = singular.sum(dim=1, keepdim=True)
@@ -268,8 +292,9 @@ def near_score(model: nn.Module, batches: Iterable, *, repetitions: int = 1, lay
 
 
 def _reset_one(module: nn.Module) -> None:
-    if hasattr(module, "reset_parameters"):
-        module.reset_parameters()
+    reset = getattr(module, "reset_parameters", None)
+    if callable(reset):
+        reset()
 
 
 def _power_law(x, alpha, beta, gamma):
@@ -323,16 +348,97 @@ def _seeded_torch(seed: int, device: torch.device):
         yield
 
 
+def _reset_one_but_norms(module: nn.Module) -> None:
+    reset = getattr(module, "reset_parameters", None)
+    if callable(reset) and getattr(type(module), "reset_parameters", None) is not _NORM_RESET:
+        reset()
+
+
+_NORM_RESET = nn.modules.batchnorm._NormBase.reset_parameters
+
+
+def _reinit(model: nn.Module, seed: int, rep: int, device: torch.device) -> None:
+    """The proxy's re-init after repetition ``rep``: every ``reset_parameters``, under a seeded torch RNG.
+
+    BatchNorm / InstanceNorm modules (``_NormBase.reset_parameters``, not overridden) are reset
+    only after the first repetition. Their reset draws no random numbers (so skipping it shifts
+    no other module's init) and afterwards changes nothing a forward can see: weight 1 and bias 0
+    are never changed by the no_grad forward, and the running statistics are unused in train mode
+    and unchanged in eval mode. Scores are bit-identical; 4-5 kernel launches per norm layer per
+    repetition are saved.
+    """
+    with _seeded_torch(seed * 1_000_003 + rep, device):
+        model.apply(_reset_one if rep == 0 else _reset_one_but_norms)
+
+
+class _CpuDrawnReinit:
+    """``near.init_rng=cpu`` off the CPU: the re-inits are drawn on a CPU copy of the model from the
+    CPU generator (exactly as on a CPU run) and copied to the device, so every repetition's weights
+    equal the CPU run's bit for bit (a CUDA generator draws other numbers: same distribution, other
+    weights, so CPU and CUDA scores then agree only statistically). Costs CPU time per repetition.
+    """
+
+    def __init__(self, model: nn.Module, seed: int):
+        self.seed, self.shadow = seed, copy.deepcopy(model).cpu()
+
+    def __call__(self, model: nn.Module, rep: int) -> None:
+        _reinit(self.shadow, self.seed, rep, torch.device("cpu"))
+        with torch.no_grad():
+            targets = list(itertools.chain(model.parameters(), model.buffers()))
+            torch._foreach_copy_(targets, list(itertools.chain(self.shadow.parameters(), self.shadow.buffers())))
+
+
+def _batched_matrices(ctx: ProxyContext, model: nn.Module, batches, repetitions: int, rng: np.random.Generator,
+                      max_columns: int, reinit: Callable[[nn.Module, int], None]) -> tuple[list, int]:
+    """Matrices of repetitions 0..done-1 from batched forwards (``_near_batched.run``) and ``done``.
+
+    ``done < repetitions`` when the model cannot be batched (warned); the model and ``rng`` are then
+    where the sequential loop would be before repetition ``done``.
+    """
+    from nasprox.proxies import _near_batched
+
+    result = _near_batched.run(model, batches, repetitions=repetitions, rng=rng, max_columns=max_columns,
+                               reinit=reinit, rep_chunk=ctx.opt("rep_chunk"), device=ctx.device)
+    if result.done < repetitions:
+        warnings.warn(f"near: repetitions {result.done}..{repetitions - 1} run one by one for this model "
+                      f"({result.reason})", NearBatchingFallback, stacklevel=2)
+    return result.per_rep, result.done
+
+
+class NearBatchingFallback(UserWarning):
+    """``near.batched`` is on but a model's repetitions cannot run as batched forwards (they run one by one)."""
+
+
 @proxy(
     "near",
     "NEAR: sum over layers of the effective rank of pre- and post-activation matrices (Husistein et al. 2024)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
     bn="kept", cost="forward",
+    options=(  # ProxyOption fields as mappings (see ProxySpec.options)
+        dict(name="repetitions", type=int, default=32, minimum=1,
+             help="scores averaged; every module with reset_parameters is re-initialised after each "
+                  "(32 = the paper's NAS setting, PROXY_SPEC §5.1, §10.3)"),
+        dict(name="max_batches", type=int, default=512, minimum=1,
+             help="at most this many batches fed per repetition; layers still short of C rows use the rows they have"),
+        dict(name="max_columns", type=int, default=4096, minimum=1,
+             help="a module output wider than this makes the proxy undefined (e.g. a vocabulary-sized decoder); "
+                  "raise it to compute anyway"),
+        dict(name="batched", type=str, default="auto", choices=("auto", "on", "off"),
+             help="run the repetitions as batched forwards (torch.func.vmap; weights and row offsets identical "
+                  "to one-by-one, forward values equal to float round-off); auto = on for CUDA, off on CPU "
+                  "(where one by one is the bit-exact reference and measured faster; docs/performance.md)"),
+        dict(name="init_rng", type=str, default="device", choices=("device", "cpu"),
+             help="generator of the re-inits off the CPU: device (fast) or cpu (a CPU copy of the model draws "
+                  "them as a CPU run does: weights bit-identical to CPU, scores equal to round-off; slower)"),
+        dict(name="rep_chunk", type=int, default=0, minimum=0,
+             help="repetitions per batched forward; 0 = as many as fit (60 percent of the free GPU memory, 2 GiB on "
+                  "CPU); halved on out of memory"),
+    ),
 )
-def score(ctx: ProxyContext) -> float:
-    repetitions = int(ctx.opt("repetitions", 32))
-    max_batches = int(ctx.opt("max_batches", 512))
-    max_columns = int(ctx.opt("max_columns", 4096))
+def near(ctx: ProxyContext) -> float:
+    repetitions = ctx.opt("repetitions")
+    max_batches = ctx.opt("max_batches")
+    max_columns = ctx.opt("max_columns")
     if repetitions < 1 or max_batches < 1:
         raise NasproxError("near.repetitions and near.max_batches must be >= 1")
     model = ctx.model
@@ -340,12 +446,21 @@ def score(ctx: ProxyContext) -> float:
         raise ProxyUndefined("the network has no module with weights and no activation module")
     rng = np.random.default_rng([ctx.seed, 5_1])
     batches = _CachedStream(ctx.inputs, ctx.next_batch, max_batches)
-    per_rep = []
-    for rep in range(repetitions):
+    reinit: Callable[[nn.Module, int], None]
+    if ctx.opt("init_rng") == "cpu" and ctx.device.type != "cpu":
+        reinit = _CpuDrawnReinit(model, ctx.seed)
+    else:
+        def reinit(m: nn.Module, rep: int) -> None:
+            _reinit(m, ctx.seed, rep, ctx.device)
+    batched = ctx.opt("batched")
+    per_rep: list[list[torch.Tensor | None]] = []
+    done = 0
+    if repetitions > 1 and (batched == "on" or (batched == "auto" and ctx.device.type != "cpu")):
+        per_rep, done = _batched_matrices(ctx, model, batches, repetitions, rng, max_columns, reinit)
+    for rep in range(done, repetitions):  # one repetition at a time: the reference (and the CPU default)
         per_rep.append(near_layer_matrices(model, batches, rng=rng, max_columns=max_columns))
         if rep + 1 < repetitions:  # the re-init after the last repetition is unobservable
-            with _seeded_torch(ctx.seed * 1_000_003 + rep, ctx.device):
-                reset_parameters(model)
+            reinit(model, rep)
     # one batched SVD pass over every layer of every repetition (same values, far fewer calls)
     ranks = effective_ranks([m for rep in per_rep for m in rep])
     width = len(per_rep[0])
