@@ -9,14 +9,14 @@ import math
 
 import pandas as pd
 import pytest
+from conftest import shared_file
 from typer.testing import CliRunner
 
-from conftest import shared_file
 from nasprox.cli import app
 from nasprox.core import PROXIES
 
-CHEAP = ["--batch-size", "8", "--proxy-opt", "near.repetitions=2", "--proxy-opt", "swap.repeats=2",
-         "--proxy-opt", "reg_swap.repeats=2", "--proxy-opt", "zen.repeats=2", "--proxy-opt", "zen.batch=4",
+CHEAP = ["--batch-size", "8", "--proxy-opt", "near.repetitions=2", "--proxy-opt", "swap.repetitions=2",
+         "--proxy-opt", "reg_swap.repetitions=2", "--proxy-opt", "zen.repetitions=2", "--proxy-opt", "zen.batch_size=4",
          "--proxy-opt", "gradsign.batch_size=4", "--proxy-opt", "ntk_cond.batch_size=4",
          "--proxy-opt", "te_nas.batch_size=4"]
 NB101_CELLS = ["010.001.000:1", "011.001.000:3"]  # small cells given as specs: no benchmark file needed

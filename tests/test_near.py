@@ -169,7 +169,7 @@ def test_batched_svd_path_equals_one_svd_per_layer():
     ctx = ProxyContext(model=model, build_model=lambda: copy.deepcopy(ref_model), inputs=x, targets=torch.zeros(12),
                        input_spec=InputSpec("image", (3, 8, 8), 10), loss_fn=None, next_batch=lambda: (x, None),
                        device=torch.device("cpu"), seed=7, options={"repetitions": 4})
-    batched = near.score(ctx)
+    batched = near.near(ctx)
 
     rng = np.random.default_rng([7, 51])
     totals = []

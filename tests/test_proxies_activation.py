@@ -124,7 +124,7 @@ def _small_cnn():
 
 def test_swap_proxy_bounds_samples_and_reg_factor():
     x = torch.randn(20, 3, 6, 6, generator=torch.Generator().manual_seed(5))
-    opts = {"samples": "4", "repeats": "3"}
+    opts = {"samples": "4", "repetitions": "3"}
     value = run("swap", make_ctx(_small_cnn, x, options=opts))
     d = 2 * 4 * 6 * 6
     assert 1 <= value <= min(d, 2**4)
@@ -164,10 +164,12 @@ def test_te_nas_is_regions_minus_kappa():
 # -- Zen (§6.1) --------------------------------------------------------------------------------------
 def test_zen_one_repeat_by_hand():
     """Conv(1→1, 1x1) → BN → GAP → Linear; f = BN output; Zen = log Δ + log √running_var."""
-    model_fn = lambda: nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.BatchNorm2d(1), nn.AdaptiveAvgPool2d(1),
-                                     nn.Flatten(), nn.Linear(1, 2))
+    def model_fn():
+        return nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.BatchNorm2d(1), nn.AdaptiveAvgPool2d(1),
+                             nn.Flatten(), nn.Linear(1, 2))
+
     x_shape = (4, 1, 2, 2)
-    ctx = make_ctx(model_fn, torch.zeros(x_shape), seed=11, options={"batch": "4", "repeats": "1", "alpha": "0.01"})
+    ctx = make_ctx(model_fn, torch.zeros(x_shape), seed=11, options={"repetitions": "1", "alpha": "0.01"})
     value = run("zen", ctx)
     # the same draws in the same order: conv weight, linear weight, x, ε
     gen = torch.Generator().manual_seed(11)
@@ -217,7 +219,9 @@ def test_meco_flat_outputs_contribute_zero():
 
 def test_meco_opt_with_eight_channels_equals_meco_and_needs_eight():
     x = torch.randn(2, 8, 3, 3, generator=torch.Generator().manual_seed(0))
-    model_fn = lambda: nn.Sequential(nn.Identity())
+    def model_fn():
+        return nn.Sequential(nn.Identity())
+
     assert run("meco_opt", make_ctx(model_fn, x)) == pytest.approx(run("meco", make_ctx(model_fn, x)), rel=1e-9)
     with pytest.raises(ProxyUndefined):
         run("meco_opt", make_ctx(model_fn, x[:, :4]))
@@ -240,34 +244,44 @@ def test_epsilon_weights_per_space():
 
 def test_epsilon_positively_homogeneous_net_is_zero_and_tanh_is_not():
     x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [3.0, -2.0]])
-    relu_net = lambda: nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
+
+    def relu_net():
+        return nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
+
     # constant weights, zero bias: the output is w^2 · g(x), and min-max removes the scale
     assert run("epsilon", make_ctx(relu_net, x, space="nats-tss")) == pytest.approx(0.0, abs=1e-6)
-    tanh_net = lambda: nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2))
+
+    def tanh_net():
+        return nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2))
+
     assert run("epsilon", make_ctx(tanh_net, x, space="nats-tss", options={"w1": "0.1", "w2": "1"})) > 0.01
 
 
 # -- undefined cases and determinism -----------------------------------------------------------------
 @pytest.mark.parametrize("name", ["naswot", "swap", "reg_swap", "linear_regions", "te_nas"])
 def test_relu_proxies_undefined_on_tanh_net(name):
-    tanh_cnn = lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
-    ctx = make_ctx(tanh_cnn, torch.randn(4, 3, 6, 6), options={"repeats": "1"})
+    def tanh_cnn():
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+
+    ctx = make_ctx(tanh_cnn, torch.randn(4, 3, 6, 6), options={"repetitions": "1"})
     with pytest.raises(ProxyUndefined):
         run(name, ctx)
 
 
-FAST = {"near": {"repetitions": "2"}, "swap": {"repeats": "2", "samples": "4"},
-        "reg_swap": {"repeats": "2", "samples": "4", "mu": "0.3", "sigma": "1"},
-        "zen": {"repeats": "2", "batch": "4"}}
+FAST = {"near": {"repetitions": "2"}, "swap": {"repetitions": "2", "samples": "4"},
+        "reg_swap": {"repetitions": "2", "samples": "4", "mu": "0.3", "sigma": "1"},
+        "zen": {"repetitions": "2"}}
 
 
 @pytest.mark.parametrize("name", ["near", "naswot", "swap", "reg_swap", "linear_regions", "ntk_cond", "te_nas",
                                   "zen", "meco", "meco_opt", "epsilon"])
 def test_deterministic_for_a_seed(name):
     x = torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(2))
-    model_fn = lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                                     nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                     nn.Linear(8, 10))
+    def model_fn():
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                             nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(8, 10))
+
     first = run(name, make_ctx(model_fn, x, seed=4, options=FAST.get(name), space="nats-tss"))
     ctx = make_ctx(model_fn, x, seed=4, options=FAST.get(name), space="nats-tss")
     torch.manual_seed(12345)  # the global RNG states must not matter

@@ -285,7 +285,7 @@ def test_zico_two_batches_by_hand():
     # μ/σ = (|g1|+|g1+g2|)/|g2| = 1.5/.5, 4.5/.5, 1.5/.5, 4.5/.5 = 3, 9, 3, 9 -> log 24
     assert run("zico", net_l, X1, Y1, batches=[(X2, Y2)], options={"accumulate": True}) == pytest.approx(math.log(24), rel=1e-9)
     with pytest.raises(NasproxError):
-        run("zico", net_l, X1, Y1, options={"batches": 1})
+        run("zico", net_l, X1, Y1, options={"num_batches": 1})
 
 
 # -- params and flops ---------------------------------------------------------------------------

@@ -1,16 +1,23 @@
 """Core types and registries. Importing this imports no torch."""
+import functools
+
 from nasprox.core.registry import Registry, RegistryError
 from nasprox.core.types import (
+    BATCH_SIZE_OPTION,
     COST_CLASSES,
+    OPTION_TYPES,
+    STATUSES,
     ArchRef,
     InputSpec,
     NasproxError,
     ProxyContext,
+    ProxyOption,
     ProxySpec,
     ProxyUndefined,
-    STATUSES,
+    ResultKey,
     ScoreRecord,
     SearchSpace,
+    validate_proxy_options,
 )
 
 SPACES: Registry = Registry("space", package="nasprox.spaces")
@@ -23,11 +30,26 @@ def register_proxy(spec: ProxySpec) -> ProxySpec:
 
 
 def proxy(name: str, description: str, **meta):
-    """Decorator: ``@proxy("snip", "...", needs_labels=True, cost="backward")`` above ``def score(ctx)``."""
+    """Decorator: ``@proxy("snip", "...", needs_labels=True, cost="backward", options=(ProxyOption(...),))``
+    above ``def snip(ctx)`` (the entry function is named after the proxy).
+
+    Registers and returns an entry function that binds the ProxySpec to ``ctx.spec`` for the call, so
+    ``ctx.opt(name)`` returns the declared, typed option (the registry's ``spec.fn`` is that function).
+    """
 
     def wrap(fn):
-        register_proxy(ProxySpec(name=name, fn=fn, description=description, **meta))
-        return fn
+        @functools.wraps(fn)
+        def entry(ctx):
+            previous = getattr(ctx, "spec", None)
+            ctx.spec = spec
+            try:
+                return fn(ctx)
+            finally:
+                ctx.spec = previous
+
+        spec = ProxySpec(name=name, fn=entry, description=description, **meta)
+        register_proxy(spec)
+        return entry
 
     return wrap
 
@@ -44,6 +66,7 @@ def space(name: str, *, aliases=()):
 
 
 __all__ = [
-    "COST_CLASSES", "ArchRef", "InputSpec", "NasproxError", "ProxyContext", "ProxySpec", "ProxyUndefined",
+    "BATCH_SIZE_OPTION", "COST_CLASSES", "OPTION_TYPES", "ProxyOption", "validate_proxy_options",
+    "ArchRef", "InputSpec", "NasproxError", "ProxyContext", "ProxySpec", "ProxyUndefined", "ResultKey",
     "SearchSpace", "ScoreRecord", "STATUSES", "Registry", "RegistryError", "SPACES", "PROXIES", "register_proxy", "proxy", "space",
 ]

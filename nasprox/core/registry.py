@@ -11,7 +11,8 @@ import fnmatch
 import importlib
 import os
 import pkgutil
-from typing import Generic, Iterable, TypeVar
+from collections.abc import Iterable
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -63,6 +64,7 @@ class Registry(Generic[T]):
         if self._discovered:
             return
         self._discovered = True
+        assert self._package is not None  # _discovered starts True when there is no package
         pkg = importlib.import_module(self._package)
         for info in pkgutil.iter_modules(pkg.__path__):
             if not info.name.startswith("_"):

@@ -1,10 +1,14 @@
 """Frozen value types and the two plug-in contracts (SearchSpace, ProxySpec). No I/O here."""
 from __future__ import annotations
 
+import difflib
+import math
+import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch is only needed by implementations, not to import core
     import torch
@@ -84,7 +88,7 @@ class SearchSpace(ABC):
     def input_spec(self, dataset: str) -> InputSpec: ...
 
     @abstractmethod
-    def build(self, arch: ArchRef, dataset: str) -> "nn.Module":
+    def build(self, arch: ArchRef, dataset: str) -> nn.Module:
         """A fresh model with PyTorch default init, train mode, on CPU, returning a logits tensor."""
 
     def check_dataset(self, dataset: str) -> str:
@@ -102,38 +106,195 @@ class SearchSpace(ABC):
         """Ground-truth columns for this arch (empty when no file is configured)."""
         return {}
 
-    def loss_fn(self, dataset: str) -> Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]:
+    def neighbours(self, index: int) -> list[int] | None:
+        """Indices one mutation away from ``index`` (local search, evolution); None: no neighbourhood defined."""
+        return None
+
+    def examples(self, n: int = 2) -> list[ArchRef]:
+        """A few architectures buildable without any benchmark file (registry-wide tests, docs)."""
+        return [self.arch(i) for i in range(min(n, len(self)))]
+
+    def ground_truth_datasets(self) -> frozenset[str] | None:
+        """Datasets the configured ground-truth files cover (None: every dataset, or not known)."""
+        return None
+
+    def loss_fn(self, dataset: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         import torch.nn.functional as F
 
         return F.cross_entropy
 
+    # cheap structure (no model build, no data) --------------------------------------------------
+    def arch_features(self, arch: ArchRef) -> Mapping[str, float]:
+        """Cheap numeric features of an architecture for learned predictors (operation counts,
+        depth/width, path counts, #params, ...); the same names for every arch of the space.
+        Empty by default: the space offers none."""
+        return {}
+
+    def unique_key(self, key: str) -> str:
+        """Key of the architecture's class of equivalent (isomorphic) graphs; two archs with the
+        same ``unique_key`` are the same network. Default: the key itself (every arch is unique)."""
+        return key
+
 
 # -- proxies ----------------------------------------------------------------------------------
 COST_CLASSES = ("free", "forward", "backward", "second-order", "per-sample")
+OPTION_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+@dataclass(frozen=True)
+class ProxyOption:
+    """One declared proxy option (``--proxy-opt proxy.name=value``), typed and validated at flag-parse time.
+
+    ``type`` is int, float, bool or str (the type object or its name). ``default`` None declares an
+    optional value ("not given"; the proxy decides what that means, e.g. reg_swap's mu). ``aliases``
+    are old names still accepted for one release, with a deprecation warning. ``minimum`` is an
+    inclusive and ``above`` an exclusive lower bound for numbers.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple = ()
+    aliases: tuple[str, ...] = ()
+    minimum: float | None = None
+    above: float | None = None
+
+    def __post_init__(self) -> None:
+        kind = OPTION_TYPES.get(self.type, self.type) if isinstance(self.type, str) else self.type
+        if kind not in OPTION_TYPES.values():
+            raise ValueError(f"option {self.name}: type {self.type!r} is not one of int, float, bool, str")
+        object.__setattr__(self, "type", kind)
+        object.__setattr__(self, "choices", tuple(self.choices))
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+        if not self.name.isidentifier() or not all(a.isidentifier() for a in self.aliases):
+            raise ValueError(f"option {self.name}: names and aliases must be identifiers")
+        if self.default is not None:
+            self.coerce(self.default)  # a declaration whose default fails its own checks is a bug
+
+    @property
+    def type_name(self) -> str:
+        return self.type.__name__
+
+    def _label(self, owner: str) -> str:
+        return f"{owner}.{self.name}" if owner else self.name
+
+    def _expected(self) -> str:
+        if self.choices:
+            return f"one of {', '.join(str(c) for c in self.choices)}"
+        if self.type is bool:
+            return "a bool (true/false, 1/0, yes/no)"
+        bound = (f" >= {self.minimum:g}" if self.minimum is not None else "") + (
+            f" > {self.above:g}" if self.above is not None else "")
+        return {int: "an int", float: "a finite float", str: "a string"}[self.type] + bound
+
+    def _bad(self, value: Any, owner: str) -> NasproxError:
+        return NasproxError(f"option {self._label(owner)}: {str(value)!r} is not valid (expected {self._expected()})")
+
+    def parse(self, text: str, owner: str = "") -> Any:
+        """The typed value of ``text`` (as given on the command line); NasproxError naming option, value, type."""
+        raw = text.strip()
+        if self.type is bool:
+            if raw.lower() in _TRUE:
+                value: Any = True
+            elif raw.lower() in _FALSE:
+                value = False
+            else:
+                raise self._bad(text, owner)
+        elif self.type is str:
+            value = raw
+        else:
+            try:
+                value = self.type(raw)
+            except ValueError:
+                raise self._bad(text, owner) from None
+        return self._checked(value, text, owner)
+
+    def coerce(self, value: Any, owner: str = "") -> Any:
+        """``value`` as this option's type: strings are parsed, other values checked (an int is a float)."""
+        if isinstance(value, str):
+            return self.parse(value, owner)
+        if value is None and self.default is None:
+            return None  # an optional option left unset
+        if self.type is bool:
+            ok = isinstance(value, bool)
+        elif self.type is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.type is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        else:
+            ok = False
+        if not ok:
+            raise self._bad(value, owner)
+        return self._checked(value, value, owner)
+
+    def _checked(self, value: Any, given: Any, owner: str) -> Any:
+        if self.type is float and not math.isfinite(value):
+            raise self._bad(given, owner)
+        if self.choices and value not in self.choices:
+            raise self._bad(given, owner)
+        if self.minimum is not None and value < self.minimum:
+            raise self._bad(given, owner)
+        if self.above is not None and value <= self.above:
+            raise self._bad(given, owner)
+        return value
+
+    def value_in(self, options: Mapping[str, Any], owner: str = "") -> Any:
+        """This option's typed value in ``options`` (under its name or an old alias), else its default."""
+        for key in (self.name, *self.aliases):
+            if key in options:
+                return self.coerce(options[key], owner)
+        return self.default
+
+
+_UNSET: Any = object()
+
+# engine-level, accepted by every proxy: read by the engine (Scorer.batch_size_for), not by the proxy
+BATCH_SIZE_OPTION = ProxyOption(
+    "batch_size", int, None, "input batch size for this proxy; overrides --batch-size and the proxy's reference "
+    "batch size (engine-level, accepted by every proxy)", minimum=1)
 
 
 @dataclass
 class ProxyContext:
     """Everything a proxy may use for one architecture. The proxy owns ``model`` and may mutate it."""
 
-    model: "nn.Module"  # fresh copy, default init, train mode, on ``device``
-    build_model: Callable[[], "nn.Module"]  # another fresh copy with the same initial weights
-    inputs: "torch.Tensor"  # one fixed batch on device (normalised images or token ids)
-    targets: "torch.Tensor"  # labels / task targets on device
+    model: nn.Module  # fresh copy, default init, train mode, on ``device``
+    build_model: Callable[[], nn.Module]  # another fresh copy with the same initial weights
+    inputs: torch.Tensor  # one fixed batch on device (normalised images or token ids)
+    targets: torch.Tensor  # labels / task targets on device
     input_spec: InputSpec
-    loss_fn: Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
-    next_batch: Callable[[], tuple["torch.Tensor", "torch.Tensor"]]  # further batches from the stream
-    device: "torch.device"
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    next_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]  # further batches from the stream
+    device: torch.device
     seed: int
     space: str = ""
     arch: ArchRef | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # the proxy being run; bound by the entry function the ``@proxy`` decorator registers
+    spec: ProxySpec | None = None
 
-    def opt(self, name: str, default: Any) -> Any:
-        """A proxy option from ``--proxy-opt proxy.name=value`` (typed like ``default``)."""
-        value = self.options.get(name, default)
-        if isinstance(value, str) and not isinstance(default, str) and default is not None:
-            return type(default)(value) if not isinstance(default, bool) else value.lower() in ("1", "true", "yes")
+    def opt(self, name: str, default: Any = _UNSET) -> Any:
+        """The value of the declared option ``name``: the given one (typed), else the declared default.
+
+        Inside a registered proxy, ``name`` must be declared on its ``@proxy(options=...)`` (or be the
+        engine-level ``batch_size``): asking for anything else is a programming error (KeyError), and
+        ``default`` is ignored (the declared default wins). Values given under an old alias are found
+        too, and strings are parsed (a Scorer built in code may pass raw ``--proxy-opt`` text).
+        Outside a proxy (a helper called directly on a context with no ``spec``) the raw value, or
+        ``default``, is returned (typed like ``default``).
+        """
+        if self.spec is not None:
+            return self.spec.option(name).value_in(self.options, owner=self.spec.name)
+        if name not in self.options:
+            if default is _UNSET:
+                raise KeyError(f"option '{name}' not given and no proxy spec bound to this context")
+            return default
+        value = self.options[name]
+        if isinstance(value, str) and default is not _UNSET and default is not None and not isinstance(default, str):
+            return type(default)(value) if not isinstance(default, bool) else value.lower() in _TRUE
         return value
 
 
@@ -151,14 +312,112 @@ class ProxySpec:
     cost: str = "forward"  # one of COST_CLASSES
     default_batch_size: int | None = None  # None: the run's --batch-size
     aliases: tuple[str, ...] = ()
+    # declared options (``ctx.opt`` may read only these); ``batch_size`` (BATCH_SIZE_OPTION) is implied,
+    # and a proxy may redeclare it (e.g. to accept an old alias)
+    options: tuple[ProxyOption, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cost not in COST_CLASSES:
             raise ValueError(f"proxy {self.name}: cost {self.cost!r} not in {COST_CLASSES}")
+        # a declaration may also be a mapping of ProxyOption's fields (for modules that do not import it)
+        object.__setattr__(self, "options", tuple(o if isinstance(o, ProxyOption) else ProxyOption(**o)
+                                                  for o in self.options))
+        seen: set[str] = set()
+        for option in self.options:
+            for key in (option.name, *option.aliases):
+                if key in seen:
+                    raise ValueError(f"proxy {self.name}: option name '{key}' declared twice")
+                seen.add(key)
+        if BATCH_SIZE_OPTION.name not in {o.name for o in self.options} and BATCH_SIZE_OPTION.name in seen:
+            raise ValueError(f"proxy {self.name}: 'batch_size' is the engine-level option and cannot be an alias")
+
+    @property
+    def all_options(self) -> dict[str, ProxyOption]:
+        """Every option this proxy accepts, by canonical name: its own plus the engine-level ``batch_size``."""
+        out = {o.name: o for o in self.options}
+        out.setdefault(BATCH_SIZE_OPTION.name, BATCH_SIZE_OPTION)
+        return out
+
+    def option(self, name: str) -> ProxyOption:
+        """The declaration of ``name``; KeyError (a programming error) if this proxy does not declare it."""
+        try:
+            return self.all_options[name]
+        except KeyError:
+            raise KeyError(f"proxy {self.name} reads option '{name}' but does not declare it; add "
+                           f"ProxyOption('{name}', ...) to its @proxy(options=...)") from None
+
+
+def validate_proxy_options(spec: ProxySpec, raw: Mapping[str, Any],
+                           warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """``raw`` (``--proxy-opt`` text, or values) -> typed values under canonical names, for one proxy.
+
+    An unknown name or an ill-typed value raises a one-line NasproxError (with a "did you mean" for
+    near misses). An old alias is mapped to its new name and ``warn(message)`` is called (default: a
+    FutureWarning). Options not given are left out (their declared defaults apply when read).
+    """
+    declared = spec.all_options
+    by_alias = {alias: o for o in declared.values() for alias in o.aliases}
+    out: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
+    for key, value in raw.items():
+        key = key.strip()
+        option = declared.get(key)
+        if option is None and key in by_alias:
+            option = by_alias[key]
+            message = (f"{spec.name}.{key} is deprecated, use {spec.name}.{option.name} "
+                       f"(the old name is accepted for one more release)")
+            if warn is None:
+                warnings.warn(message, FutureWarning, stacklevel=2)
+            else:
+                warn(message)
+        if option is None:
+            names = sorted(declared)
+            candidates = names + sorted(by_alias)
+            close = [c for c in candidates if sorted(c) == sorted(key)]  # swapped letters, even in short names
+            close = close or difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+            if close:
+                hint = f"; did you mean '{by_alias[close[0]].name if close[0] in by_alias else close[0]}'?"
+            else:
+                hint = ""
+            raise NasproxError(f"proxy {spec.name} has no option '{key}'{hint} (its options: {', '.join(names)}; "
+                               f"see `nasprox proxies --details {spec.name}`)")
+        if option.name in given_as and given_as[option.name] != key:
+            raise NasproxError(f"{spec.name}.{given_as[option.name]} and {spec.name}.{key} set the same option "
+                               f"{option.name}; give it once")
+        given_as[option.name] = key
+        out[option.name] = option.coerce(value, owner=spec.name)
+    return out
 
 
 # -- results ----------------------------------------------------------------------------------
 STATUSES = ("ok", "nonfinite", "undefined", "error", "oom", "timeout")
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """What makes two rows the same result: resume skips a written key, merge and correlate refuse duplicates.
+
+    The one definition of the key: the CSV key columns (``storage.schema.KEY_COLUMNS``) are its field names.
+    """
+
+    space: str
+    arch_index: int
+    arch: str
+    dataset: str
+    proxy: str
+    proxy_version: str
+    seed: int
+    data_config: str
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ResultKey:
+        """The key of a CSV row (values as read: strings); raises ValueError/KeyError on a bad row."""
+        return cls(str(row["space"]), int(row["arch_index"]), str(row["arch"]), str(row["dataset"]),
+                   str(row["proxy"]), str(row["proxy_version"]), int(row["seed"]), str(row["data_config"]))
 
 
 @dataclass(frozen=True)
@@ -183,6 +442,6 @@ class ScoreRecord:
     ground_truth: Mapping[str, float] = field(default_factory=dict)
 
     @property
-    def key(self) -> tuple:
-        return (self.space, self.arch_index, self.arch, self.dataset, self.proxy, self.proxy_version,
-                self.seed, self.data_config)
+    def key(self) -> ResultKey:
+        return ResultKey(self.space, self.arch_index, self.arch, self.dataset, self.proxy, self.proxy_version,
+                         self.seed, self.data_config)

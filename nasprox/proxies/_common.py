@@ -5,16 +5,17 @@ Keyed by layer type so every proxy agrees on what a "layer" is (PROXY_SPEC §1.6
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
 WEIGHT_LAYER_TYPES = (nn.Conv2d, nn.Linear)  # exactly the foresight set, classifier included
+WeightLayer = nn.Conv2d | nn.Linear  # the type of a WEIGHT_LAYER_TYPES member
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-def weight_layers(model: nn.Module) -> list[nn.Module]:
+def weight_layers(model: nn.Module) -> list[WeightLayer]:
     """Conv2d/Linear modules in registration order (PROXY_SPEC §1.6)."""
     return [m for m in model.modules() if isinstance(m, WEIGHT_LAYER_TYPES)]
 
@@ -23,7 +24,7 @@ def remove_bn(model: nn.Module) -> nn.Module:
     """Make every BatchNorm an identity, in place (the foresight ``bn=False`` copy, §1.4)."""
     for m in model.modules():
         if isinstance(m, BN_TYPES):
-            m.forward = _identity  # type: ignore[method-assign]
+            m.forward = _identity  # type: ignore[method-assign,assignment]  # per-instance patch, other signature
     return model
 
 
@@ -42,7 +43,7 @@ def has_module(model: nn.Module, types: tuple[type, ...]) -> bool:
 
 @contextlib.contextmanager
 def forward_hooks(
-    modules: list[nn.Module], fn: Callable[[nn.Module, tuple, torch.Tensor], None]
+    modules: Iterable[nn.Module], fn: Callable[[nn.Module, tuple, torch.Tensor], None]
 ) -> Iterator[None]:
     """Register ``fn(module, inputs, output)`` on each module for the duration of the block."""
     handles = [m.register_forward_hook(fn) for m in modules]

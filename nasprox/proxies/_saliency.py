@@ -13,12 +13,12 @@ import torch
 from torch import nn
 
 from nasprox.core import ProxyContext, ProxyUndefined
-from nasprox.proxies._common import logits_of, remove_bn, weight_layers
+from nasprox.proxies._common import WeightLayer, logits_of, remove_bn, weight_layers
 
 LayerValues = list[tuple[nn.Module, torch.Tensor]]
 
 
-def require_weight_layers(model: nn.Module) -> list[nn.Module]:
+def require_weight_layers(model: nn.Module) -> list[WeightLayer]:
     layers = weight_layers(model)
     if not layers:
         raise ProxyUndefined("the network has no Conv2d/Linear layer (PROXY_SPEC §1.6 layer set is empty)")
@@ -43,7 +43,7 @@ def loss_backward(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     return loss.detach()
 
 
-def layers_with_loss_grads(ctx: ProxyContext, model: nn.Module | None = None) -> list[nn.Module]:
+def layers_with_loss_grads(ctx: ProxyContext, model: nn.Module | None = None) -> list[WeightLayer]:
     """The §1.6 layer set of the train-mode model, after ``loss_backward`` on the fixed batch.
 
     The BN-kept, space-loss set-up of snip, grad_norm and plain (§2.1, §2.2, §2.6).
@@ -55,7 +55,7 @@ def layers_with_loss_grads(ctx: ProxyContext, model: nn.Module | None = None) ->
     return layers
 
 
-def weight_grad(layer: nn.Module) -> torch.Tensor:
+def weight_grad(layer: WeightLayer) -> torch.Tensor:
     """The layer's weight gradient; a layer the loss never reached counts as zeros (foresight)."""
     grad = layer.weight.grad
     return torch.zeros_like(layer.weight) if grad is None else grad

@@ -44,7 +44,7 @@ def class_scores(jacobian: np.ndarray, labels: np.ndarray, num_outputs: int) -> 
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="backward",
 )
-def score(ctx: ProxyContext) -> float:
+def epe_nas(ctx: ProxyContext) -> float:
     if ctx.input_spec.task != "classification" or ctx.targets.dim() != 1:
         raise ProxyUndefined("epe_nas groups samples by class label; it needs one class label per sample")
     jacobian, num_outputs = input_jacobian(ctx)

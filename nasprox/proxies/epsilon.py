@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nasprox.core import NasproxError, ProxyContext, proxy
+from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._common import logits_of
 
 SPACE_WEIGHTS = {
@@ -70,7 +70,9 @@ def epsilon_from_outputs(first: np.ndarray, second: np.ndarray) -> float:
 
 def weight_pair(ctx: ProxyContext) -> tuple[float, float]:
     w1, w2 = SPACE_WEIGHTS.get(ctx.space, DEFAULT_WEIGHTS)
-    w1, w2 = float(ctx.opt("w1", w1)), float(ctx.opt("w2", w2))
+    given1, given2 = ctx.opt("w1", None), ctx.opt("w2", None)  # None: the space's pair
+    w1 = w1 if given1 is None else float(given1)
+    w2 = w2 if given2 is None else float(given2)
     if w1 == w2:
         raise NasproxError(f"epsilon needs two different weights, got w1 = w2 = {w1}")
     return w1, w2
@@ -80,9 +82,15 @@ def weight_pair(ctx: ProxyContext) -> tuple[float, float]:
     "epsilon",
     "epsinas: normalised mean absolute difference of outputs under two constant shared weights (Gracheva 2021)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward", aliases=("epsinas",),
+    bn="kept", cost="forward", aliases=("epsinas",), default_batch_size=256,
+    options=(
+        ProxyOption("w1", float, None, "first constant weight; unset: the space's pair (nb101 1e-4, else 1e-7) "
+                    "(PROXY_SPEC §6.2, §10.4)"),
+        ProxyOption("w2", float, None, "second constant weight, != w1; unset: the space's pair (nb101 10, else 1) "
+                    "(PROXY_SPEC §6.2, §10.4)"),
+    ),
 )
-def score(ctx: ProxyContext) -> float:
+def epsilon(ctx: ProxyContext) -> float:
     model = ctx.model.train()
     outputs = []
     devices = [ctx.device] if ctx.device.type == "cuda" else []

@@ -17,7 +17,7 @@ from torch import nn
 
 from nasprox.core import ProxyContext, proxy
 from nasprox.proxies._common import forward_hooks
-from nasprox.proxies._saliency import require_weight_layers, forward
+from nasprox.proxies._saliency import forward, require_weight_layers
 
 
 def _channel_products(layer: nn.Module, act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -36,10 +36,10 @@ def _channel_products(layer: nn.Module, act: torch.Tensor, grad: torch.Tensor) -
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="backward",
 )
-def score(ctx: ProxyContext) -> float:
+def fisher(ctx: ProxyContext) -> float:
     model = ctx.model.train()
     layers = require_weight_layers(model)
-    fisher: dict[nn.Module, torch.Tensor] = {}
+    per_layer: dict[nn.Module, torch.Tensor] = {}
 
     def on_forward(layer, _inputs, output):
         if not (isinstance(output, torch.Tensor) and output.requires_grad):
@@ -48,7 +48,7 @@ def score(ctx: ProxyContext) -> float:
 
         def on_grad(grad, layer=layer, act=act):
             per_channel = _channel_products(layer, act, grad.detach()).pow(2).mean(0).mul(0.5)
-            fisher[layer] = fisher[layer] + per_channel if layer in fisher else per_channel
+            per_layer[layer] = per_layer[layer] + per_channel if layer in per_layer else per_channel
 
         output.register_hook(on_grad)
 
@@ -59,7 +59,7 @@ def score(ctx: ProxyContext) -> float:
 
     total = torch.zeros((), dtype=torch.float64)
     for layer in layers:
-        if layer in fisher:
+        if layer in per_layer:
             fan_in = layer.weight[0].numel()
-            total += fisher[layer].detach().abs().double().sum().cpu() * fan_in
+            total += per_layer[layer].detach().abs().double().sum().cpu() * fan_in
     return float(total)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from nasprox.core import ProxyContext, ProxyUndefined, proxy
+from nasprox.core import ProxyContext, ProxyOption, ProxyUndefined, proxy
 from nasprox.proxies._common import forward_hooks
 
 log = logging.getLogger("nasprox.proxies.flops")
@@ -49,7 +50,11 @@ ZERO_BY_CONVENTION = (
 )
 
 
-def _own_count(module: nn.Module, inputs, output) -> float:
+class _CountsMacs(Protocol):
+    def mac_count(self, inputs, output) -> float: ...
+
+
+def _own_count(module: _CountsMacs, inputs, output) -> float:
     return float(module.mac_count(inputs, output))
 
 
@@ -93,9 +98,11 @@ def probe_input(ctx: ProxyContext) -> torch.Tensor:
     "Multiply-accumulates of Conv/Linear layers per sample in millions (xautodl convention; baseline)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=False,
     bn="n/a", cost="forward",
+    options=(ProxyOption("strict", bool, True, "a called module with parameters but no MAC handler makes the proxy "
+                         "undefined (false: log and count it as zero) (PROXY_SPEC §8.2)"),),
 )
-def score(ctx: ProxyContext) -> float:
-    strict = bool(ctx.opt("strict", True))
+def flops(ctx: ProxyContext) -> float:
+    strict = bool(ctx.opt("strict"))
     model = ctx.model.eval()
     inputs = probe_input(ctx)
     macs, unsupported = count_macs(model, inputs)

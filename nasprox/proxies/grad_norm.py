@@ -6,7 +6,7 @@ space's loss (cross-entropy mean) on the fixed batch with true labels.
 from __future__ import annotations
 
 from nasprox.core import ProxyContext, proxy
-from nasprox.proxies._saliency import layers_with_loss_grads, sum_values
+from nasprox.proxies._saliency import layers_with_loss_grads, sum_values, weight_grad
 
 
 @proxy(
@@ -15,7 +15,7 @@ from nasprox.proxies._saliency import layers_with_loss_grads, sum_values
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="backward",
 )
-def score(ctx: ProxyContext) -> float:
+def grad_norm(ctx: ProxyContext) -> float:
     # a layer the loss never reached has no gradient and contributes 0
     reached = [layer for layer in layers_with_loss_grads(ctx) if layer.weight.grad is not None]
-    return sum_values([(layer, layer.weight.grad.detach().norm()) for layer in reached])
+    return sum_values([(layer, weight_grad(layer).detach().norm()) for layer in reached])

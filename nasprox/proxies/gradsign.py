@@ -18,10 +18,10 @@ from nasprox.proxies._saliency import loss_backward, require_weight_layers, weig
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="per-sample", aliases=("grad_conflict",),
 )
-def score(ctx: ProxyContext) -> float:
+def gradsign(ctx: ProxyContext) -> float:
     model = ctx.model.train()
     layers = require_weight_layers(model)
-    sign_sum: list[torch.Tensor] = [torch.zeros(l.weight.shape, dtype=torch.float64, device=l.weight.device) for l in layers]
+    sign_sum: list[torch.Tensor] = [torch.zeros(layer.weight.shape, dtype=torch.float64, device=layer.weight.device) for layer in layers]
     for i in range(ctx.inputs.shape[0]):
         loss_backward(model, ctx.inputs[i:i + 1], ctx.targets[i:i + 1], ctx.loss_fn)
         for acc, layer in zip(sign_sum, layers):

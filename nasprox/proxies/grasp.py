@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from nasprox.core import ProxyContext, ProxyUndefined, proxy
+from nasprox.core import ProxyContext, ProxyOption, ProxyUndefined, proxy
 from nasprox.proxies._saliency import forward, require_weight_layers
 
 
@@ -21,9 +21,11 @@ from nasprox.proxies._saliency import forward, require_weight_layers
     "Gradient signal preservation: sum of -weight x (Hessian-gradient product) (Wang et al. 2020; Abdelfattah et al. 2021)",
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="second-order",
+    options=(ProxyOption("temperature", float, 1.0, "logits are divided by T (reference default 1; the GraSP paper "
+                         "used 200) (PROXY_SPEC §2.3)", above=0.0),),
 )
-def score(ctx: ProxyContext) -> float:
-    temperature = float(ctx.opt("temperature", 1.0))
+def grasp(ctx: ProxyContext) -> float:
+    temperature = float(ctx.opt("temperature"))
     model = ctx.model.train()
     layers = require_weight_layers(model)
     weights = [layer.weight for layer in layers]

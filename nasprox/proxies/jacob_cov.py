@@ -52,6 +52,6 @@ def eigen_score(jacobian: np.ndarray) -> float:
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="backward", aliases=("jacov",),
 )
-def score(ctx: ProxyContext) -> float:
+def jacob_cov(ctx: ProxyContext) -> float:
     jacobian, _ = input_jacobian(ctx)
     return eigen_score(jacobian)

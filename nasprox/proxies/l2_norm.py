@@ -16,7 +16,7 @@ from nasprox.proxies._saliency import require_weight_layers
     version="1", higher_is_better=None, needs_labels=False, needs_gradients=False, needs_real_data=False,
     bn="n/a", cost="free",
 )
-def score(ctx: ProxyContext) -> float:
+def l2_norm(ctx: ProxyContext) -> float:
     total = torch.zeros((), dtype=torch.float64)
     with torch.no_grad():
         for layer in require_weight_layers(ctx.model):

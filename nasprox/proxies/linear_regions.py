@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from nasprox.core import NasproxError, ProxyContext, proxy
+from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._activations import count_unique_rows, relu_patterns_4d, require_images, take_samples
 
 
@@ -30,9 +30,17 @@ def count_linear_regions(model: torch.nn.Module, inputs: torch.Tensor) -> int:
     return count_unique_rows(relu_patterns_4d(model, inputs))
 
 
+REGION_OPTIONS = (
+    ProxyOption("samples", int, 0, "count patterns among the first n samples (continued from the seeded stream); "
+                "0 = the whole fixed batch (PROXY_SPEC §4.5)", minimum=0),
+    ProxyOption("input", str, "data", "data: the run's fixed batch on the real network; gaussian: N(0, 1) inputs of "
+                "the same shape seeded by the run seed (the Zen-NAS 'RN' variant)", choices=("data", "gaussian")),
+)
+
+
 def region_inputs(ctx: ProxyContext) -> torch.Tensor:
-    samples = int(ctx.opt("samples", 0))
-    mode = str(ctx.opt("input", "data"))
+    samples = int(ctx.opt("samples"))
+    mode = str(ctx.opt("input"))
     if samples < 0:
         raise NasproxError(f"linear_regions.samples must be >= 0, got {samples}")
     inputs = take_samples(ctx, samples) if samples else ctx.inputs
@@ -49,7 +57,7 @@ def region_inputs(ctx: ProxyContext) -> torch.Tensor:
     "linear_regions",
     "Number of distinct ReLU activation patterns (linear regions) among the batch samples (TE-NAS)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward", aliases=("n_lr",),
+    bn="kept", cost="forward", aliases=("n_lr",), options=REGION_OPTIONS,
 )
-def score(ctx: ProxyContext) -> float:
+def linear_regions(ctx: ProxyContext) -> float:
     return float(count_linear_regions(ctx.model.train(), region_inputs(ctx)))

@@ -54,5 +54,5 @@ def layer_logdets(ctx: ProxyContext, model: nn.Module | None = None) -> dict[nn.
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
     bn="kept", cost="forward",
 )
-def score(ctx: ProxyContext) -> float:
+def lnwot(ctx: ProxyContext) -> float:
     return float(sum(layer_logdets(ctx).values()))

@@ -83,9 +83,9 @@ def _score(ctx: ProxyContext, opt: bool) -> float:
     "meco",
     "MeCo: sum over all module outputs of the minimum eigenvalue of the channel correlation of one image (Jiang et al. 2023)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward", default_batch_size=None,
+    bn="kept", cost="forward", default_batch_size=1,
 )
-def score(ctx: ProxyContext) -> float:
+def meco(ctx: ProxyContext) -> float:
     return _score(ctx, opt=False)
 
 
@@ -93,7 +93,7 @@ def score(ctx: ProxyContext) -> float:
     "meco_opt",
     "MeCo_opt: MeCo on 8 randomly sampled channels per module output, scaled by n/8",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward",
+    bn="kept", cost="forward", default_batch_size=1,
 )
-def score_opt(ctx: ProxyContext) -> float:
+def meco_opt(ctx: ProxyContext) -> float:
     return _score(ctx, opt=True)

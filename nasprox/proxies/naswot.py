@@ -49,7 +49,8 @@ def naswot_kernel(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         calls.append((module, (x > 0).reshape(x.shape[0], -1)))
         out = logits_of(output)
         if isinstance(out, torch.Tensor) and out.requires_grad:
-            out.register_hook(lambda grad, key=id(module): visited.add(key))
+            key = id(module)
+            out.register_hook(lambda grad: visited.add(key))
 
     with forward_hooks(modules, on_forward), torch.enable_grad():
         output = logits_of(model(inputs))
@@ -73,9 +74,9 @@ def logdet_abs(kernel: torch.Tensor) -> float:
     "naswot",
     "NASWOT: log|det| of the Hamming kernel of binary ReLU-input codes over a batch (Mellor et al. 2021)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward", aliases=("nwot", "hook_logdet"),
+    bn="kept", cost="backward", aliases=("nwot", "hook_logdet"), default_batch_size=128,
 )
-def score(ctx: ProxyContext) -> float:
+def naswot(ctx: ProxyContext) -> float:
     if ctx.inputs.shape[0] < 2:
         raise ProxyUndefined("naswot needs a batch of at least 2 samples")
     model = ctx.model.train()

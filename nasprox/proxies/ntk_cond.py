@@ -9,8 +9,9 @@ The proxy value is −κ (lower κ is better), so higher is better.
 
 Per-sample gradients are computed in one vectorised backward (``is_grads_batched``) and fall back
 to the reference's loop of B backward passes if an op does not support it; both give the same Θ up
-to float round-off. ``ntk_cond.batch`` (default 0 = the run's fixed batch; TE-NAS used 72 on NB201,
-the survey CLI 1024 — [UNRESOLVED §10.6]) takes the first n samples, continued from the stream.
+to float round-off (``ntk_cond.batched=false``: always the loop). ``ntk_cond.samples`` (old name
+``batch``; default 0 = the run's fixed batch; TE-NAS used 72 on NB201, the survey CLI 1024 —
+[UNRESOLVED §10.6]) takes the first n samples, continued from the stream.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import math
 
 import torch
 
-from nasprox.core import NasproxError, ProxyContext, ProxyUndefined, proxy
+from nasprox.core import NasproxError, ProxyContext, ProxyOption, ProxyUndefined, proxy
 from nasprox.proxies._activations import take_samples
 from nasprox.proxies._common import logits_of
 
@@ -69,8 +70,16 @@ def ntk_condition(model: torch.nn.Module, inputs: torch.Tensor, batched: bool = 
     return NAN_CONDITION if math.isnan(kappa) else kappa
 
 
-def ntk_inputs(ctx: ProxyContext, option: str = "batch") -> torch.Tensor:
-    batch = int(ctx.opt(option, 0))
+NTK_SAMPLES_HELP = ("NTK over the first n samples (continued from the seeded stream); 0 = the whole fixed batch "
+                    "(TE-NAS used 72 on NB201, the survey CLI 1024) [UNRESOLVED, PROXY_SPEC §4.6, §10.6]")
+BATCHED_OPTION = ProxyOption("batched", bool, True, "per-sample gradients in one vectorised backward (falls back to "
+                             "the loop if an op cannot); false: the reference's loop of B backward passes (same "
+                             "values up to round-off)")
+
+
+def ntk_inputs(ctx: ProxyContext, samples: int) -> torch.Tensor:
+    """The first ``samples`` samples (0: the fixed batch), at least 2."""
+    batch = int(samples)
     if batch < 0:
         raise NasproxError(f"NTK batch must be >= 0, got {batch}")
     inputs = take_samples(ctx, batch) if batch else ctx.inputs
@@ -84,7 +93,8 @@ def ntk_inputs(ctx: ProxyContext, option: str = "batch") -> torch.Tensor:
     "Negative condition number of the empirical NTK over a batch (TE-NAS); higher (smaller kappa) is better",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="per-sample", aliases=("ntk",),
+    options=(ProxyOption("samples", int, 0, NTK_SAMPLES_HELP, minimum=0, aliases=("batch",)), BATCHED_OPTION),
 )
-def score(ctx: ProxyContext) -> float:
-    batched = bool(ctx.opt("batched", True))
-    return -ntk_condition(ctx.model, ntk_inputs(ctx), batched=batched)
+def ntk_cond(ctx: ProxyContext) -> float:
+    batched = bool(ctx.opt("batched"))
+    return -ntk_condition(ctx.model, ntk_inputs(ctx, ctx.opt("samples")), batched=batched)

@@ -19,5 +19,5 @@ def count_parameters(model) -> int:
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=False,
     bn="n/a", cost="free",
 )
-def score(ctx: ProxyContext) -> float:
+def params(ctx: ProxyContext) -> float:
     return count_parameters(ctx.model) / 1e6

@@ -11,6 +11,6 @@ from nasprox.proxies._saliency import layers_with_loss_grads, sum_values, weight
     version="1", higher_is_better=None, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="backward",
 )
-def score(ctx: ProxyContext) -> float:
+def plain(ctx: ProxyContext) -> float:
     layers = layers_with_loss_grads(ctx)
     return sum_values([(layer, layer.weight.detach() * weight_grad(layer)) for layer in layers])

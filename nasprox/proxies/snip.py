@@ -14,5 +14,5 @@ from nasprox.proxies._saliency import snip_saliency, sum_values
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="backward",
 )
-def score(ctx: ProxyContext) -> float:
+def snip(ctx: ProxyContext) -> float:
     return sum_values(snip_saliency(ctx))

@@ -10,13 +10,16 @@ implementation's ``torch.std``); ``--proxy-opt <name>.ddof=0`` gives the paper's
 """
 from __future__ import annotations
 
-from nasprox.core import NasproxError, ProxyContext, proxy
+from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._saliency import layer_snr, log_or_zero, saliency_for
+
+DDOF_OPTION = ProxyOption("ddof", int, 1, "std of the saliencies within a layer: 1 = unbiased (the available "
+                          "implementation), 0 = population (the paper) [UNRESOLVED, PROXY_SPEC §7.1]", choices=(0, 1))
 
 
 def layer_terms(ctx: ProxyContext, kind: str, model=None) -> list[tuple[object, float]]:
     """[(layer module, S_n/σ)] in registration order."""
-    ddof = int(ctx.opt("ddof", 1))
+    ddof = int(ctx.opt("ddof"))
     if ddof not in (0, 1):
         raise NasproxError(f"ddof must be 0 (population std) or 1 (unbiased std), got {ddof}")
     return [(layer, layer_snr(sal, ddof)) for layer, sal in saliency_for(ctx, kind, model=model)]
@@ -28,9 +31,9 @@ def ssnr(ctx: ProxyContext, kind: str, log: bool) -> float:
 
 
 _SYN = dict(version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=False,
-            bn="removed", cost="backward")
+            bn="removed", cost="backward", default_batch_size=1, options=(DDOF_OPTION,))  # all-ones input, batch 1
 _SNIP = dict(version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-             bn="kept", cost="backward")
+             bn="kept", cost="backward", options=(DDOF_OPTION,))
 
 
 @proxy("synflow_snr", "Synflow saliency signal-to-noise ratio summed over layers (T-CET paper)", **_SYN)

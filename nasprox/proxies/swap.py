@@ -4,7 +4,7 @@ Per repeat: Gaussian re-init (Conv2d/Linear weight N(0, 1), bias 0; BatchNorm2d/
 one no_grad forward of the first ``swap.samples`` (16) samples in the model's train mode, the
 outputs of every ``nn.ReLU`` call with a 4-D input concatenated per sample and binarised with
 sign(), and SWAP = the number of unique rows of the transposed D × B matrix. Final = mean over
-``swap.repeats`` (32) repeats. The re-init draws from a torch Generator seeded from ``ctx.seed``
+``swap.repetitions`` (32) repetitions (old name ``repeats``). The re-init draws from a torch Generator seeded from ``ctx.seed``
 (the reference's init is unseeded). Samples are the first ones of the run's fixed batch (the
 reference takes the first 16 training images, unshuffled; the harness batch is a seeded draw).
 
@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from nasprox.core import NasproxError, ProxyContext, proxy
+from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._activations import count_unique_columns, gaussian_reinit, relu_patterns_4d, take_samples
 
 
@@ -32,9 +32,17 @@ def swap_value(model: torch.nn.Module, inputs: torch.Tensor) -> int:
     return count_unique_columns(patterns)
 
 
+SWAP_OPTIONS = (
+    ProxyOption("samples", int, 16, "number of samples: the first n of the fixed batch, continued from the seeded "
+                "stream if the batch is smaller (PROXY_SPEC §4.3)", minimum=1),
+    ProxyOption("repetitions", int, 32, "Gaussian re-inits averaged (PROXY_SPEC §4.3)", minimum=1,
+                aliases=("repeats",)),
+)
+
+
 def swap_mean(ctx: ProxyContext) -> float:
-    samples = int(ctx.opt("samples", 16))
-    repeats = int(ctx.opt("repeats", 32))
+    samples = int(ctx.opt("samples"))
+    repeats = int(ctx.opt("repetitions"))
     if samples < 1 or repeats < 1:
         raise NasproxError("swap samples and repeats must be >= 1")
     inputs = take_samples(ctx, samples)
@@ -64,9 +72,10 @@ def regular_factor(params_k: float, mu: float | None, sigma: float | None) -> fl
     "swap",
     "SWAP: unique sample-wise ReLU activation patterns over 16 samples, Gaussian re-init, mean of 32 repeats (Peng et al. 2024)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="reinit", cost="forward",
+    bn="reinit", cost="forward", default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
+    options=SWAP_OPTIONS,
 )
-def score(ctx: ProxyContext) -> float:
+def swap(ctx: ProxyContext) -> float:
     return swap_mean(ctx)
 
 
@@ -74,11 +83,16 @@ def score(ctx: ProxyContext) -> float:
     "reg_swap",
     "Regularised SWAP: SWAP x exp(-(P_k - mu)^2 / sigma) with P_k = parameters in thousands (options mu, sigma)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="reinit", cost="forward",
+    bn="reinit", cost="forward", default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
+    options=(*SWAP_OPTIONS,
+             ProxyOption("mu", float, None, "centre of the parameter-count regulariser, in thousands of parameters; "
+                         "unset (with sigma): factor 1, reg_swap = swap (PROXY_SPEC §4.4, §10.2)"),
+             ProxyOption("sigma", float, None, "width of the regulariser (literal /sigma, thousands of parameters), "
+                         "> 0; unset (with mu): factor 1 (PROXY_SPEC §4.4, §10.2)", above=0.0)),
 )
-def score_regularised(ctx: ProxyContext) -> float:
-    mu = ctx.opt("mu", None)
-    sigma = ctx.opt("sigma", None)
+def reg_swap(ctx: ProxyContext) -> float:
+    mu = ctx.opt("mu")
+    sigma = ctx.opt("sigma")
     mu = None if mu is None else float(mu)
     sigma = None if sigma is None else float(sigma)
     factor = regular_factor(params_in_thousands(ctx.model), mu, sigma)

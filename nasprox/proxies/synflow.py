@@ -18,9 +18,9 @@ from nasprox.proxies._saliency import sum_values, synflow_saliency
     "synflow",
     "Synaptic flow: sum of |weight x dR/dweight| with |weights|, no BN, all-ones input, float64 (Tanaka et al. 2020)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=False,
-    bn="removed", cost="backward",
+    bn="removed", cost="backward", default_batch_size=1,  # the all-ones input has batch 1
 )
-def score(ctx: ProxyContext) -> float:
+def synflow(ctx: ProxyContext) -> float:
     return sum_values(synflow_saliency(ctx, keep_bn=False))
 
 
@@ -28,7 +28,7 @@ def score(ctx: ProxyContext) -> float:
     "synflow_bn",
     "Synflow with BatchNorm kept (train-mode batch statistics on the all-ones input)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=False,
-    bn="kept", cost="backward",
+    bn="kept", cost="backward", default_batch_size=1,
 )
-def score_bn(ctx: ProxyContext) -> float:
+def synflow_bn(ctx: ProxyContext) -> float:
     return sum_values(synflow_saliency(ctx, keep_bn=True))

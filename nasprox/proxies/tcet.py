@@ -10,14 +10,19 @@ log of the SNR term, the third-party "log" mode).
 """
 from __future__ import annotations
 
-from nasprox.core import ProxyContext, proxy
+from nasprox.core import ProxyContext, ProxyOption, proxy
 from nasprox.proxies._saliency import log_or_zero
 from nasprox.proxies.lnwot import layer_logdets
-from nasprox.proxies.ssnr import layer_terms
+from nasprox.proxies.ssnr import DDOF_OPTION, layer_terms
+
+TCET_OPTIONS = (
+    DDOF_OPTION,
+    ProxyOption("log", bool, False, "use log of each layer's SNR term (the third-party 'log' mode; PROXY_SPEC §7.2)"),
+)
 
 
 def tcet(ctx: ProxyContext, kind: str) -> float:
-    use_log = bool(ctx.opt("log", False))
+    use_log = bool(ctx.opt("log"))
     logdets = layer_logdets(ctx)  # before the saliency pass mutates the model (BN removal, |θ|)
     total = 0.0
     for layer, snr in layer_terms(ctx, kind):
@@ -30,7 +35,7 @@ def tcet(ctx: ProxyContext, kind: str) -> float:
     "tcet_synflow",
     "T-CET with synflow saliency: layer-wise SNR x layer-wise NASWOT log-det (T-CET paper)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
-    bn="removed", cost="backward",
+    bn="removed", cost="backward", options=TCET_OPTIONS,
 )
 def tcet_synflow(ctx: ProxyContext) -> float:
     return tcet(ctx, "synflow")
@@ -40,7 +45,7 @@ def tcet_synflow(ctx: ProxyContext) -> float:
     "tcet_snip",
     "T-CET with SNIP saliency: layer-wise SNR x layer-wise NASWOT log-det (T-CET paper)",
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward",
+    bn="kept", cost="backward", options=TCET_OPTIONS,
 )
 def tcet_snip(ctx: ProxyContext) -> float:
     return tcet(ctx, "snip")

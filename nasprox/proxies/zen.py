@@ -9,7 +9,8 @@ Per repeat, under no_grad in the model's train mode:
 4. Δ = mean_b Σ |f(x)_b − f(x')_b| (L1 per sample, batch mean).
 5. Zen = log Δ + Σ_{BatchNorm2d with running stats} log √(mean_c running_var_c), read after both
    forwards (first repeat: running_var = 0.81 + 0.09·v₁ + 0.1·v₂ with v the unbiased batch variances).
-Final = mean over ``zen.repeats`` (32) repeats at batch ``zen.batch`` (16). Random draws come from a
+Final = mean over ``zen.repetitions`` (32; old name ``repeats``) repetitions; the Gaussian batch size is
+the input batch size (``zen.batch_size``, old name ``zen.batch``; default the reference batch 16). Random draws come from a
 torch Generator seeded from ``ctx.seed`` (CPU draws, so devices agree).
 
 Choices: f is found generically — the model's own ``forward_pre_GAP`` if it has one; else the input
@@ -25,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from nasprox.core import NasproxError, ProxyContext, ProxyUndefined, proxy
+from nasprox.core import BATCH_SIZE_OPTION, NasproxError, ProxyContext, ProxyOption, ProxyUndefined, proxy
 from nasprox.proxies._activations import gaussian_reinit, require_images
 from nasprox.proxies._common import forward_hooks
 
@@ -49,8 +50,9 @@ class _PreGapFeatures:
             self._last_4d = output
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if hasattr(self.model, "forward_pre_GAP"):
-            return self.model.forward_pre_GAP(x)
+        pre_gap = getattr(self.model, "forward_pre_GAP", None)
+        if pre_gap is not None:
+            return pre_gap(x)
         self._pool_input = self._last_4d = self._linear_input = None
         with forward_hooks(self.submodules, self._hook):
             out = self.model(x)
@@ -86,15 +88,23 @@ def zen_repeat(model: nn.Module, features: _PreGapFeatures, shape: tuple[int, ..
     "zen",
     "Zen-score: log of the L1 output change under a small Gaussian input perturbation plus BN scaling, Gaussian re-init (Lin et al. 2021)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=False,
-    bn="reinit", cost="forward", aliases=("zen_score",),
+    bn="reinit", cost="forward", aliases=("zen_score",), default_batch_size=16,  # standalone 16 x 32 repeats
+    options=(
+        ProxyOption("repetitions", int, 32, "Gaussian re-inits averaged (PROXY_SPEC §6.1)", minimum=1,
+                    aliases=("repeats",)),
+        ProxyOption("alpha", float, 0.01, "perturbation scale: x' = x + alpha * eps (PROXY_SPEC §6.1)", above=0.0),
+        ProxyOption(BATCH_SIZE_OPTION.name, int, None, "input batch size, which is also the size of the Gaussian "
+                    "batch (default: the reference batch 16, or --batch-size); engine-level", minimum=1,
+                    aliases=("batch",)),
+    ),
 )
-def score(ctx: ProxyContext) -> float:
+def zen(ctx: ProxyContext) -> float:
     require_images(ctx, "zen", "its Gaussian inputs cannot stand in for token ids")
-    batch = int(ctx.opt("batch", 16))
-    repeats = int(ctx.opt("repeats", 32))
-    alpha = float(ctx.opt("alpha", 0.01))
+    batch = int(ctx.inputs.shape[0])  # Gaussian inputs of the run's batch size (zen.batch_size)
+    repeats = int(ctx.opt("repetitions"))
+    alpha = float(ctx.opt("alpha"))
     if batch < 1 or repeats < 1:
-        raise NasproxError("zen.batch and zen.repeats must be >= 1")
+        raise NasproxError("zen's batch size and zen.repetitions must be >= 1")
     model = ctx.model.train()
     if not any(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules()):
         raise ProxyUndefined("the network has no Conv2d/Linear layer to re-initialise")

@@ -1,6 +1,6 @@
 """ZiCo: Σ_l log Σ_{i: σ_i ≠ 0} μ_i / σ_i over Conv2d/Linear weights (PROXY_SPEC §2.9).
 
-For each of ``zico.batches`` (default 2) batches — the fixed batch, then ``ctx.next_batch()`` —
+For each of ``zico.num_batches`` (default 2; old name ``batches``) batches — the fixed batch, then ``ctx.next_batch()`` —
 zero_grad, forward, the space's loss, backward, and store each layer's weight gradient.
 μ_i = mean over batches of |g_{b,i}|, σ_i = population std (ddof 0) of the signed g_{b,i};
 layers whose sum is 0 are skipped. Train mode, BN kept, true labels. Float64 statistics.
@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from nasprox.core import NasproxError, ProxyContext, proxy
+from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._saliency import forward, require_weight_layers, weight_grad
 
 
@@ -37,12 +37,18 @@ def zico_from_gradients(per_layer: list[torch.Tensor]) -> float:
     "ZiCo: log of summed inverse coefficient of variation of weight gradients over batches (Li et al. 2023)",
     version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
     bn="kept", cost="backward",
+    options=(
+        ProxyOption("num_batches", int, 2, "batches whose gradients give the per-weight mean and std: the fixed "
+                    "batch, then the seeded stream; >= 2 (PROXY_SPEC §2.9)", minimum=2, aliases=("batches",)),
+        ProxyOption("accumulate", bool, False, "never zero_grad between batches, as the official getzico loop "
+                    "(batch b stores g_1 + ... + g_b); default: per-batch gradients as in PROXY_SPEC §2.9"),
+    ),
 )
-def score(ctx: ProxyContext) -> float:
-    batches = int(ctx.opt("batches", 2))
+def zico(ctx: ProxyContext) -> float:
+    batches = int(ctx.opt("num_batches"))
     if batches < 2:
-        raise NasproxError(f"zico.batches must be at least 2 (a std over batches), got {batches}")
-    accumulate = bool(ctx.opt("accumulate", False))
+        raise NasproxError(f"zico.num_batches must be at least 2 (a std over batches), got {batches}")
+    accumulate = bool(ctx.opt("accumulate"))
     model = ctx.model.train()
     layers = require_weight_layers(model)
     stored: list[list[torch.Tensor]] = [[] for _ in layers]
