@@ -93,12 +93,14 @@ def test_conflicting_flags(tmp_path):
     assert res.returncode == 2 and "no CUDA GPU" in res.stderr
 
 
-def test_cpu_workers_share_the_cores_also_with_device_auto(monkeypatch):
-    """--workers N --device auto on a CPU machine must not give every worker all cores."""
-    from nasprox.engine.parallel import threads_per_worker
+def test_cpu_workers_use_the_runs_thread_count(monkeypatch):
+    """Every worker gets RunConfig.threads (never all cores: oversubscription made NEAR 10x slower)."""
+    from nasprox.engine import RunConfig, Scorer, parallel
 
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
-    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert threads_per_worker(["auto", "auto"]) == 2
-    assert threads_per_worker(["cpu"] * 4) == 1
-    assert threads_per_worker(["auto"]) == 4
+    started = []
+    monkeypatch.setattr(parallel, "_Worker", lambda ctx, config, threads: started.append((config.device, threads)))
+    for threads in (1, 3):
+        scorer = Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=["params"], synthetic=True,
+                                  device="auto", threads=threads))
+        parallel.WorkerPool(scorer, ["auto", "auto"])._start("auto")
+    assert started == [("auto", 1), ("auto", 3)]

@@ -7,14 +7,12 @@ per-architecture timeout is killed (a hung model cannot stall the run), the arch
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import queue
 import time
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import replace
-from typing import Iterable, Iterator
 
-from nasprox.core import ArchRef, ScoreRecord
-from nasprox.engine.device import resolve_device
+from nasprox.core import ArchRef, ResultKey, ScoreRecord
 from nasprox.engine.runner import RunConfig, Scorer
 
 _POLL_S = 0.05
@@ -37,20 +35,10 @@ def _worker_main(config: RunConfig, threads: int, tasks, results) -> None:
             return
         task_id, arch, skip = item
         try:
-            recs = scorer.score_arch(arch, skip=lambda name: name in skip)
+            recs = scorer.score_arch(arch, skip=skip.__contains__)
             results.put((task_id, recs))
         except Exception as exc:  # noqa: BLE001
             results.put((task_id, f"{exc.__class__.__name__}: {exc}"))
-
-
-def threads_per_worker(devices: list[str]) -> int:
-    """Intra-op threads per worker: the cores shared among the CPU workers.
-
-    "auto" counts as CPU when there is no CUDA; oversubscribed OpenMP threads slow CPU scoring
-    many-fold (NEAR went from ~6 s to 74-135 s per arch with 2 workers x 2 threads on 2 cores).
-    """
-    n_cpu_workers = sum(resolve_device(d).type == "cpu" for d in devices) or 1
-    return max(1, (os.cpu_count() or 1) // n_cpu_workers)
 
 
 class _Worker:
@@ -83,11 +71,13 @@ class WorkerPool:
         self._ctx = mp.get_context("spawn")  # CUDA cannot be forked; spawn is also safe on CPU
 
     def _start(self, device: str) -> _Worker:
-        return _Worker(self._ctx, replace(self.config, device=device), threads_per_worker(self.devices))
+        # every worker uses the run's thread count (RunConfig.threads), so its scores equal the inline ones;
+        # with N workers on N cores that is also the fastest (oversubscribed OpenMP threads made NEAR 10x slower)
+        return _Worker(self._ctx, replace(self.config, device=device), self.config.threads)
 
-    def run(self, archs: Iterable[ArchRef], skip_for) -> Iterator[list[ScoreRecord]]:
-        """``skip_for(arch)`` -> set of proxy names already done for that arch (resume)."""
-        pending = [(i, a, frozenset(skip_for(a))) for i, a in enumerate(archs)]
+    def run(self, archs: Iterable[ArchRef], done: Set[ResultKey]) -> Iterator[list[ScoreRecord]]:
+        """Score ``archs`` on the workers, skipping (arch, proxy) rows whose key is in ``done`` (resume)."""
+        pending = [(i, a, self.scorer.skip_set(a, done)) for i, a in enumerate(archs)]
         pending.reverse()  # pop() from the end keeps the original order
         workers = [self._start(d) for d in self.devices]
         try:

@@ -7,10 +7,11 @@ instance is started on this machine.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import replace
-from typing import Callable, Iterable, Iterator
+from typing import Any
 
-from nasprox.core import ArchRef, NasproxError, ScoreRecord
+from nasprox.core import ArchRef, NasproxError, ResultKey, ScoreRecord
 from nasprox.engine.runner import RunConfig, Scorer
 
 
@@ -19,7 +20,7 @@ def _score_chunk(config: RunConfig, work: list[tuple[ArchRef, frozenset]]) -> tu
     from nasprox.storage.provenance import environment
 
     scorer = Scorer(config)
-    out = [scorer.score_arch(arch, skip=lambda name, s=skip: name in s) for arch, skip in work]
+    out = [scorer.score_arch(arch, skip=skip.__contains__) for arch, skip in work]
     info = {**environment(), "pid": os.getpid(), "device": str(scorer.device)}
     try:
         import ray
@@ -30,17 +31,17 @@ def _score_chunk(config: RunConfig, work: list[tuple[ArchRef, frozenset]]) -> tu
     return info, [r for r in out if r]
 
 
-def run_ray(scorer: Scorer, archs: Iterable[ArchRef], skip_for: Callable[[ArchRef], set], *, address: str | None = None,
+def run_ray(scorer: Scorer, archs: Iterable[ArchRef], done: Set[ResultKey], *, address: str | None = None,
             num_cpus: int | None = None, chunk_size: int = 8, gpus_per_task: float = 0.0,
             on_worker: Callable[[dict], None] = lambda info: None) -> Iterator[list[ScoreRecord]]:
     try:
         import ray
     except ImportError:
         raise NasproxError("--backend ray needs Ray: pip install 'nasprox[ray]'") from None
-    work = [(a, frozenset(skip_for(a))) for a in archs]
+    work = [(a, scorer.skip_set(a, done)) for a in archs]
     if not work:
         return
-    init_kwargs = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": False}
+    init_kwargs: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": False}
     if address:
         init_kwargs["address"] = address
     elif num_cpus:
@@ -54,8 +55,8 @@ def run_ray(scorer: Scorer, archs: Iterable[ArchRef], skip_for: Callable[[ArchRe
     pending = [task.remote(config, work[i:i + chunk_size]) for i in range(0, len(work), chunk_size)]
     try:
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            info, per_arch = ray.get(done[0])
+            ready, pending = ray.wait(pending, num_returns=1)
+            info, per_arch = ray.get(ready[0])
             on_worker(info)
             yield from per_arch
     finally:

@@ -2,20 +2,37 @@
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import json
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from nasprox.core import (PROXIES, SPACES, ArchRef, InputSpec, NasproxError, ProxyContext, ProxySpec,
-                          ProxyUndefined, ScoreRecord, SearchSpace)
-from nasprox.engine.device import MemoryMeter, empty_cache, is_oom, resolve_device
+from nasprox.core import (
+    PROXIES,
+    SPACES,
+    ArchRef,
+    InputSpec,
+    NasproxError,
+    ProxyContext,
+    ProxySpec,
+    ProxyUndefined,
+    ResultKey,
+    ScoreRecord,
+    SearchSpace,
+)
+from nasprox.engine.device import MemoryMeter, empty_cache, is_oom, resolve_device, set_tf32
 from nasprox.engine.seeding import derive_seed, seed_everything
+
+if TYPE_CHECKING:
+    from nasprox.data.images import ImageSource
 
 
 @dataclass
@@ -26,7 +43,7 @@ class RunConfig:
     dataset: str
     proxies: list[str]
     seed: int = 0
-    batch_size: int = 64
+    batch_size: int | None = None  # None: each proxy's reference batch size, else DEFAULT_BATCH_SIZE
     device: str = "auto"
     data_root: str | None = None
     synthetic: bool = False
@@ -38,33 +55,89 @@ class RunConfig:
     # auto: channels_last for image models on CPU (NEAR measured 1.6-2.2x faster; scores equal to round-off,
     # see docs/performance.md), contiguous elsewhere (not measured on CUDA)
     memory_format: str = "auto"
+    # intra-op CPU threads of every scoring process: reductions split differently across threads, so the
+    # same count everywhere makes CPU scores identical whatever --workers or --shard (1 by default)
+    threads: int = 1
+    # CUDA only: let matmuls and cuDNN convolutions use TF32 (10-bit mantissa products; faster, scores
+    # drift ~1e-3 relative). Off by default; part of the resume key on non-CPU devices
+    allow_tf32: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not out["allow_tf32"]:  # absent at its default: provenance config hashes of older runs stay valid
+            del out["allow_tf32"]
+        return out
 
 
-def parse_proxy_options(items: Iterable[str], proxies: list[str]) -> dict[str, dict[str, str]]:
-    """``near.repetitions=8`` -> {"near": {"repetitions": "8"}}; ``batch_size=32`` applies to all."""
-    out: dict[str, dict[str, str]] = {}
+def parse_proxy_options(items: Iterable[str], proxies: list[str],
+                        warn: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """``near.repetitions=8`` -> {"near": {"repetitions": 8}}, validated against each proxy's declared options.
+
+    Values are typed and keyed by canonical names (an old alias is mapped, with a one-line
+    ``nasprox: warning: ...`` on stderr, or ``warn(message)``). An unprefixed ``name=value`` (e.g.
+    ``batch_size=32``) applies to every selected proxy that declares ``name``; a later item overrides
+    an earlier one for the same proxy and option. A malformed item, an
+    unknown proxy or option, or an ill-typed value raises a one-line NasproxError (CLI exit 2) here, at
+    flag-parse time, before any file is opened or written.
+
+    Resume keys: ``Scorer._data_config`` hashes this dict per proxy. Without ``--proxy-opt`` it is
+    empty as before, so the keys of runs without options are byte-identical; with options the hash
+    now covers the validated values (``{"repetitions": 8}``, formerly the text ``{"repetitions": "8"}``),
+    so such a run gets new keys once. The result stays JSON-serialisable (int, float, bool, str).
+    """
+    import difflib
+    import sys
+
+    from nasprox.core import validate_proxy_options
+
+    if warn is None:
+        def warn(message: str) -> None:
+            print(f"nasprox: warning: {message}", file=sys.stderr, flush=True)
+
+    def accepted(proxy: str) -> set[str]:  # names and old aliases a proxy accepts
+        return {k for o in PROXIES.get(proxy).all_options.values() for k in (o.name, *o.aliases)}
+
+    selected = [PROXIES.canonical(p) for p in proxies]
+    out: dict[str, dict[str, Any]] = {}
     for item in items:
         name, eq, value = item.partition("=")
-        if not eq or not name.strip():
-            raise NasproxError(f"--proxy-opt '{item}' must look like proxy.option=value")
         target, dot, opt = name.strip().rpartition(".")
-        targets = [PROXIES.canonical(target)] if dot else proxies
-        for t in targets:
-            out.setdefault(t, {})[opt] = value.strip()
+        if not eq or not opt.strip() or (dot and not target.strip()):
+            raise NasproxError(f"--proxy-opt '{item}' must look like proxy.option=value")
+        opt = opt.strip()
+        if dot:
+            targets = [PROXIES.canonical(target)]
+        else:
+            targets = [p for p in selected if opt in accepted(p)]
+            if not targets:
+                known = sorted(set().union(*(accepted(p) for p in selected)))
+                close = difflib.get_close_matches(opt, known, n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise NasproxError(f"--proxy-opt '{item}': no selected proxy has an option '{opt}'{hint} "
+                                   f"(see `nasprox proxies --details NAME`)")
+        for t in targets:  # one item at a time, so a later item overrides an earlier one (also via an alias)
+            out.setdefault(t, {}).update(validate_proxy_options(PROXIES.get(t), {opt: value.strip()}, warn=warn))
     return out
 
 
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+DEFAULT_BATCH_SIZE = 64  # the foresight NB201 batch (PROXY_SPEC §1.2) for proxies that declare none
+
+
+def meaningful_options(proxy: ProxySpec, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that change a score: without ``batch_size`` (hashed as the batch itself) and without
+    options set to their declared default, so ``near.repetitions=32`` and no option give one resume key."""
+    defaults = {o.name: o.default for o in getattr(proxy, "options", ())}
+    return {k: v for k, v in options.items()
+            if k != "batch_size" and not (k in defaults and str(v).lower() == str(defaults[k]).lower())}
 
 
 class _BatchCache:
     """Batches of one seeded stream, drawn on first use and kept (a proxy rarely needs more than a few)."""
 
     def __init__(self, stream, memory_format: torch.memory_format = torch.contiguous_format):
-        self._stream, self.batches, self._format = stream, [], memory_format
+        self._stream, self._format = stream, memory_format
+        self.batches: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def get(self, i: int):
         while len(self.batches) <= i:
@@ -101,11 +174,31 @@ def parse_space_options(items: Iterable[str]) -> dict[str, Any]:
 
 
 def make_space(name: str, options: Mapping[str, Any] | None = None) -> SearchSpace:
+    """The space's instance; option names are checked against its constructor, values against their defaults' types."""
+    import inspect
+
     factory = SPACES.get(name)
+    options = dict(options or {})
+    params = {p.name: p for p in list(inspect.signature(factory).parameters.values())
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        takes = ", ".join(f"{p.name} (default {p.default!r})" for p in params.values()) or "no options"
+        raise NasproxError(f"space {name} does not take the option(s) {', '.join(unknown)}; it takes: {takes}")
+    for key, value in options.items():
+        default = params[key].default
+        expected = type(default) if default is not inspect.Parameter.empty and default is not None else None
+        if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+            options[key] = value = str(value)  # hp=200 is read as a number
+        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+            options[key] = value = float(value)
+        if expected is not None and not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise NasproxError(f"space {name} option {key}={value!r} is not a valid {expected.__name__} "
+                               f"(default {default!r})")
     try:
-        return factory(**dict(options or {}))
-    except TypeError as exc:
-        raise NasproxError(f"space {name} does not take these options {sorted(options or {})}: {exc}") from None
+        return factory(**options)
+    except (TypeError, ValueError) as exc:
+        raise NasproxError(f"space {name} rejects the options {options}: {exc}") from None
 
 
 class Scorer:
@@ -122,12 +215,15 @@ class Scorer:
             )
         self.proxies: list[ProxySpec] = [PROXIES.get(p) for p in config.proxies]
         self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            set_tf32(config.allow_tf32)
         self.input_spec: InputSpec = self.space.input_spec(config.dataset)
         self.memory_format = self._memory_format()
         self.loss_fn = self.space.loss_fn(config.dataset)
-        self._source = None  # loaded lazily, once, shared by every stream
+        self._source: ImageSource | None = None  # loaded lazily, once, shared by every stream
         self._batch_cache: dict[int, _BatchCache] = {}
         self._data_configs = {p.name: self._data_config(p) for p in self.proxies}
+        self._check_batches_fit()
 
     def _memory_format(self) -> torch.memory_format:
         choice = self.config.memory_format
@@ -140,20 +236,44 @@ class Scorer:
 
     # -- inputs -----------------------------------------------------------------------------------
     def batch_size_for(self, proxy: ProxySpec) -> int:
+        """The proxy's own option, else the run's --batch-size, else the proxy's reference batch, else 64."""
         opts = self.config.proxy_options.get(proxy.name, {})
         if "batch_size" in opts:
             return int(opts["batch_size"])
-        return proxy.default_batch_size or self.config.batch_size
+        return self.config.batch_size or proxy.default_batch_size or DEFAULT_BATCH_SIZE
 
     def _data_config(self, proxy: ProxySpec) -> str:
         cfg = {
             "source": "synthetic" if self.config.synthetic else str(self.config.data_root),
             "batch": self.batch_size_for(proxy), "augment": self.config.augment,
-            "options": self.config.proxy_options.get(proxy.name, {}),
+            "options": meaningful_options(proxy, self.config.proxy_options.get(proxy.name, {})),
         }
         if self.memory_format == torch.channels_last:  # round-off differs, so resume keys differ too
             cfg["memory_format"] = "channels_last"
+        if self.device.type == "cpu" and self.config.threads != 1:  # likewise (absent at 1: older keys stay valid)
+            cfg["threads"] = self.config.threads
+        if self.device.type != "cpu":  # other kernels and precision: never mixed with CPU rows (absent on CPU)
+            cfg["device"], cfg["tf32"] = self.device.type, self.config.allow_tf32
         return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
+
+    def _check_batches_fit(self) -> None:
+        """A batch larger than the image set would repeat images (a singular NASWOT kernel): refuse up front."""
+        if self.config.synthetic or self.config.data_root is None:
+            return
+        if self.input_spec.kind == "tokens":  # reading the corpus now reports a bad --data-root before any output
+            self.stream(1).next()
+            return
+        if self.input_spec.kind != "image":
+            return
+        from nasprox.data.images import load_image_source
+
+        self._source = load_image_source(self.config.dataset, self.config.data_root, self.input_spec.shape[-2])
+        n_images = len(self._source.x)
+        for proxy in self.proxies:
+            if proxy.needs_real_data and self.batch_size_for(proxy) > n_images:
+                raise NasproxError(
+                    f"{proxy.name} needs a batch of {self.batch_size_for(proxy)} but {self.config.data_root} holds "
+                    f"{n_images} images; give --proxy-opt {proxy.name}.batch_size=N (N <= {n_images}) or more images")
 
     def data_config(self, proxy_name: str) -> str:
         return self._data_configs[proxy_name]
@@ -169,18 +289,24 @@ class Scorer:
                                  vocab_size=spec.num_classes, device=self.device)
         from nasprox.data.images import ImageStream, load_image_source
 
-        if self._source is None and not self.config.synthetic:
+        gaussian = self.config.synthetic or self._data_free()
+        if self._source is None and not gaussian:
             if self.config.data_root is None:
                 raise NasproxError("no input data: give --data-root DIR (or an .npz with x/y), or --synthetic")
             self._source = load_image_source(self.config.dataset, self.config.data_root, spec.shape[-2])
         from nasprox.data.images import DATASET_NORM
 
-        return ImageStream(None if self.config.synthetic else self._source, batch_size, self.config.seed,
+        return ImageStream(None if gaussian else self._source, batch_size, self.config.seed,
                            shape=spec.shape, norm=spec.norm or DATASET_NORM.get(self.config.dataset, "cifar10"),
                            augment=self.config.augment, num_classes=spec.num_classes if spec.task == "classification" else None,
                            device=self.device)
 
-    def cached_stream(self, batch_size: int) -> "_Replay":
+    def _data_free(self) -> bool:
+        """No data root, and no proxy of the run reads real inputs (params, flops, synflow, zen): their
+        placeholder batch may be Gaussian without changing any score."""
+        return self.config.data_root is None and not any(p.needs_real_data for p in self.proxies)
+
+    def cached_stream(self, batch_size: int) -> _Replay:
         """The seeded stream for this batch size, replayed from a cache shared by all architectures.
 
         Every architecture sees the same batches in the same order, so batches are decoded,
@@ -212,49 +338,86 @@ class Scorer:
             return []
         gt = dict(self.space.ground_truth(arch, self.config.dataset))
         try:
-            base = self.build(arch).to(self.device, memory_format=self.memory_format)
+            base = self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
         except Exception as exc:
             return [self._record(arch, p, math.nan, "error", f"build failed: {exc.__class__.__name__}: {exc}",
                                  0.0, 0.0, self.batch_size_for(p), gt) for p in todo]
-        return [self._score_one(arch, proxy, base, gt) for proxy in todo]
+        # the last proxy gets ``base`` itself, no deep copy (nothing scores on it afterwards), and holds its only
+        # reference, so an OOM back-off can free it
+        holder = [base]
+        del base
+        records = [self._score_one(arch, proxy, holder[0], gt) for proxy in todo[:-1]]
+        return records + [self._score_one(arch, todo[-1], holder.pop(), gt, owns_base=True)]
 
-    def _score_one(self, arch: ArchRef, proxy: ProxySpec, base: torch.nn.Module, gt: Mapping[str, float]) -> ScoreRecord:
+    def _fresh(self, arch: ArchRef) -> torch.nn.Module:
+        """A model equal to a fresh ``base`` (seeded build), leaving every global RNG as it was."""
+        import random
+
+        import numpy as np
+
+        states = (random.getstate(), np.random.get_state())
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            model = self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        return model
+
+    def _score_one(self, arch: ArchRef, proxy: ProxySpec, base: torch.nn.Module, gt: Mapping[str, float],
+                   owns_base: bool = False) -> ScoreRecord:
         batch = self.batch_size_for(proxy)
-        meter = MemoryMeter(self.device)
         while True:
             try:
-                stream = self.cached_stream(batch)
-                inputs, labels = stream.next()
-                ctx = ProxyContext(
-                    model=copy.deepcopy(base), build_model=lambda: copy.deepcopy(base), inputs=inputs,
-                    targets=self._targets(inputs, labels), input_spec=self.input_spec, loss_fn=self.loss_fn,
-                    next_batch=stream.next, device=self.device, seed=self.config.seed, space=self.space.name,
-                    arch=arch, options=self.config.proxy_options.get(proxy.name, {}),
-                )
-                seed_everything(derive_seed(self.config.seed, arch.key, proxy.name))
-                meter.start()
-                t0 = time.perf_counter()
-                value = proxy.fn(ctx)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                seconds = time.perf_counter() - t0
-                value = float(value)
-                status = "ok" if math.isfinite(value) else "nonfinite"
-                return self._record(arch, proxy, value, status, "" if status == "ok" else f"score is {value}",
-                                    seconds, meter.peak_mb(), batch, gt)
+                return self._attempt(arch, proxy, base, gt, batch, owns_base)
             except ProxyUndefined as exc:
                 return self._record(arch, proxy, math.nan, "undefined", str(exc), 0.0, 0.0, batch, gt)
             except NasproxError:
                 raise  # user error (e.g. missing data): stop the run with a clear message
             except Exception as exc:  # noqa: BLE001 - a failing proxy becomes a row
-                if is_oom(exc):
-                    empty_cache(self.device)
-                    if batch > 1:
-                        batch = max(1, batch // 2)  # OOM back-off: retry with half the batch
-                        continue
-                    return self._record(arch, proxy, math.nan, "oom", "out of memory at batch 1", 0.0, 0.0, batch, gt)
-                msg = f"{exc.__class__.__name__}: {exc}".splitlines()[0] if str(exc) else exc.__class__.__name__
-                return self._record(arch, proxy, math.nan, "error", msg, 0.0, 0.0, batch, gt)
+                if not is_oom(exc):
+                    msg = f"{exc.__class__.__name__}: {exc}".splitlines()[0] if str(exc) else exc.__class__.__name__
+                    return self._record(arch, proxy, math.nan, "error", msg, 0.0, 0.0, batch, gt)
+            # out of memory. The failed attempt's frames (context, model copy, batch) ended with ``_attempt`` and,
+            # out of the except block, with its traceback; collect them and empty the cache before retrying
+            if owns_base:  # the failed attempt may have changed base: rebuild it once the memory is free
+                del base
+            gc.collect()
+            empty_cache(self.device)
+            if owns_base:
+                base = self._fresh(arch)
+            if batch > 1:
+                batch = max(1, batch // 2)  # OOM back-off: retry with half the batch (recorded in the row)
+                continue
+            return self._record(arch, proxy, math.nan, "oom", "out of memory at batch 1", 0.0, 0.0, batch, gt)
+
+    def _attempt(self, arch: ArchRef, proxy: ProxySpec, base: torch.nn.Module, gt: Mapping[str, float], batch: int,
+                 owns_base: bool) -> ScoreRecord:
+        """One try of ``proxy`` at ``batch``; raises what the proxy raises."""
+        meter = MemoryMeter(self.device)
+        stream = self.cached_stream(batch)
+        inputs, labels = stream.next()
+        build_model: Callable[[], torch.nn.Module]
+        if owns_base:  # the proxy may change ``base``; build_model then rebuilds it from its seed
+            model, build_model = base, (lambda: self._fresh(arch))
+        else:
+            model, build_model = copy.deepcopy(base), (lambda: copy.deepcopy(base))
+        ctx = ProxyContext(
+            model=model, build_model=build_model, inputs=inputs,
+            targets=self._targets(inputs, labels), input_spec=self.input_spec, loss_fn=self.loss_fn,
+            next_batch=stream.next, device=self.device, seed=self.config.seed, space=self.space.name,
+            arch=arch, options=self.config.proxy_options.get(proxy.name, {}),
+        )
+        seed_everything(derive_seed(self.config.seed, arch.key, proxy.name))
+        meter.start()
+        t0 = time.perf_counter()
+        value = proxy.fn(ctx)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - t0
+        value = float(value)
+        status = "ok" if math.isfinite(value) else "nonfinite"
+        return self._record(arch, proxy, value, status, "" if status == "ok" else f"score is {value}",
+                            seconds, meter.peak_mb(), batch, gt)
 
     def _record(self, arch, proxy, value, status, error, seconds, peak, batch, gt) -> ScoreRecord:
         return ScoreRecord(
@@ -272,14 +435,18 @@ class Scorer:
             gt = {}
         return self._record(arch, proxy, math.nan, status, error, seconds, 0.0, self.batch_size_for(proxy), gt)
 
-    def key(self, arch: ArchRef, proxy_name: str) -> tuple:
+    def key(self, arch: ArchRef, proxy_name: str) -> ResultKey:
         p = PROXIES.get(proxy_name)
-        return (self.space.name, arch.index, arch.key, self.config.dataset, p.name, p.version,
-                self.config.seed, self._data_configs[p.name])
+        return ResultKey(self.space.name, arch.index, arch.key, self.config.dataset, p.name, p.version,
+                         self.config.seed, self._data_configs[p.name])
 
-    def run(self, archs: Iterable[ArchRef], done: set[tuple] = frozenset()) -> Iterator[list[ScoreRecord]]:
+    def skip_set(self, arch: ArchRef, done: AbstractSet[ResultKey]) -> frozenset[str]:
+        """Names of this run's proxies whose row for ``arch`` is already in ``done`` (resume)."""
+        return frozenset(p.name for p in self.proxies if self.key(arch, p.name) in done)
+
+    def run(self, archs: Iterable[ArchRef], done: AbstractSet[ResultKey] = frozenset()) -> Iterator[list[ScoreRecord]]:
         """Yield each architecture's new records, skipping keys already in ``done`` (resume)."""
         for arch in archs:
-            recs = self.score_arch(arch, skip=lambda name, a=arch: self.key(a, name) in done)
+            recs = self.score_arch(arch, skip=self.skip_set(arch, done).__contains__)
             if recs:
                 yield recs

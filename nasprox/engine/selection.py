@@ -21,8 +21,11 @@ def parse_range(text: str, size: int) -> list[int]:
                 lo_s, _, hi_s = part.partition(":")
                 lo = int(lo_s) if lo_s.strip() else 0
                 hi = int(hi_s) if hi_s.strip() else size
-                if lo < 0 or hi > size or lo >= hi:
-                    raise NasproxError(f"--archs {part} is out of bounds for a space of {size} architectures")
+                if lo >= hi:
+                    raise NasproxError(f"--archs {part} is an empty range (start must be below stop, e.g. {hi}:{lo})"
+                                       if lo > hi else f"--archs {part} is an empty range")
+                if lo < 0 or hi > size:
+                    raise NasproxError(f"--archs {part} is out of bounds for a space of {size} architectures (0..{size})")
                 out.extend(range(lo, hi))
             else:
                 i = int(part)
@@ -54,22 +57,40 @@ def _with_spec(ref: ArchRef, text: str) -> ArchRef:
 
 
 def select_archs(space: SearchSpace, *, archs: str | None = None, sample: int | None = None, seed: int = 0,
-                 arch_list: str | Path | None = None, shard: str | None = None) -> list[ArchRef]:
-    """Resolve the CLI's selection flags into ArchRefs, then keep this shard's share (round-robin)."""
+                 arch_list: str | Path | None = None, shard: str | None = None,
+                 subset: int | None = None) -> list[ArchRef]:
+    """Resolve the CLI's selection flags into ArchRefs, then keep this shard's share (round-robin).
+
+    ``subset`` keeps the first K architectures of a ``sample`` in the order they were drawn, so the
+    subset of a seeded sample is the same cells whatever K (a 200-cell subset of the 1,000-cell sample).
+    """
     if sum(x is not None for x in (archs, sample, arch_list)) > 1:
         raise NasproxError("use only one of --archs, --sample and --arch-list")
+    if subset is not None and sample is None:
+        raise NasproxError("--subset needs --sample (it keeps the first K cells of the seeded sample)")
     if arch_list is not None:
         path = Path(arch_list)
         if not path.is_file():
             raise NasproxError(f"--arch-list file {path} does not exist")
-        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise NasproxError(f"--arch-list file {path} is not UTF-8 text (one architecture string per line)") from None
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+        if not lines:
+            raise NasproxError(f"--arch-list file {path} lists no architecture")
         refs = [_with_spec(space.parse(ln), ln) for ln in lines]
     else:
         size = len(space)
         if sample is not None:
             if not 0 < sample <= size:
                 raise NasproxError(f"--sample {sample} must be between 1 and the space size {size}")
-            idx = np.sort(np.random.default_rng(seed).choice(size, size=sample, replace=False)).tolist()
+            drawn = np.random.default_rng(seed).choice(size, size=sample, replace=False)
+            if subset is not None:
+                if not 0 < subset <= sample:
+                    raise NasproxError(f"--subset {subset} must be between 1 and --sample {sample}")
+                drawn = drawn[:subset]
+            idx = np.sort(drawn).tolist()
         elif archs is not None:
             idx = parse_range(archs, size)
         else:

@@ -27,13 +27,18 @@ Ground truth (``configure(benchmark=...)``)
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace, space
+from nasprox.core.sources import describe_files, hint, missing
 from nasprox.spaces._nb101_graph import Cell, is_module_hash, make_cell, parse_spec
+
+if TYPE_CHECKING:
+    from nasprox.spaces._nb101_cache import NB101Table
 
 BENCHMARK_FILES = ("nasbench_only108.tfrecord", "nasbench_full.tfrecord")
 
@@ -44,18 +49,20 @@ class NB101Space(SearchSpace):
     datasets = ("cifar10",)
     gt_fields = ("test_acc", "valid_acc", "params")
     default_target = "test_acc"
-    files_help = (
-        "--benchmark nasbench_only108.tfrecord (or nasbench_full.tfrecord, or the .npz cache built from it); "
-        "without it give architectures as cell specs such as "
-        "0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m"
-    )
+    files_help = describe_files(
+        "nb101", note="--benchmark also takes the .npz cache built from the tfrecord; without it give architectures "
+        "as cell specs such as 0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m")
 
     def __init__(self) -> None:
-        self._table = None  # NB101Table once a benchmark is configured
+        self._table: NB101Table | None = None  # set once a benchmark is configured
         self._parsed: dict[str, Cell] = {}  # hash -> cell of specs given to parse()
         self.repeat: int | None = None  # None: mean of the three 108-epoch runs
 
     # -- enumeration ------------------------------------------------------------------------
+    def examples(self, n: int = 2) -> list[ArchRef]:
+        """Small cells given as specs (matrix rows '.'-joined : op codes), so no benchmark file is needed."""
+        return [self.parse(spec) for spec in ("010.001.000:1", "011.001.000:3")[:n]]
+
     def __len__(self) -> int:
         return len(self._require_table("count the architectures"))
 
@@ -81,8 +88,8 @@ class NB101Space(SearchSpace):
             if module_hash in self._parsed:
                 return ArchRef(self.name, -1, module_hash)
             raise NasproxError(
-                "an NB101 module hash needs the benchmark file (--benchmark nasbench_only108.tfrecord); "
-                "without it give the cell spec, e.g. 0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m"
+                "an NB101 module hash needs the benchmark file; without it give the cell spec, e.g. "
+                f"0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m; {hint('nb101')}"
             )
         cell = parse_spec(text)
         module_hash = cell.module_hash()
@@ -101,7 +108,8 @@ class NB101Space(SearchSpace):
         if not is_module_hash(arch.key):
             return parse_spec(arch.key)
         raise NasproxError(
-            f"cannot build NB101 architecture {arch.key}: pass --benchmark or give its spec instead of the hash"
+            f"cannot build NB101 architecture {arch.key}: give its spec instead of the hash, or the benchmark file; "
+            + hint("nb101")
         )
 
     # -- models -----------------------------------------------------------------------------
@@ -118,7 +126,7 @@ class NB101Space(SearchSpace):
     # -- ground truth -----------------------------------------------------------------------
     def configure(self, benchmark: Path | None = None, ground_truth: Path | None = None) -> None:
         if ground_truth is not None:
-            raise NasproxError("nb101 reads its ground truth from --benchmark (the NAS-Bench-101 tfrecord), not a CSV")
+            raise NasproxError(missing("nb101 reads its ground truth from the NAS-Bench-101 tfrecord, not a CSV", "nb101"))
         if benchmark is None:
             return
         from nasprox.spaces._nb101_cache import load_benchmark
@@ -143,10 +151,8 @@ class NB101Space(SearchSpace):
 
     def _require_table(self, what: str):
         if self._table is None:
-            raise NasproxError(
-                f"nb101 needs the benchmark file to {what}: pass --benchmark /path/to/nasbench_only108.tfrecord, "
-                "or give architectures explicitly as cell specs"
-            )
+            raise NasproxError(missing(
+                f"nb101 needs the benchmark file to {what} (or give architectures explicitly as cell specs)", "nb101"))
         return self._table
 
 
@@ -156,7 +162,7 @@ def _benchmark_file(path: Path) -> Path:
         for name in BENCHMARK_FILES:
             if (path / name).is_file():
                 return path / name
-        raise NasproxError(f"no {' or '.join(BENCHMARK_FILES)} in {path}")
+        raise NasproxError(missing(f"no {' or '.join(BENCHMARK_FILES)} in {path}", "nb101"))
     if not path.exists():
-        raise NasproxError(f"NB101 benchmark file not found: {path}")
+        raise NasproxError(missing(f"NB101 benchmark file not found: {path}", "nb101"))
     return path

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from statistics import mean
-from typing import Callable, Mapping
 
 from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace, space
+from nasprox.core.sources import describe_files, missing
 from nasprox.spaces._nlp_logs import (
     RunLog,
     best_loss,
@@ -58,10 +59,9 @@ class NBNLPSpace(SearchSpace):
     gt_fields = ("val_loss", "test_loss", "val_loss_best", "params")
     default_target = "val_loss"
     lower_is_better_targets = frozenset({"val_loss", "test_loss", "val_loss_best"})
-    files_help = (
-        "--benchmark DIR|ZIP with training logs log_stats_model_*.json (e.g. train_logs_wikitext-2_logs.zip) "
-        "and/or models_recepies.json; recipes can also be given as JSON with --arch-list"
-    )
+    files_help = describe_files(
+        "nb-nlp", note="--benchmark takes a folder, a .zip or single log files, and/or the recipe list "
+        "models_recepies.json; recipes can also be given as JSON with --arch-list")
 
     def __init__(self, dropout: bool = False) -> None:
         self.dropout = dropout
@@ -75,10 +75,9 @@ class NBNLPSpace(SearchSpace):
     # -- enumeration --------------------------------------------------------------------------
     def __len__(self) -> int:
         if not self._configured:
-            raise NasproxError(
-                "nb-nlp cannot enumerate recipes without benchmark files: pass --benchmark with training logs "
-                "(folder or zip) or models_recepies.json, or give recipes as JSON with --arch-list"
-            )
+            raise NasproxError(missing(
+                "nb-nlp cannot enumerate recipes without benchmark files (training logs or models_recepies.json); "
+                "give them, or recipes as JSON with --arch-list", "nb-nlp"))
         return len(self._keys)
 
     def key(self, index: int) -> str:
@@ -96,6 +95,15 @@ class NBNLPSpace(SearchSpace):
         if canonical not in self._first_index:
             raise NasproxError("this recipe is not among the configured NAS-Bench-NLP architectures")
         return self._first_index[canonical]
+
+    # the vanilla RNN cell, h' = tanh(W [x, h]), in the NAS-Bench-NLP recipe format: buildable without files
+    EXAMPLE_RECIPE = '{"f": {"op": "linear", "input": ["x", "h_prev_0"]}, "h_new_0": {"op": "activation_tanh", "input": ["f"]}}'
+
+    def examples(self, n: int = 2) -> list[ArchRef]:
+        if self._configured:
+            return super().examples(n)
+        ref = self.parse(self.EXAMPLE_RECIPE)
+        return [ArchRef(ref.space, ref.index, ref.key, spec=self.EXAMPLE_RECIPE)][:n]
 
     def parse(self, text: str) -> ArchRef:
         canonical = self._canonical(text)
@@ -141,17 +149,18 @@ class NBNLPSpace(SearchSpace):
         for path in (p for p in (benchmark, ground_truth) if p is not None):
             path = Path(path).expanduser()
             if not path.exists():
-                raise NasproxError(f"NAS-Bench-NLP file or folder not found: {path}")
+                raise NasproxError(missing(f"NAS-Bench-NLP file or folder not found: {path}", "nb-nlp"))
             recipes = read_recipe_list(path) if path.suffix != ".zip" else None
             runs = read_logs(path)
             if recipes is None and not runs:
-                raise NasproxError(f"{path}: no NAS-Bench-NLP training logs (log_stats_model_*.json) or recipe list found")
+                raise NasproxError(missing(
+                    f"{path}: no NAS-Bench-NLP training logs (log_stats_model_*.json) or recipe list found", "nb-nlp"))
             for run in runs:
                 self._runs[(run.dataset, run.benchmark_id)].append(run)
             if recipes is not None:
                 self._set_entries(list(enumerate(recipes)), from_list=True)
             elif not self._from_list:
-                by_id = {}
+                by_id: dict[int, dict] = {}
                 for (_, bid), rs in sorted(self._runs.items(), key=lambda kv: kv[0][1]):
                     by_id.setdefault(bid, rs[0].recipe)
                 self._set_entries(sorted(by_id.items()), from_list=False)
@@ -164,6 +173,9 @@ class NBNLPSpace(SearchSpace):
         self._first_index = {}
         for i, k in enumerate(self._keys):
             self._first_index.setdefault(k, i)
+
+    def ground_truth_datasets(self) -> frozenset[str] | None:
+        return frozenset(dataset for dataset, _ in self._runs) if self._configured else None
 
     def ground_truth(self, arch: ArchRef, dataset: str) -> Mapping[str, float]:
         self.check_dataset(dataset)

@@ -10,10 +10,10 @@ import csv
 import io
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from nasprox.core import NasproxError, ScoreRecord
+from nasprox.core import NasproxError, ResultKey, ScoreRecord
 from nasprox.storage.schema import COLUMNS, GT_PREFIX, KEY_COLUMNS
 
 
@@ -44,9 +44,25 @@ def record_row(rec: ScoreRecord, header: list[str]) -> list[str]:
     return [_fmt(values.get(col)) for col in header]
 
 
-def row_key(row: dict[str, str]) -> tuple:
-    return (row["space"], int(row["arch_index"]), row["arch"], row["dataset"], row["proxy"],
-            row["proxy_version"], int(row["seed"]), row["data_config"])
+def read_complete_rows(path: Path) -> tuple[list[list[str]], int, int]:
+    """(rows incl. the header, bytes of complete lines, bytes in the file) of a result CSV.
+
+    A torn last line (a killed run: no trailing newline) is not a row; the caller decides whether to
+    cut it (the writer, on resume) or only ignore it (readers).
+    """
+    data = Path(path).read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    try:
+        rows = list(csv.reader(io.StringIO(complete.decode("utf-8"))))
+    except UnicodeDecodeError:
+        raise NasproxError(f"{path} is not a nasprox result CSV (not UTF-8 text)") from None
+    except csv.Error as exc:
+        raise NasproxError(f"{path} is not a readable result CSV ({exc})") from None
+    return rows, len(complete), len(data)
+
+
+def row_key(row: dict[str, str]) -> ResultKey:
+    return ResultKey.from_row(row)
 
 
 class ResultWriter:
@@ -55,7 +71,7 @@ class ResultWriter:
     def __init__(self, path: str | Path, header: list[str]):
         self.path = Path(path)
         self.header = header
-        self.done: set[tuple] = set()
+        self.done: set[ResultKey] = set()
         self.rows_before = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,13 +88,8 @@ class ResultWriter:
             os.fsync(self._fd)
 
     def _resume(self) -> None:
-        data = self.path.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1]
-        try:
-            text = complete.decode("utf-8")
-        except UnicodeDecodeError:
-            raise NasproxError(f"{self.path} is not a nasprox result CSV (not UTF-8 text)") from None
-        reader = csv.reader(io.StringIO(text))
+        rows, complete, total = read_complete_rows(self.path)
+        reader = iter(rows)
         file_header = next(reader, None)
         if file_header is None:
             raise NasproxError(f"{self.path} has no complete header line; move it away and run again")
@@ -91,9 +102,9 @@ class ResultWriter:
                 raise NasproxError(f"{self.path}:{line_no} is malformed ({len(values)} fields, expected {len(file_header)})")
             self.done.add(row_key(dict(zip(file_header, values))))
             self.rows_before += 1
-        if len(complete) != len(data):  # a torn last line from a killed run: cut only that
+        if complete != total:  # a torn last line from a killed run: cut only that
             with open(self.path, "r+b") as fh:
-                fh.truncate(len(complete))
+                fh.truncate(complete)
 
     def _write_line(self, values: list[str]) -> None:
         buf = io.StringIO()
@@ -113,7 +124,7 @@ class ResultWriter:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> "ResultWriter":
+    def __enter__(self) -> ResultWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,8 +8,9 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from nasprox.storage.schema import SCHEMA_VERSION
 
@@ -29,6 +30,8 @@ def _git_commit() -> str:
 
 
 def environment() -> dict[str, Any]:
+    import numpy
+    import pandas
     import torch
 
     import nasprox
@@ -39,6 +42,8 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
         "cuda": torch.version.cuda or "",
         "cpu_threads": torch.get_num_threads(),
     }
@@ -71,6 +76,34 @@ def update_last_provenance(out_csv: str | Path, fields: Mapping[str, Any]) -> No
     if runs:
         runs[-1].update(fields)
         _save(_sidecar(out_csv), runs)
+
+
+def finish_provenance(out_csv: str | Path, fields: Mapping[str, Any]) -> None:
+    """Close this run's entry: finish time plus ``fields`` (status, rows written, workers)."""
+    update_last_provenance(out_csv, {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields})
+
+
+def file_checksums(paths: Mapping[str, str | None], limit_bytes: int = 2**30) -> dict[str, str]:
+    """sha256 of each input file (flag -> digest); folders and files over ``limit_bytes`` get their size only.
+
+    Lets a reader tell whether two runs used the same inputs without trusting the path.
+    """
+    out: dict[str, str] = {}
+    for flag, value in paths.items():
+        if not value:
+            continue
+        path = Path(value)
+        if path.is_file() and path.stat().st_size <= limit_bytes:
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            out[flag] = f"sha256:{digest.hexdigest()}"
+        elif path.is_file():
+            out[flag] = f"size:{path.stat().st_size} (not hashed: over {limit_bytes} bytes)"
+        elif path.is_dir():
+            out[flag] = "folder (not hashed)"
+    return out
 
 
 def write_provenance(out_csv: str | Path, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:

@@ -4,6 +4,8 @@ Bump SCHEMA_VERSION when a column changes meaning; readers refuse other versions
 """
 from __future__ import annotations
 
+from nasprox.core import ResultKey
+
 SCHEMA_VERSION = 1
 
 # column -> meaning
@@ -20,7 +22,8 @@ COLUMNS: dict[str, str] = {
     "status": "ok | nonfinite | undefined | error | oom | timeout",
     "error": "one-line reason when status is not ok",
     "seconds": "wall seconds for this proxy on this architecture (excluding model build)",
-    "peak_mem_mb": "peak memory in MiB during the proxy (CUDA allocator peak, else process RSS growth)",
+    "peak_mem_mb": "MiB; CUDA: the allocator's peak during this proxy; CPU: the scoring process's peak RSS so far "
+                   "(a high-water mark since the process started, not this proxy's own use)",
     "batch_size": "batch size actually used (after any OOM back-off)",
     "device": "cpu | cuda:N",
     # ground truth: present when the space has benchmark files configured; empty otherwise
@@ -29,6 +32,6 @@ COLUMNS: dict[str, str] = {
     "gt_params": "benchmark's own parameter count (millions)",
     "gt_flops": "benchmark's own FLOPs (millions, multiply-accumulates)",
 }
-KEY_COLUMNS = ("space", "arch_index", "arch", "dataset", "proxy", "proxy_version", "seed", "data_config")
+KEY_COLUMNS = ResultKey.field_names()  # the resume/merge key, defined once in core
 GT_PREFIX = "gt_"
 # spaces may add further gt_<field> columns (e.g. gt_test_loss); they are appended after these

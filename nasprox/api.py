@@ -1,0 +1,228 @@
+"""The Python API: the engine behind `nasprox score`, for notebooks and other tools.
+
+    import nasprox
+    scores = nasprox.score_model(my_net, images, labels, proxies=["near", "synflow", "snip"])
+    frame = nasprox.score_space("nats-tss", proxies=["near", "synflow"], archs="0:50",
+                                data_root="cifar10_test_1000_from_jpg.npz")
+
+``score_model`` scores any ``torch.nn.Module`` the user built (NASLib's zero-cost API and
+zero-cost-nas's ``find_measures`` are the closest equivalents); ``score_space`` runs the same
+plan/execute pipeline as the CLI and returns its rows as a DataFrame (written to a resumable CSV too
+when ``out`` is given).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasprox.core import PROXIES, InputSpec, NasproxError, ProxyContext, ProxyUndefined
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    from nasprox.engine.pipeline import RunPlan
+
+
+def _input_spec(inputs: torch.Tensor, num_classes: int, norm: str) -> InputSpec:
+    if inputs.dim() == 4 and inputs.is_floating_point():
+        return InputSpec("image", tuple(inputs.shape[1:]), num_classes, norm=norm)
+    if inputs.dim() == 2 and not inputs.is_floating_point():
+        return InputSpec("tokens", tuple(inputs.shape[1:]), num_classes, norm="none", task="language_model")
+    if inputs.dim() == 2:
+        return InputSpec("vector", tuple(inputs.shape[1:]), num_classes, norm="none")
+    raise NasproxError(f"inputs of shape {tuple(inputs.shape)} are neither images (N, C, H, W), vectors (N, F) "
+                       "nor token ids (N, T)")
+
+
+def score_model(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
+                proxies: Sequence[str], num_classes: int | None = None, seed: int = 0,
+                device: str | torch.device | None = None, norm: str = "none",
+                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                proxy_options: Mapping[str, Mapping[str, Any]] | None = None,
+                more_batches: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, float]:
+    """Score one user-built network with registered proxies; returns {proxy: score} (NaN when undefined).
+
+    ``inputs`` is one batch, already normalised, ``targets`` its labels (needed by label-using proxies such
+    as snip; defaults to zeros). Every proxy gets a fresh deep copy of ``model`` (which is left untouched)
+    with the seed the engine would use. Proxies that need more rows than one batch gives (NEAR on wide
+    layers) call ``more_batches`` (default: the same batch again). Proxy options are validated like
+    ``--proxy-opt``: ``proxy_options={"near": {"repetitions": 8}}``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from nasprox.core import validate_proxy_options
+    from nasprox.engine.device import resolve_device
+    from nasprox.engine.seeding import derive_seed, seed_everything
+
+    dev = resolve_device(str(device)) if device is not None else next(model.parameters(), torch.empty(0)).device
+    names = PROXIES.select(list(proxies))
+    inputs = inputs.to(dev)
+    if num_classes is None:
+        with torch.no_grad():
+            probe = copy.deepcopy(model).to(dev).eval()(inputs[:2])
+        probe = probe[1] if isinstance(probe, (tuple, list)) else probe
+        num_classes = int(probe.shape[-1])
+    labels = (targets if targets is not None else torch.zeros(len(inputs), dtype=torch.long)).to(dev)
+    spec_in = _input_spec(inputs, num_classes, norm)
+    next_batch = more_batches or (lambda: (inputs.clone(), labels.clone()))
+    pristine = copy.deepcopy(model).to(dev).train()
+    scores: dict[str, float] = {}
+    for name in names:
+        spec = PROXIES.get(name)
+        options = validate_proxy_options(spec, dict((proxy_options or {}).get(name, {})))
+        ctx = ProxyContext(model=copy.deepcopy(pristine), build_model=lambda: copy.deepcopy(pristine),
+                           inputs=inputs.clone(), targets=labels.clone(), input_spec=spec_in,
+                           loss_fn=loss_fn or F.cross_entropy, next_batch=next_batch, device=dev, seed=seed,
+                           options=options)
+        seed_everything(derive_seed(seed, "user-model", name))
+        try:
+            scores[name] = float(spec.fn(ctx))
+        except ProxyUndefined:
+            scores[name] = math.nan
+    return scores
+
+
+def score_space(space: str, proxies: Sequence[str], *, dataset: str = "cifar10", archs: str | None = None,
+                sample: int | None = None, seed: int = 0, data_root: str | Path | None = None,
+                synthetic: bool = False, ground_truth: str | Path | None = None, benchmark: str | Path | None = None,
+                batch_size: int | None = None, device: str = "auto", workers: int = 1,
+                proxy_options: Mapping[str, Mapping[str, Any]] | None = None,
+                out: str | Path | None = None) -> pd.DataFrame:
+    """Score architectures of a registered space; the rows `nasprox score` would write, as a DataFrame.
+
+    With ``out`` the rows also go to that CSV (resumable: finished rows are skipped and returned too).
+    """
+    import pandas as pd
+
+    from nasprox.engine import RunConfig, parse_proxy_options
+    from nasprox.engine.pipeline import Execution, Selection, execute, plan
+    from nasprox.storage.csv_store import header_for, record_row
+
+    names = PROXIES.select(list(proxies))
+    items = [f"{p}.{k}={v}" for p, opts in (proxy_options or {}).items() for k, v in opts.items()]
+    config = RunConfig(space=space, dataset=dataset, proxies=names, seed=seed, batch_size=batch_size, device=device,
+                       data_root=str(data_root) if data_root else None, synthetic=synthetic,
+                       proxy_options=parse_proxy_options(items, names),
+                       ground_truth=str(ground_truth) if ground_truth else None,
+                       benchmark=str(benchmark) if benchmark else None)
+    run_plan = plan(config, Selection(archs=archs, sample=sample, seed=seed), Execution(workers=workers))
+    header = header_for(run_plan.scorer.space.gt_fields)
+    if out is None:
+        rows = [record_row(rec, header) for recs in execute(run_plan, set()) for rec in recs]
+        return _typed(pd.DataFrame(rows, columns=header))
+    run_to_csv(run_plan, Path(out), progress=False)
+    from nasprox.stats.results import read_results
+
+    return read_results([out])
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    for col in ("arch_index", "seed", "batch_size"):
+        frame[col] = frame[col].astype(int)
+    for col in ["score", "seconds", "peak_mem_mb", *[c for c in frame.columns if c.startswith("gt_")]]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+# -- writing a run: shared by `nasprox score`, `nasprox reproduce` and score_space(out=...) -----------
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True) -> int:
+    """Score the plan's pending architectures into ``out`` (resuming it); returns the rows written."""
+    from nasprox.engine.pipeline import backend_for, execute
+    from nasprox.storage.csv_store import ResultWriter, header_for
+    from nasprox.storage.provenance import finish_provenance, write_provenance
+
+    writer = ResultWriter(out, header_for(run_plan.scorer.space.gt_fields))
+    pending = run_plan.pending(writer.done)
+    if writer.rows_before:
+        _say(f"resuming {out}: {writer.rows_before} rows already there, {len(pending)} of "
+             f"{len(run_plan.archs)} architectures to go")
+    for warning in run_plan.warnings:
+        _say(f"nasprox: warning: {warning}")
+    write_provenance(out, run_plan.config.to_dict(), run_plan.provenance())
+    workers: list[dict] = []
+    n_rows = n_failed = 0
+    status = "interrupted"
+    t0 = time.perf_counter()
+    try:
+        with writer, _Progress(progress, len(pending)) as advance:
+            for records in execute(run_plan, writer.done, backend_for(run_plan, on_worker=workers.append)):
+                for rec in records:
+                    writer.write(rec)
+                    n_rows += 1
+                    n_failed += rec.status != "ok"
+                writer.flush()
+                advance()
+        status = "finished"
+    finally:
+        finish_provenance(out, {"status": status, "rows_written": n_rows, "rows_not_ok": n_failed,
+                                "workers": _unique(workers)})
+    elapsed = time.perf_counter() - t0
+    _say(f"wrote {n_rows} rows ({n_failed} not ok) for {len(pending)} architectures to {out} in "
+         f"{elapsed:.1f}s: {archs_per_second(len(pending), elapsed)} on {run_plan.scorer.device}")
+    return n_rows
+
+
+def archs_per_second(done: int, elapsed: float) -> str:
+    """The one rate shown (progress bar and summary): architectures finished / wall seconds so far."""
+    return f"{done / elapsed:.3g} archs/s" if elapsed > 0 and done else "- archs/s"
+
+
+def _unique(infos: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for info in infos:
+        key = (info.get("ray_node_id"), info.get("pid"))
+        if key not in seen:
+            seen.add(key)
+            out.append(info)
+    return out
+
+
+class _Progress:
+    """A rich progress bar on stderr with the run's average rate and ETA (nothing when disabled or empty)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+        self._bar = None
+
+    def __enter__(self):
+        if not self.enabled or self.total == 0:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        class Rate(TextColumn):
+            def render(self, task):
+                return archs_per_second(int(task.completed), task.elapsed or 0.0)
+
+        self._bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                             Rate(""), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                             console=Console(stderr=True), transient=False)
+        self._bar.start()
+        task = self._bar.add_task("scoring", total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
