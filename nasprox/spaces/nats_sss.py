@@ -12,6 +12,7 @@ import itertools
 from functools import cached_property
 
 from nasprox.core import ArchRef, space
+from nasprox.core.sources import describe_files
 from nasprox.spaces._nats_common import DATASET_SPECS, NatsSpace, unknown_arch
 from nasprox.spaces.nats_tss import genotype_of
 
@@ -26,8 +27,9 @@ class NatsSssSpace(NatsSpace):
     description = "NATS-Bench size search space: 32,768 channel configs (8..64 per layer) of the fixed best cell"
     base_names = ("NATS-sss-v1_0-50262",)
     space_label = "NATS-Bench SSS"
-    files_help = ("--benchmark: the NATS-sss-v1_0-50262-simple directory (or a folder holding it, or the full "
-                  "NATS-sss-v1_0-50262.pickle.pbz2); --ground-truth: a CSV with a channel-string column")
+    source, csv_source = "nats-sss", "nats-sss-csv"
+    files_help = describe_files(source, csv_source, note="--benchmark also takes the folder holding the -simple "
+                                "directory; results read at hp=90")
 
     def __init__(self, hp: str = "90") -> None:
         super().__init__(hp)
@@ -77,3 +79,11 @@ class NatsSssSpace(NatsSpace):
                 if str(c) != values[i]:
                     out.append(self.index_of(":".join(values[:i] + [str(c)] + values[i + 1:])))
         return out
+
+    def arch_features(self, arch: ArchRef) -> dict[str, float]:
+        """Channel widths per layer plus their min / max / mean and the number of width changes."""
+        widths = [float(v) for v in self.canonical(arch.key).split(":")]
+        feats = {f"width_{i + 1}": w for i, w in enumerate(widths)}
+        feats.update(width_min=min(widths), width_max=max(widths), width_mean=sum(widths) / len(widths),
+                     width_changes=float(sum(a != b for a, b in zip(widths, widths[1:]))))
+        return feats

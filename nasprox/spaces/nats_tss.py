@@ -26,6 +26,7 @@ import random
 import re
 
 from nasprox.core import ArchRef, space
+from nasprox.core.sources import describe_files
 from nasprox.spaces._nats_common import NatsSpace, unknown_arch
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # xautodl NAS_BENCH_201
@@ -70,16 +71,25 @@ def genotype_of(key: str):
     )
 
 
+@functools.lru_cache(maxsize=1)
+def nb201_unique_representatives() -> tuple[str, ...]:
+    """The 9,445 non-isomorphic NB201 cells, one arch string per class of equal networks (the cell
+    with its dead edges set to ``none``; see ``_nb201_graph``), in NATS index order of the
+    representatives. ``nasprox unique-cells`` writes them for ``nasprox score --arch-list``."""
+    from nasprox.spaces._nb201_graph import canonical_cell
+
+    reps = {canonical_cell(k) for k in nats_order()}
+    return tuple(k for k in nats_order() if k in reps)
+
+
 @space("nats-tss", aliases=("nb201", "nasbench201", "nas-bench-201"))
 class NatsTssSpace(NatsSpace):
     description = "NATS-Bench topology (= NAS-Bench-201): 15,625 cells, TinyNetwork C=16 N=5, cifar10/cifar100/ImageNet16-120"
     base_names = ("NATS-tss-v1_0-3ffb9",)
     space_label = "NATS-Bench topology (tss)"
-    files_help = (
-        "--benchmark NATS-tss-v1_0-3ffb9-simple/ (or the folder holding it, or NATS-tss-v1_0-3ffb9.pickle.pbz2), "
-        "read at hp=200; --ground-truth a CSV with an arch-string column and per-dataset accuracy columns "
-        "(e.g. nb201_test_acc_200ep.csv)"
-    )
+    source, csv_source = "nats-tss", "nats-tss-csv"
+    files_help = describe_files(source, csv_source, note="--benchmark also takes the folder holding the -simple "
+                                "directory; results read at hp=200")
 
     def __init__(self, hp: str = "200") -> None:
         super().__init__(hp)
@@ -118,3 +128,15 @@ class NatsTssSpace(NatsSpace):
         index_of = _index()
         return [index_of[arch_string(ops[:e] + [op] + ops[e + 1:])]
                 for e in range(6) for op in OPS if op != ops[e]]
+
+    def arch_features(self, arch: ArchRef) -> dict[str, float]:
+        """GRAF-style cell features: op counts, path counts, conv depth, cell #params/MACs (``_nb201_graph``)."""
+        from nasprox.spaces._nb201_graph import nb201_features
+
+        return nb201_features(self.canonical(arch.key))
+
+    def unique_key(self, key: str) -> str:
+        """The cell with its dead edges set to ``none``: equal for isomorphic cells (9,445 classes)."""
+        from nasprox.spaces._nb201_graph import canonical_cell
+
+        return canonical_cell(self.canonical(key))

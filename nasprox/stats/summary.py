@@ -7,6 +7,7 @@ from nasprox.stats.bootstrap import bootstrap_ci
 from nasprox.stats.correlation import correlate_top, finite_pairs, kendall_tau, pearson_r, spearman_rho
 from nasprox.stats.ranking import pairwise_order_probability, top_k_within_top_fraction, top_overlap
 from nasprox.stats.results import ResultTable, default_target, target_values
+from nasprox.stats.retrieval import ndcg_at_k, precision_at_t
 
 
 def _target_for(space: str, target: str | None) -> str:
@@ -24,12 +25,15 @@ def _proxy_scores(table: ResultTable, target: str | None):
 
 
 def correlation_table(table: ResultTable, *, target: str | None = None, top: float = 0.1,
-                      bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+                      bootstrap: int = 0, seed: int = 0, ndcg_k: int = 10,
+                      precision_t: int | float = 10) -> pd.DataFrame:
     """Kendall tau and Spearman rho on all and on the top-``top`` by ground truth, per proxy.
 
     ``target`` None uses each space's default target. ``n_used`` counts finite pairs and
     ``n_nonfinite`` the architectures dropped for a non-finite score or ground truth.
     With ``bootstrap`` > 0, seeded 95% percentile intervals are added for the all-data values.
+    ``ndcg_at_k`` (top-k gain) and ``precision_at_t`` (top-T overlap; T a count or a fraction) are
+    described in ``nasprox.stats.retrieval``; ``ndcg_k`` and ``precision_t`` record k and T.
     """
     rows = []
     for ids, score, gt in _proxy_scores(table, target):
@@ -40,6 +44,8 @@ def correlation_table(table: ResultTable, *, target: str | None = None, top: flo
             "kendall_top": correlate_top(score, gt, top, "kendall"),
             "spearman_top": correlate_top(score, gt, top, "spearman"),
             "n_used": pairs.n, "n_nonfinite": pairs.n_nonfinite,
+            "ndcg_at_k": ndcg_at_k(score, gt, ndcg_k), "precision_at_t": precision_at_t(score, gt, precision_t),
+            "ndcg_k": ndcg_k, "precision_t": precision_t,
         }
         if bootstrap:
             row["kendall_lo"], row["kendall_hi"] = bootstrap_ci(kendall_tau, score, gt, n_resamples=bootstrap, seed=seed)
