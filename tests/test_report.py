@@ -6,15 +6,16 @@ import math
 import pandas as pd
 import pytest
 import yaml
+from test_stats import write_results
 from typer.testing import CliRunner
 
 from nasprox.cli import app
 from nasprox.core import NasproxError
 from nasprox.report import compare_published, load_published, load_published_file, to_markdown
-from nasprox.report.published import SOURCE_FIELDS, default_published_dir
+from nasprox.report.published import SOURCE_FIELDS, comparison_summary, default_published_dir, judge
 from nasprox.stats import load_results, spearman_rho
-
-from test_stats import write_results
+from nasprox.stats.bootstrap import bootstrap_ci
+from nasprox.stats.correlation import finite_pairs
 
 
 def test_report_writes_expected_files(tmp_path):
@@ -51,11 +52,48 @@ def test_published_vs_ours_on_synthetic_entry(tmp_path):
     sub = table.frame
     ours = spearman_rho(sub["good"], sub["gt_test_acc"])
     assert comparison.loc[0, "ours"] == pytest.approx(ours)
-    assert comparison.loc[0, "difference"] == pytest.approx(ours - 0.5)
+    lo, hi = bootstrap_ci(spearman_rho, sub["good"].to_numpy(float), sub["gt_test_acc"].to_numpy(float),
+                          n_resamples=1000, seed=0)
+    assert (comparison.loc[0, "ci_lo"], comparison.loc[0, "ci_hi"]) == pytest.approx((lo, hi))
+    assert comparison.loc[0, "n_used"] == finite_pairs(sub["good"], sub["gt_test_acc"]).n
+    assert comparison.loc[0, "n_scored"] == len(sub) and comparison.loc[0, "kind"] == "own"
+    expected = "agrees" if lo - 0.005 <= 0.5 <= hi + 0.005 else "differs"
+    assert comparison.loc[0, "verdict"] == expected
     del doc["entries"][0]["source"]["url"]
     (folder / "toy.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(NasproxError, match="source.url"):
         load_published(folder)
+
+
+def test_verdicts_follow_the_ci_and_the_printed_precision():
+    assert judge(0.80, 0.85, 0.79, 0.90, "spearman", 1000, 15625) == ("agrees", "")
+    assert judge(0.785, 0.85, 0.79, 0.90, "spearman", 1000, 15625)[0] == "agrees"  # 0.785 +- 0.005 meets 0.79
+    verdict, reason = judge(0.70, 0.85, 0.79, 0.90, "spearman", 1000, 15625)
+    assert verdict == "differs" and reason == "published is 0.085 below our CI"
+    assert judge(0.95, 0.85, 0.79, 0.90, "kendall", 1000, 15625)[1] == "published is 0.045 above our CI"
+    verdict, reason = judge(29, 9, 9, 12, "top64_top5", 1000, 15625)
+    assert verdict == "not comparable" and "15,625" in reason and "1,000" in reason
+    assert judge(29, 30, 27, 33, "top64_top5", 15625, 15625)[0] == "agrees"
+    assert judge(0.5, float("nan"), float("nan"), float("nan"), "spearman", 2, 15625)[0] == "not comparable"
+
+
+def test_quoted_cells_are_kept_apart_and_summarised(tmp_path):
+    results = write_results(tmp_path / "r.csv")
+    folder = tmp_path / "published"
+    folder.mkdir()
+    own = {"url": "https://example.org/p", "table": "Table 1", "row": "good", "column": "rho"}
+    quoted = {**own, "column": "rho / bracketed reference (Other et al.)"}
+    text = ("version: 1\npaper: {id: toy}\nentries:\n"
+            f"  - {{table: 'Table 1', space: toy-space, dataset: cifar10, proxy: good, metric: spearman, value: 0.1, source: {own}}}  # reconstructed\n"
+            f"  - {{table: 'Table 1', space: toy-space, dataset: cifar10, proxy: bad, metric: spearman, value: 0.1, source: {quoted}}}\n")
+    (folder / "toy.yaml").write_text(text)
+    entries = load_published(folder)
+    assert [e.note for e in entries] == ["reconstructed", ""] and [e.quoted for e in entries] == [False, True]
+    comparison = compare_published(entries, load_results([results]), bootstrap=200)
+    assert list(comparison["kind"]) == ["own", "quoted"]
+    summary = comparison_summary(comparison)
+    assert list(summary["kind"]) == ["own", "quoted"]
+    assert all(s.endswith("comparable cells agree") for s in summary["summary"])
 
 
 def test_shipped_published_numbers_load_with_sources():

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_target
-from nasprox.report.published import compare_published, load_published
+from nasprox.report.published import compare_published, comparison_summary, load_published
 from nasprox.report.tables import write_table
 from nasprox.stats import average_rank_table, correlation_table, correlation_vs_top, search_metrics_table
 from nasprox.stats.results import ResultTable, default_target, target_values
@@ -23,22 +23,54 @@ def _params_colour(sub):
     return None
 
 
+def paper_populations() -> dict[tuple[str, str], tuple[int | None, str]]:
+    """(paper, table) -> (size, label) of the population each protocol says the paper scored."""
+    from nasprox.core import NasproxError
+    from nasprox.engine.protocol import load_protocols
+
+    try:
+        protocols = load_protocols()
+    except NasproxError:  # no configs/reproduce next to the package (an installed wheel)
+        return {}
+    return {(p.paper, t): (p.population_size, p.population_label) for p in protocols.values() for t in p.tables}
+
+
 def write_report(table: ResultTable, out: Path, *, target: str | None = None, top: float = 0.1,
                  bootstrap: int = 0, seed: int = 0, published_dir: Path | None = None,
-                 plots: bool = True) -> list[Path]:
-    """Write every table and figure under ``out``; returns the written paths."""
+                 plots: bool = True, ndcg_k: int = 10, precision_t: int | float = 10,
+                 population=None, published_bootstrap: int = 1000) -> list[Path]:
+    """Write every table and figure under ``out``; returns the written paths.
+
+    ``population`` (a ``nasprox.stats.Population``, from ``select_population``) adds a ``population``
+    column to the correlation and search-metric tables saying which architectures they cover.
+    """
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    correlations = correlation_table(table, target=target, top=top, bootstrap=bootstrap, seed=seed)
-    written += write_table(correlations, out / "correlations", caption=f"Kendall and Spearman (all, top {top:.0%})")
-    written += write_table(search_metrics_table(table, target=target), out / "search_metrics",
-                           caption="Pearson, pairwise-order probability, top-10%/top-10%, top-64 within top-5%")
+    correlations = correlation_table(table, target=target, top=top, bootstrap=bootstrap, seed=seed,
+                                     ndcg_k=ndcg_k, precision_t=precision_t)
+    search = search_metrics_table(table, target=target)
+    pop_caption = ""
+    if population is not None:
+        for frame in (correlations, search):
+            if len(frame):
+                frame["population"] = [population.label(s, d) for s, d in zip(frame["space"], frame["dataset"])]
+        pop_caption = f"; population {population.label()}"
+    written += write_table(correlations, out / "correlations",
+                           caption=f"Kendall and Spearman (all, top {top:.0%}), nDCG@{ndcg_k}, Precision@T{pop_caption}")
+    written += write_table(search, out / "search_metrics",
+                           caption=f"Pearson, pairwise-order probability, top-10%/top-10%, top-64 within top-5%{pop_caption}")
     ranks = average_rank_table(correlations, "spearman")
     written += write_table(ranks, out / "average_ranks", digits=2, caption="Average rank by Spearman rho")
-    comparison = compare_published(load_published(published_dir), table)
-    written += write_table(comparison, out / "published_vs_ours", caption="Published vs ours")
+    comparison = compare_published(load_published(published_dir), table, bootstrap=published_bootstrap, seed=seed,
+                                   populations=paper_populations())
+    written += write_table(comparison, out / "published_vs_ours",
+                           caption="Published vs ours: our 95% bootstrap CI (over architectures), verdict 'agrees' "
+                                   "when the printed value +- half its last digit meets the CI; quoted = the paper "
+                                   "cites another paper's number")
+    written += write_table(comparison_summary(comparison), out / "published_vs_ours_summary",
+                           caption="Per table: comparable cells that agree, and the largest difference")
 
     if plots:
         curves = correlation_vs_top(table, target=target)

@@ -1,6 +1,7 @@
 """Figures with matplotlib's Agg backend (no display needed), each saved as PNG and PDF."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 
@@ -48,14 +50,68 @@ def scatter_score_vs_target(score, gt, params, *, title: str, target_label: str,
         ax.scatter(score[bad], gt[bad], s=40, facecolors="none", edgecolors="red", linewidths=1.0,
                    label=f"{bad.size} worst-predicted")
         ax.legend(loc="lower right", fontsize=7)
-    magnitudes = np.abs(score[keep])
-    magnitudes = magnitudes[magnitudes > 0]
-    if magnitudes.size and magnitudes.max() / magnitudes.min() > 1e4:
-        ax.set_xscale("symlog")  # scores spanning many decades (synflow, ...) read better this way
+    set_score_axis(ax, score[keep])
     ax.set_xlabel("proxy score")
     ax.set_ylabel(target_label)
     ax.set_title(title, fontsize=9)
     return _save(fig, stem)
+
+
+LOG_DECADES = 3  # nonzero |scores| spanning more decades than this get a log / symlog axis
+MAX_TICKS = 6
+
+
+def score_axis_scale(values) -> str:
+    """The x scale for ``values``: 'log' when all are > 0 and span more than LOG_DECADES decades,
+    'symlog' when they span that much but include zeros or negatives (synflow: 0 for a disconnected
+    cell, up to ~1e45 otherwise), else 'linear'. NaN/inf are ignored."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    magnitudes = np.abs(values[values != 0])
+    if magnitudes.size < 2 or math.log10(magnitudes.max() / magnitudes.min()) <= LOG_DECADES:
+        return "linear"
+    return "log" if (values > 0).all() else "symlog"
+
+
+def set_score_axis(ax, values) -> str:
+    """Set the x axis of a score plot to the scale :func:`score_axis_scale` picks, with at most
+    MAX_TICKS labelled ticks (decades spread out on log axes, a x10^k offset on linear ones)."""
+    scale = score_axis_scale(values)
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if scale == "log":
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10, numticks=MAX_TICKS))
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+    elif scale == "symlog":
+        magnitudes = np.abs(values[values != 0])
+        linthresh = 10.0 ** math.floor(math.log10(magnitudes.min()))
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=1.0)
+        ax.xaxis.set_major_locator(ticker.FixedLocator(_symlog_ticks(values, linthresh)))
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+    else:
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=MAX_TICKS - 1))
+        formatter = ticker.ScalarFormatter(useOffset=True, useMathText=True)
+        formatter.set_powerlimits((-3, 4))  # x10^k offset outside 1e-3..1e4
+        ax.xaxis.set_major_formatter(formatter)
+    return scale
+
+
+def _symlog_ticks(values: np.ndarray, linthresh: float) -> list[float]:
+    """0 plus every k-th decade on each side, k chosen so that at most MAX_TICKS ticks are labelled."""
+    low = math.floor(math.log10(linthresh))
+    sides = []
+    for sign in (1.0, -1.0):
+        side = values[values * sign > 0] * sign
+        if side.size:
+            sides.append((sign, math.ceil(math.log10(side.max()))))
+    span = sum(high - low + 1 for _, high in sides) + 1
+    stride = max(1, math.ceil(span / MAX_TICKS))
+    ticks = [0.0]
+    for sign, high in sides:  # the first decade sits one decade from 0: skip it when thinning
+        start = low if stride == 1 else low + stride
+        ticks += [sign * 10.0 ** k for k in range(start, high + 1, stride)]
+    return sorted(ticks)
 
 
 def correlation_vs_top_plot(curves: pd.DataFrame, *, method: str, title: str, stem: Path) -> list[Path]:

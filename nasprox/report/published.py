@@ -14,9 +14,10 @@ Every entry must carry a source with url, table, row and column.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,11 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
+COUNT_METRICS = frozenset({"top64_top5"})  # counts whose value depends on how many cells were ranked
+QUOTED = re.compile(r"\breference\b|\bquoted\b", re.IGNORECASE)  # a cell citing another paper's number
+VERDICTS = ("agrees", "differs", "not comparable")
+
+
 @dataclass(frozen=True)
 class PublishedEntry:
     paper: str
@@ -64,11 +70,29 @@ class PublishedEntry:
     value: float
     target: str | None
     source: dict
+    note: str = ""  # the trailing comment of the entry's line (e.g. 'reconstructed from loose cells')
+
+    @property
+    def quoted(self) -> bool:
+        """True when the paper prints this number from another paper (e.g. epsilon's bracketed values)."""
+        return bool(QUOTED.search(str(self.source.get("column", "")) + " " + self.note))
+
+
+def _line_notes(text: str) -> list[str]:
+    """The trailing ``# note`` of each one-line entry, in file order ('' where none)."""
+    notes = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("- {"):
+            head, _, comment = stripped.rpartition("}")
+            notes.append(comment.strip().lstrip("#").strip() if comment.strip().startswith("#") else "")
+    return notes
 
 
 def load_published_file(path: Path) -> list[PublishedEntry]:
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
+        doc = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as err:
         raise NasproxError(f"cannot read published numbers {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("version") not in SUPPORTED_VERSIONS:
@@ -76,8 +100,11 @@ def load_published_file(path: Path) -> list[PublishedEntry]:
     paper = (doc.get("paper") or {}).get("id")
     if not paper:
         raise NasproxError(f"{path}: needs paper.id")
+    raw_entries = doc.get("entries") or []
+    notes = _line_notes(text)
+    notes = notes if len(notes) == len(raw_entries) else [""] * len(raw_entries)  # entries not one per line
     entries = []
-    for i, raw in enumerate(doc.get("entries") or []):
+    for i, raw in enumerate(raw_entries):
         missing = [f for f in ENTRY_FIELDS if f not in raw]
         source = raw.get("source") or {}
         missing += [f"source.{f}" for f in SOURCE_FIELDS if not source.get(f)]
@@ -87,7 +114,7 @@ def load_published_file(path: Path) -> list[PublishedEntry]:
             raise NasproxError(f"{path}: entry {i} has unknown metric '{raw['metric']}' (known: {', '.join(METRICS)})")
         entries.append(PublishedEntry(paper, str(raw["table"]), str(raw["space"]), str(raw["dataset"]),
                                       str(raw["proxy"]), raw["metric"], float(raw["value"]),
-                                      raw.get("target"), dict(source)))
+                                      raw.get("target"), dict(source), notes[i]))
     return entries
 
 
@@ -103,8 +130,42 @@ def load_published(folder: Path | None = None) -> list[PublishedEntry]:
     return [e for path in sorted(folder.glob("*.yaml")) for e in load_published_file(path)]
 
 
-def compare_published(entries: list[PublishedEntry], table: ResultTable) -> pd.DataFrame:
-    """Side-by-side published vs ours for every entry whose (space, dataset, proxy) we have."""
+COMPARISON_COLUMNS = ["paper", "table", "row", "column", "kind", "space", "dataset", "proxy", "metric", "target",
+                      "published", "ours", "ci_lo", "ci_hi", "n_used", "n_scored", "population_paper", "verdict",
+                      "reason", "note"]
+
+
+def _tolerance(metric: str) -> float:
+    """Half a unit of the printed precision: correlations are printed with two decimals, counts as integers."""
+    return 0.5 if metric in COUNT_METRICS else 0.005
+
+
+def judge(published: float, ours: float, lo: float, hi: float, metric: str, n_scored: int,
+          population_size: int | None) -> tuple[str, str]:
+    """(verdict, reason): agrees when the printed value (+- half its last digit) meets our 95% CI."""
+    if metric in COUNT_METRICS and population_size != n_scored:
+        paper = f"{population_size:,}" if population_size else "not stated"
+        return "not comparable", f"a count over the ranked cells: paper population {paper}, ours {n_scored:,}"
+    if not math.isfinite(ours):
+        return "not comparable", "ours is undefined (too few finite scores or a constant proxy)"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "not comparable", "no bootstrap CI (too few architectures)"
+    tol = _tolerance(metric)
+    if published + tol >= lo and published - tol <= hi:
+        return "agrees", ""
+    gap = lo - (published + tol) if published + tol < lo else (published - tol) - hi
+    side = "below" if published < lo else "above"
+    return "differs", f"published is {gap:.3f} {side} our CI"
+
+
+def compare_published(entries: list[PublishedEntry], table: ResultTable, *, bootstrap: int = 1000, seed: int = 0,
+                      populations: dict[tuple[str, str], tuple[int | None, str]] | None = None) -> pd.DataFrame:
+    """Every published cell whose (space, dataset, proxy) we scored, beside ours with a 95% bootstrap CI.
+
+    ``populations`` maps (paper, table) to (size, label) of the architectures the paper scored.
+    """
+    from nasprox.stats.bootstrap import bootstrap_ci
+
     groups = {(space, dataset): (sub, proxies) for space, dataset, sub, proxies in table.groups()}
     rows = []
     for e in entries:
@@ -118,10 +179,40 @@ def compare_published(entries: list[PublishedEntry], table: ResultTable) -> pd.D
         except NasproxError:
             continue  # this run has no such ground-truth column: the cell cannot be computed
         score = sub[e.proxy].to_numpy(dtype=float)
-        ours = METRICS[e.metric](score, gt)
-        rows.append({"paper": e.paper, "table": e.table, "proxy": e.proxy, "space": e.space,
-                     "dataset": e.dataset, "metric": e.metric, "published": e.value, "ours": ours,
-                     "difference": ours - e.value if math.isfinite(ours) else math.nan,
-                     "n_used": finite_pairs(score, gt).n})
-    return pd.DataFrame(rows, columns=["paper", "table", "proxy", "space", "dataset", "metric",
-                                       "published", "ours", "difference", "n_used"])
+        metric = METRICS[e.metric]
+        ours = metric(score, gt)
+        pairs = finite_pairs(score, gt)
+        lo, hi = bootstrap_ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
+        size, label = (populations or {}).get((e.paper, e.table), (None, "not stated"))
+        verdict, reason = judge(e.value, ours, lo, hi, e.metric, int(pairs.n), size)
+        rows.append({"paper": e.paper, "table": e.table, "row": e.source.get("row", ""),
+                     "column": e.source.get("column", ""), "kind": "quoted" if e.quoted else "own",
+                     "space": e.space, "dataset": e.dataset, "proxy": e.proxy, "metric": e.metric, "target": target,
+                     "published": e.value, "ours": ours, "ci_lo": lo, "ci_hi": hi, "n_used": int(pairs.n),
+                     "n_scored": int(len(score)), "population_paper": label, "verdict": verdict,
+                     "reason": reason, "note": e.note})
+    frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    if len(frame):  # the paper's own cells first, quoted ones after, each in table order
+        frame = frame.sort_values(["kind", "paper", "table", "space", "dataset", "proxy", "metric"],
+                                  key=lambda col: col.map({"own": 0, "quoted": 1}) if col.name == "kind" else col,
+                                  kind="stable").reset_index(drop=True)
+    return frame
+
+
+def comparison_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (paper, table, kind): comparable cells, how many agree, and the largest gap of those that differ."""
+    rows = []
+    for (paper, table, kind), sub in frame.groupby(["paper", "table", "kind"], sort=True):
+        comparable = sub[sub["verdict"] != "not comparable"]
+        differs = comparable[comparable["verdict"] == "differs"]
+        worst = ""
+        if len(differs):
+            gaps = (differs["published"] - differs["ours"]).abs()
+            w = differs.loc[gaps.idxmax()]
+            worst = f"{w['proxy']} {w['space']}/{w['dataset']} {w['metric']}: published {w['published']:g}, ours {w['ours']:.3f}"
+        rows.append({"paper": paper, "table": table, "kind": kind, "cells": len(sub), "comparable": len(comparable),
+                     "agree": int((comparable["verdict"] == "agrees").sum()), "differ": len(differs),
+                     "summary": f"{int((comparable['verdict'] == 'agrees').sum())} of {len(comparable)} comparable cells agree",
+                     "largest_difference": worst})
+    return pd.DataFrame(rows, columns=["paper", "table", "kind", "cells", "comparable", "agree", "differ", "summary",
+                                       "largest_difference"])

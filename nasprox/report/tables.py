@@ -8,7 +8,7 @@ import pandas as pd
 
 from nasprox.core import NasproxError
 
-FORMATS = ("md", "csv", "latex")
+FORMATS = ("md", "csv", "latex")  # also accepted: "markdown" (= md), "tex" (= latex)
 
 
 def _cell(value, digits: int) -> str:
@@ -51,7 +51,7 @@ def to_csv(frame: pd.DataFrame) -> str:
 
 
 def render(frame: pd.DataFrame, fmt: str, digits: int = 3, caption: str = "") -> str:
-    if fmt == "md":
+    if fmt in ("md", "markdown"):
         return to_markdown(frame, digits)
     if fmt == "csv":
         return to_csv(frame)

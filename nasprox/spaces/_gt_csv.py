@@ -24,10 +24,11 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from nasprox.core import NasproxError
+from nasprox.core.sources import missing
 
 ARCH_COLUMNS = ("arch", "archstr", "archstring", "architecture", "architecturestring", "key", "net")
 FIELD_ALIASES = {
@@ -52,14 +53,16 @@ def read_ground_truth_csv(
     fields: Sequence[str],
     canonical: Callable[[str], str],
     default_field: str = "test_acc",
+    source: str,
 ) -> Table:
     """``{canonical key: {dataset: {field: value}}}`` from a wide or long CSV (module doc).
 
-    ``datasets`` maps each dataset name to extra aliases that may appear in column names.
+    ``datasets`` maps each dataset name to extra aliases that may appear in column names; ``source``
+    is the key of this CSV in ``nasprox.core.sources.SOURCES`` (named when the file is absent).
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise NasproxError(f"{space} ground-truth CSV not found: {path}")
+        raise NasproxError(missing(f"{space} ground-truth CSV not found: {path}", source))
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
@@ -73,12 +76,14 @@ def read_ground_truth_csv(
     if arch_col is None:
         raise NasproxError(f"{path}: no architecture column (expected one named arch, arch_str or ArchitectureString)")
     dataset_col = normed.index("dataset") if "dataset" in normed else None
+    long_columns: list[tuple[int, str]] = []  # (column, field) when a dataset column names the dataset
+    wide_columns: list[tuple[int, str, str]] = []  # (column, dataset, field) otherwise
     if dataset_col is not None:
-        columns = _long_columns(normed, fields, skip={arch_col, dataset_col})
+        long_columns = _long_columns(normed, fields, skip={arch_col, dataset_col})
         resolve_dataset = _dataset_resolver(datasets)
     else:
-        columns = _wide_columns(header, normed, datasets, fields, default_field, skip={arch_col}, path=path)
-    if not columns:
+        wide_columns = _wide_columns(header, normed, datasets, fields, default_field, skip={arch_col}, path=path)
+    if not long_columns and not wide_columns:
         wanted = "field columns such as test_acc" if dataset_col is not None else f"per-dataset columns for {', '.join(datasets)}"
         raise NasproxError(f"{path}: no ground-truth columns found (expected {wanted})")
 
@@ -96,16 +101,34 @@ def read_ground_truth_csv(
             dataset = resolve_dataset(row[dataset_col])
             if dataset is None:
                 continue  # a dataset this space does not have
-            targets = [(col, dataset, field) for col, field in columns]
+            targets = [(col, dataset, field) for col, field in long_columns]
         else:
-            targets = columns
+            targets = wide_columns
         for col, dataset, field in targets:
             value = _number(row[col], path, number, header[col])
             if value is not None:
                 table.setdefault(key, {}).setdefault(dataset, {})[field] = value
     if not table:
         raise NasproxError(f"{path}: no {space} ground-truth values found")
+    _params_in_millions(table)
     return table
+
+
+PARAMS_COUNT_THRESHOLD = 1e4  # no benchmark network has 10 billion parameters; 10,000 parameters is plausible
+
+
+def _params_in_millions(table: Table) -> None:
+    """gt_params is in millions (storage schema); a CSV that gives plain counts (NATS-SSS export: 11714) is scaled.
+
+    Decided per dataset over the whole column, never per value, so one file cannot mix units.
+    """
+    datasets = {ds for per_ds in table.values() for ds in per_ds}
+    for ds in datasets:
+        values = [f["params"] for per_ds in table.values() if (f := per_ds.get(ds)) and "params" in f]
+        if values and max(values) >= PARAMS_COUNT_THRESHOLD:
+            for per_ds in table.values():
+                if ds in per_ds and "params" in per_ds[ds]:
+                    per_ds[ds]["params"] /= 1e6
 
 
 def _arch_column(normed: list[str]) -> int | None:

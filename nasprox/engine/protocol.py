@@ -1,0 +1,225 @@
+"""Paper-table protocols (``configs/reproduce/*.yaml``): which runs reproduce a published table.
+
+A protocol names the paper and table, the space(s) and datasets, the proxies with the batch size and
+options the paper used, the population the paper scored, and how many cells a CPU reproduction may
+use per dataset or per slow proxy. ``protocol_runs`` expands it into ordinary scoring runs (the same
+engine and CSVs as ``nasprox score``), so a reproduction is resumable and shares rows with other
+protocols that score the same (space, dataset, proxy, settings).
+
+File format (``version: 1``)::
+
+    version: 1
+    id: near-table1
+    paper: near                    # id of the paper in configs/published/
+    tables: ["Table 1"]            # the published tables these runs fill
+    title: "..."
+    target: test_acc
+    population: {size: 15625, label: "all 15,625 cells"}
+    runs:
+      - space: nats-tss
+        datasets: {cifar10: {}, cifar100: {max_archs: 500}, ImageNet16-120: {batch_cap: 120}}
+    proxies:
+      near: {options: {repetitions: 32}}
+      naswot: {batch_size: 128}
+      grasp: {max_archs: 200}      # slow: the first 200 cells of the sample
+    notes: "what differs from the paper's protocol"
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasprox.core import PROXIES, NasproxError
+
+SUPPORTED_VERSIONS = (1,)
+DEFAULT_BATCH = 64  # the engine's default for proxies that declare no reference batch
+
+
+@dataclass(frozen=True)
+class ProxyPlan:
+    name: str
+    batch_size: int | None = None  # None: the proxy's declared reference batch
+    options: Mapping[str, Any] = field(default_factory=dict)
+    max_archs: int | None = None  # slow proxy: only the first K cells of the sample
+
+    def effective_batch(self) -> int:
+        return self.batch_size or PROXIES.get(self.name).default_batch_size or DEFAULT_BATCH
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    space: str
+    dataset: str
+    max_archs: int | None = None  # e.g. CIFAR-100 on the first 500 cells of the sample
+    batch_cap: int | None = None  # e.g. 120 ImageNet16-120 images: naswot/epsilon at 120 instead of 128/256
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    paper: str
+    tables: tuple[str, ...]
+    title: str
+    target: str | None
+    population_size: int | None
+    population_label: str
+    datasets: tuple[DatasetPlan, ...]
+    proxies: tuple[ProxyPlan, ...]
+    notes: str
+    path: Path
+
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.space for d in self.datasets))
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One ``nasprox score`` run of a protocol: a (space, dataset), proxies sharing a cell count, a CSV."""
+
+    space: str
+    dataset: str
+    proxies: tuple[ProxyPlan, ...]
+    n_archs: int | None  # None: the whole space (no --sample)
+    out: Path
+
+
+def _int_or_none(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise NasproxError(f"{where} must be a positive integer, got {value!r}")
+    return value
+
+
+def load_protocol(path: Path) -> Protocol:
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise NasproxError(f"cannot read protocol {path}: {str(err).splitlines()[0]}") from None
+    if not isinstance(doc, dict) or doc.get("version") not in SUPPORTED_VERSIONS:
+        raise NasproxError(f"{path}: needs 'version' in {SUPPORTED_VERSIONS}")
+    missing = [k for k in ("id", "paper", "tables", "runs", "proxies") if not doc.get(k)]
+    if missing:
+        raise NasproxError(f"{path}: lacks {', '.join(missing)}")
+    datasets = []
+    for run in doc["runs"]:
+        space = str(run.get("space", ""))
+        for dataset, extra in (run.get("datasets") or {}).items():
+            extra = extra or {}
+            datasets.append(DatasetPlan(space, str(dataset), _int_or_none(extra.get("max_archs"), f"{path}: {dataset}.max_archs"),
+                                        _int_or_none(extra.get("batch_cap"), f"{path}: {dataset}.batch_cap")))
+    proxies = []
+    for name, extra in doc["proxies"].items():
+        extra = extra or {}
+        canonical = PROXIES.canonical(str(name))  # an unknown proxy is a one-line error naming close matches
+        proxies.append(ProxyPlan(canonical, _int_or_none(extra.get("batch_size"), f"{path}: {name}.batch_size"),
+                                 dict(extra.get("options") or {}),
+                                 _int_or_none(extra.get("max_archs"), f"{path}: {name}.max_archs")))
+    population = doc.get("population") or {}
+    return Protocol(str(doc["id"]), str(doc["paper"]), tuple(map(str, doc["tables"])), str(doc.get("title", "")),
+                    doc.get("target"), _int_or_none(population.get("size"), f"{path}: population.size"),
+                    str(population.get("label", "not stated")), tuple(datasets), tuple(proxies),
+                    str(doc.get("notes", "")).strip(), Path(path))
+
+
+def default_protocol_dir() -> Path:
+    """configs/reproduce next to the package in a source checkout."""
+    return Path(__file__).resolve().parents[2] / "configs" / "reproduce"
+
+
+def load_protocols(folder: Path | None = None) -> dict[str, Protocol]:
+    folder = Path(folder) if folder is not None else default_protocol_dir()
+    if not folder.is_dir():
+        raise NasproxError(f"protocol folder {folder} does not exist")
+    protocols: dict[str, Protocol] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        proto = load_protocol(path)
+        if proto.id in protocols:
+            raise NasproxError(f"protocol id {proto.id} is defined twice ({protocols[proto.id].path} and {path})")
+        protocols[proto.id] = proto
+    return protocols
+
+
+def get_protocol(name: str, folder: Path | None = None) -> Protocol:
+    protocols = load_protocols(folder)
+    if name not in protocols:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(protocols), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise NasproxError(f"unknown protocol '{name}' (see `nasprox reproduce --list`){hint}")
+    return protocols[name]
+
+
+def csv_path(out_dir: Path, space: str, dataset: str) -> Path:
+    """One CSV per (space, dataset) under the output folder, shared by every protocol writing there."""
+    return Path(out_dir) / f"{space}_{dataset}.csv"
+
+
+def protocol_runs(proto: Protocol, sample: int | None, out_dir: Path, datasets: list[str] | None = None,
+                  proxies: list[str] | None = None) -> list[PlannedRun]:
+    """The scoring runs of ``proto``: per (space, dataset), proxies grouped by how many cells they get.
+
+    With ``sample`` N every run scores the first min(N, limits) cells of one seeded N-cell sample
+    (``--sample N --subset K``), so a slow proxy's 200 cells lie inside everyone else's 1,000.
+    """
+    wanted_ds = set(datasets) if datasets else None
+    wanted_px = {PROXIES.canonical(p) for p in proxies} if proxies else None
+    if wanted_px is not None and not wanted_px & {p.name for p in proto.proxies}:
+        raise NasproxError(f"protocol {proto.id} has none of the proxies {sorted(wanted_px)}")
+    runs = []
+    for ds in proto.datasets:
+        if wanted_ds is not None and ds.dataset not in wanted_ds:
+            continue
+        groups: dict[int | None, list[ProxyPlan]] = {}
+        for px in proto.proxies:
+            if wanted_px is not None and px.name not in wanted_px:
+                continue
+            limits = [n for n in (sample, ds.max_archs, px.max_archs) if n is not None]
+            n = min(limits) if limits and sample is not None else None
+            if ds.batch_cap is not None and px.effective_batch() > ds.batch_cap:
+                px = replace(px, batch_size=ds.batch_cap)
+            groups.setdefault(n, []).append(px)
+        for n, group in sorted(groups.items(), key=lambda kv: -(kv[0] or 10**9)):
+            runs.append(PlannedRun(ds.space, ds.dataset, tuple(group), n, csv_path(out_dir, ds.space, ds.dataset)))
+    if not runs:
+        raise NasproxError(f"protocol {proto.id} has no run for datasets {sorted(wanted_ds or [])}")
+    return runs
+
+
+def estimated_seconds(proto: Protocol, seconds_per_arch: Mapping[str, float], sample: int | None,
+                      space_sizes: Mapping[str, int]) -> float | None:
+    """Sum over runs of cells x measured s/arch of each proxy; None when a proxy has no measurement."""
+    total = 0.0
+    for run in protocol_runs(proto, sample, Path(".")):
+        n = run.n_archs if run.n_archs is not None else space_sizes.get(run.space)
+        if n is None:
+            return None
+        for px in run.proxies:
+            if px.name not in seconds_per_arch:
+                return None
+            total += n * seconds_per_arch[px.name]
+    return total
+
+
+def default_costs_file() -> Path:
+    return Path(__file__).resolve().parents[2] / "configs" / "costs.yaml"
+
+
+def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
+    """Measured s/arch per proxy (``configs/costs.yaml``, written by scripts/measure_costs.py).
+
+    Returns {"cpu": {proxy: s}, "gpu": {proxy: s}, "gpu_note": text}; empty maps when the file is absent.
+    """
+    path = Path(path) if path is not None else default_costs_file()
+    if not path.is_file():
+        return {"cpu": {}, "gpu": {}, "gpu_note": "not measured"}
+    doc = yaml.safe_load(path.read_text()) or {}
+    return {"cpu": {str(k): float(v) for k, v in (doc.get("cpu_seconds_per_arch") or {}).items()},
+            "gpu": {str(k): float(v) for k, v in (doc.get("gpu_seconds_per_arch") or {}).items()},
+            "gpu_note": str(doc.get("gpu_note", "not measured"))}
