@@ -14,8 +14,16 @@ from typer.testing import CliRunner
 
 from nasprox.cli import app
 from nasprox.core import SPACES
+from nasprox.engine.runner import make_space
 from nasprox.search.pareto import naslib_nb201_string
-from nasprox.search.strategies import SearchProblem, nb201_neighbours, run_strategy
+from nasprox.search.strategies import SearchProblem, run_strategy
+
+TSS = make_space("nats-tss")
+
+
+def nb201_neighbours(key):
+    """The space's declared neighbourhood, as arch strings."""
+    return [TSS.key(i) for i in TSS.neighbours(TSS.index_of(key))]
 
 GT = "nb201/nb201_test_acc_200ep.csv"
 ZC = "naslib_suite_zero/zc_nasbench201.json"

@@ -9,9 +9,24 @@ import typer
 
 from nasprox.core import NasproxError, RegistryError
 
+EXAMPLES = """
+Examples:
+
+  nasprox score --space nats-tss --proxy near,synflow --archs 0:50 \\
+      --data-root cifar10.npz --ground-truth nb201_test_acc_200ep.csv \\
+      --out results/tss.csv
+
+  nasprox correlate results/tss.csv --top 10% --format markdown
+
+  nasprox report results/*.csv --out report/
+
+Each command has its own examples: nasprox COMMAND --help. Data: docs/data.md.
+"""
+
 app = typer.Typer(
     name="nasprox",
     help="Benchmark harness for zero-cost NAS proxies: score search spaces, correlate with ground truth.",
+    epilog=EXAMPLES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

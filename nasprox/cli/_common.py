@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import typer
 
@@ -25,6 +26,13 @@ def user_errors(fn):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def markdown_is_md(value):
+    """``--format`` callback: ``markdown`` is a synonym of ``md`` (every format Enum lists both)."""
+    if value is not None and getattr(value, "value", value) == "markdown":
+        return type(value)("md")
+    return value
 
 
 def write_file(path: Path, write: Callable[[Path], object]) -> None:

@@ -47,13 +47,14 @@ def _expected_pairs(paths: list[Path]) -> tuple[set[tuple[str, str]] | None, str
     if present != set(range(n)):
         missing = sorted(set(range(n)) - present)
         raise NasproxError(f"shards {', '.join(f'{i}/{n}' for i in missing)} are missing from the inputs")
+    assert first is not None  # len(configs) == 1, so at least one run was read
     cfg, sel = first["config"], first.get("selection") or {}
     space = make_space(cfg["space"], cfg.get("space_options"))
     if cfg.get("benchmark") or cfg.get("ground_truth"):
         space.configure(benchmark=Path(cfg["benchmark"]) if cfg.get("benchmark") else None,
                         ground_truth=Path(cfg["ground_truth"]) if cfg.get("ground_truth") else None)
     archs = select_archs(space, archs=sel.get("archs"), sample=sel.get("sample"), seed=sel.get("seed", 0),
-                         arch_list=sel.get("arch_list"))
+                         arch_list=sel.get("arch_list"), subset=sel.get("subset"))
     proxies = [PROXIES.canonical(p) for p in cfg["proxies"]]
     return {(a.key, p) for a in archs for p in proxies}, f"{n} shard(s)"
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import emit_table, user_errors, write_file
+from nasprox.cli._common import emit_table, markdown_is_md, user_errors, write_file
 from nasprox.core import SPACES, NasproxError
 
 EXAMPLES = """
@@ -26,6 +26,7 @@ Examples:
 
 class TableFormat(str, Enum):
     md = "md"
+    markdown = "markdown"  # synonym of md (markdown_is_md maps it)
     csv = "csv"
 
 
@@ -48,7 +49,7 @@ def pareto(
     benchmark: Annotated[Optional[Path], typer.Option(help="upstream benchmark file/folder for ground truth")] = None,
     tolerance: Annotated[float, typer.Option(help="'near the true front': accuracy gap at most this (accuracy units)")] = 0.5,
     random_trials: Annotated[int, typer.Option(help="random-score fronts for the hv_ratio_random baseline")] = 20,
-    fmt: Annotated[TableFormat, typer.Option("--format", help="table format")] = TableFormat.md,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write the table here instead of stdout")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG/PDF with one panel per cost metric")] = None,
 ) -> None:

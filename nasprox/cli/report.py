@@ -19,6 +19,10 @@ def report(
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
     published: Annotated[Optional[Path], typer.Option(help="folder of published-number YAMLs (default: configs/published)")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw figures")] = True,
+    ndcg_k: Annotated[int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")] = 10,
+    precision_t: Annotated[str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")] = "10",
+    population: Annotated[str, typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)")] = "all",
+    split_settings: Annotated[bool, typer.Option(help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting columns instead of refusing")] = False,
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted
@@ -30,12 +34,20 @@ def report(
 
       nasprox report results/run.csv --out report/ --target valid_acc --bootstrap 1000 --no-plots
     """
+    from nasprox.core import NasproxError
     from nasprox.report import write_report
-    from nasprox.stats import load_results, parse_fraction
+    from nasprox.stats import load_results, nan_reasons, parse_fraction, parse_t, select_population
 
-    table = load_results(results)
+    if out.exists() and not out.is_dir():
+        raise NasproxError(f"--out {out} is a file; the report needs a folder (give a new or existing folder)")
+
+    table, pop = select_population(load_results(results, keep_settings_apart=split_settings), population)
+    for reason in nan_reasons(table, target):
+        typer.echo(f"nasprox: warning: {reason}", err=True)
     written = write_report(table, out, target=target, top=parse_fraction(top), bootstrap=bootstrap,
-                           seed=seed, published_dir=published, plots=plots)
+                           seed=seed, published_dir=published, plots=plots, ndcg_k=ndcg_k,
+                           precision_t=parse_t(precision_t), population=pop)
+    typer.echo(f"population {pop.label()}", err=True)
     typer.echo(f"wrote {len(written)} files under {out}", err=True)
 
 

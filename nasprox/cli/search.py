@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import emit_table, user_errors, write_file
+from nasprox.cli._common import emit_table, markdown_is_md, user_errors, write_file
 from nasprox.core import SPACES, NasproxError
 
 EXAMPLES = """
@@ -27,6 +27,7 @@ The ground truth is the training oracle; proxy evaluations are free; the budget 
 
 class TableFormat(str, Enum):
     md = "md"
+    markdown = "markdown"  # synonym of md (markdown_is_md maps it)
     csv = "csv"
 
 
@@ -59,7 +60,7 @@ def search(
     sample_size: Annotated[int, typer.Option(help="evolution tournament sample size")] = 5,
     move_candidates: Annotated[int, typer.Option(help="mutations scored by the proxy per move")] = 24,
     checkpoints: Annotated[str, typer.Option(help="trained-architecture counts shown in the table")] = "10,25,50,100,200",
-    fmt: Annotated[TableFormat, typer.Option("--format", help="table format")] = TableFormat.md,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write the table here instead of stdout")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG/PDF of the mean curves with a ±1 std band over seeds")] = None,
     curves_out: Annotated[Optional[Path], typer.Option(help="CSV of every run's best-so-far curve")] = None,

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import emit_table, user_errors
+from nasprox.cli._common import emit_table, markdown_is_md, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -23,6 +23,7 @@ Examples:
 
 class TableFormat(str, Enum):
     md = "md"
+    markdown = "markdown"  # synonym of md (markdown_is_md maps it)
     csv = "csv"
 
 
@@ -69,7 +70,7 @@ def select_init(
     limit: Annotated[Optional[int], typer.Option(help="use only the first N samples")] = 500,
     batch_size: Annotated[int, typer.Option(help="batch size of the further proxies")] = 64,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
-    fmt: Annotated[TableFormat, typer.Option("--format", help="table format")] = TableFormat.md,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write the table here instead of stdout")] = None,
 ) -> None:
     """Score one network under every activation x initialisation pair; rank pairs by mean NEAR."""

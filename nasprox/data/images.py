@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nasprox.core import NasproxError
+from nasprox.core.sources import dataset_hint
 
 log = logging.getLogger("nasprox.data")
 
@@ -96,7 +97,7 @@ def _from_cifar_dir(root: Path, dataset: str) -> ImageSource | None:
 def load_image_source(dataset: str, data_root: str | Path, height: int = 32) -> ImageSource:
     root = Path(data_root)
     if not root.exists():
-        raise NasproxError(f"data root {root} does not exist")
+        raise NasproxError(f"data root {root} does not exist; {dataset_hint(dataset)}")
     if root.is_file():
         return _from_npz(root, height)
     found = _from_cifar_dir(root, dataset)
@@ -105,7 +106,8 @@ def load_image_source(dataset: str, data_root: str | Path, height: int = 32) -> 
         if len(npz) == 1:
             return _from_npz(npz[0], height)
         raise NasproxError(
-            f"no {dataset} images under {root} (looked for CIFAR python batches, ImageNet16 train_data_batch_*, or one .npz)"
+            f"no {dataset} images under {root} (looked for CIFAR python batches, ImageNet16 train_data_batch_*, "
+            f"or one .npz); {dataset_hint(dataset)}"
         )
     return found
 
@@ -131,6 +133,7 @@ class ImageStream:
         self.description = source.description if source is not None else "synthetic:gaussian"
 
     def _indices(self) -> np.ndarray:
+        assert self.source is not None  # only next() calls this, after its synthetic branch
         n = len(self.source.x)
         out = []
         need = self.batch_size
@@ -186,7 +189,7 @@ def image_batches(dataset: str, batch_size: int, seed: int, *, shape=(3, 32, 32)
     if synthetic:
         source = None
     elif data_root is None:
-        raise NasproxError("no input data: give --data-root DIR (or an .npz with x/y), or --synthetic for Gaussian inputs")
+        raise NasproxError(f"no input data: give --data-root, or --synthetic for Gaussian inputs; {dataset_hint(dataset)}")
     else:
         source = load_image_source(dataset, data_root, shape[-2])
     norm = norm or DATASET_NORM.get(dataset, "cifar10")

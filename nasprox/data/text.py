@@ -31,10 +31,11 @@ import numpy as np
 import torch
 
 from nasprox.core import NasproxError
+from nasprox.core.sources import dataset_hint
 
 log = logging.getLogger("nasprox.data")
 
-SPLIT_FILES = {
+SPLIT_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "ptb": {
         "train": ("ptb.train.txt", "ptb.train.partial.txt", "train.txt"),
         "valid": ("ptb.valid.txt", "valid.txt"),
@@ -78,7 +79,7 @@ def find_split_files(dataset: str, data_root: Path) -> dict[str, Path]:
     if root.is_file():
         root = root.parent
     if not root.is_dir():
-        raise NasproxError(f"--data-root {root} is not a folder")
+        raise NasproxError(f"--data-root {root} is not a folder; {dataset_hint(dataset)}")
     for sub in SUBFOLDERS[dataset]:
         folder = root / sub if sub else root
         found = {}
@@ -89,7 +90,8 @@ def find_split_files(dataset: str, data_root: Path) -> dict[str, Path]:
         if "train" in found:
             return found
     wanted = ", ".join(SPLIT_FILES[dataset]["train"])
-    raise NasproxError(f"no {dataset} training text ({wanted}) in {root} or its {'/'.join(s for s in SUBFOLDERS[dataset] if s)} subfolder")
+    raise NasproxError(f"no {dataset} training text ({wanted}) in {root} or its "
+                       f"{'/'.join(s for s in SUBFOLDERS[dataset] if s)} subfolder; {dataset_hint(dataset)}")
 
 
 @lru_cache(maxsize=4)
@@ -102,7 +104,7 @@ def _load_corpus(paths: tuple[tuple[str, str], ...], stamp: tuple[float, ...]) -
         with open(path, encoding="utf-8") as fh:
             splits[split] = tokenize(fh, vocab)
     empty = np.zeros(0, dtype=np.int64)
-    words = tuple(sorted(vocab, key=vocab.get))
+    words = tuple(sorted(vocab, key=vocab.__getitem__))
     names = ",".join(Path(p).name for _, p in paths)
     return Corpus(splits["train"], splits.get("valid", empty), splits.get("test", empty), words, f"text:{names}")
 
@@ -152,7 +154,8 @@ def token_batches(dataset: str, batch_size: int, seed: int, *, seq_len: int = 70
             raise NasproxError("synthetic token batches need the vocabulary size")
         return TokenStream(None, batch_size, seed, seq_len=seq_len, vocab_size=vocab_size, device=device)
     if data_root is None:
-        raise NasproxError(f"no input text: give --data-root DIR holding the {dataset} files, or --synthetic")
+        raise NasproxError(f"no input text: give --data-root DIR holding the {dataset} files, or --synthetic; "
+                           f"{dataset_hint(dataset)}")
     corpus = load_corpus(dataset, Path(data_root))
     if vocab_size is not None and corpus.vocab_size > vocab_size:
         raise NasproxError(

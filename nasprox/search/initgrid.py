@@ -13,8 +13,8 @@ images (a C-row sub-block, §5.1 step 4).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd

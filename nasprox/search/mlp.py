@@ -19,8 +19,8 @@ Initialisations (weights; biases as stated):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from nasprox.core import PROXIES, NasproxError, SearchSpace
-from nasprox.search.strategies import SearchProblem, nb201_neighbours
+from nasprox.search.strategies import SearchProblem
 from nasprox.stats import lower_is_better, read_results
 
 
@@ -53,22 +53,10 @@ def ground_truth_value(space: SearchSpace, index: int, key: str, dataset: str, t
 def make_neighbours(space: SearchSpace, keys: list[str], indices: list[int]) -> Callable | None:
     """A ``(position, rng) -> [positions]`` mutation function restricted to the domain (module doc of
     ``strategies``); ``None`` when no structure is known (children are then random architectures)."""
-    position = {k: i for i, k in enumerate(keys)}
-    if hasattr(space, "neighbours"):
-        pos_of_index = {idx: i for i, idx in enumerate(indices)}
-        return lambda p, rng: [pos_of_index[j] for j in space.neighbours(indices[p]) if j in pos_of_index]
-    if hasattr(space, "mutate"):
-        pos_of_index = {idx: i for i, idx in enumerate(indices)}
-
-        def draw(p, rng):
-            seen = {pos_of_index.get(int(space.mutate(indices[p], rng)), -1) for _ in range(24)}
-            return sorted(seen - {-1, p})
-        return draw
-    try:
-        nb201_neighbours(keys[0])
-    except NasproxError:
+    if not indices or indices[0] < 0 or space.neighbours(indices[0]) is None:
         return None
-    return lambda p, rng: [position[k] for k in nb201_neighbours(keys[p]) if k in position]
+    pos_of_index = {idx: i for i, idx in enumerate(indices)}
+    return lambda p, rng: [pos_of_index[j] for j in space.neighbours(indices[p]) or () if j in pos_of_index]
 
 
 def build_problem(space: SearchSpace, dataset: str, *, target: str | None = None, scores: Path | None = None,
@@ -126,6 +114,5 @@ def build_problem(space: SearchSpace, dataset: str, *, target: str | None = None
                     oracle=f"{space.name} ground truth ({target})")
     problem = SearchProblem(keys, sign_target * acc, proxy_fn, make_neighbours(space, keys, indices))
     info.update(domain=len(problem), best=float(problem.accuracy.max()) * sign_target,
-                mutation="space" if hasattr(space, "neighbours") or hasattr(space, "mutate")
-                else ("nb201 one-edge" if problem.neighbours else "random architecture"))
+                mutation=f"{space.name} neighbours" if problem.neighbours else "random architecture")
     return problem, info

@@ -23,11 +23,11 @@ the mutation falls back to an untrained random architecture. Every strategy sees
 from __future__ import annotations
 
 import math
-import textwrap
 import re
+import textwrap
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -36,21 +36,6 @@ from nasprox.core import NasproxError
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 _NB201_EDGE = re.compile(r"([a-z_0-9]+)~(\d)")
 STRATEGIES = ("random", "random+warmup", "evolution", "evolution+warmup", "evolution+move", "evolution+warmup+move")
-
-
-def nb201_neighbours(key: str) -> list[str]:
-    """All arch strings that differ from ``key`` in exactly one edge operation (6 edges x 4 ops)."""
-    edges = _NB201_EDGE.findall(key)
-    if len(edges) != 6 or any(op not in NB201_OPS for op, _ in edges):
-        raise NasproxError(f"not an NB201 architecture string: {key}")
-    out = []
-    for i, (op, _) in enumerate(edges):
-        for other in NB201_OPS:
-            if other != op:
-                ops = [e[0] for e in edges]
-                ops[i] = other
-                out.append(nb201_string(ops))
-    return out
 
 
 def nb201_string(ops: Sequence[str]) -> str:

@@ -9,15 +9,23 @@ ImageNet16-120 (3x16x16, 120). Ground truth comes from ``configure``:
 * ``ground_truth=CSV``: a plain CSV read by ``_gt_csv.read_ground_truth_csv``. Its values win
   over the archive's for the same field.
 
+A sample archive (records of a few architectures only) is fine for those architectures; selecting
+one it lacks (:meth:`NatsSpace.arch`, which every selection goes through before a run writes
+anything) raises one line naming the architectures it holds, unless the CSV has that architecture.
+
 ``ground_truth`` returns ``test_acc``, ``valid_acc`` (accuracy in percent), ``params`` and
 ``flops`` (millions) when known; an empty dict when nothing is configured.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING
 
 from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace
+
+if TYPE_CHECKING:
+    from nasprox.spaces._nats_files import NatsArchive
 
 DATASET_SPECS = {
     "cifar10": InputSpec(kind="image", shape=(3, 32, 32), num_classes=10, norm="cifar10"),
@@ -40,10 +48,12 @@ class NatsSpace(SearchSpace):
     default_target = "test_acc"
     base_names: tuple[str, ...] = ()  # file stems of the official archive, newest last
     space_label = ""
+    source = ""  # keys of the archive and of a ground-truth CSV in nasprox.core.sources.SOURCES
+    csv_source = ""
 
     def __init__(self, hp: str) -> None:
         self.hp = str(hp)  # NATS training schedule whose results are read from the archive
-        self._archive = None
+        self._archive: NatsArchive | None = None
         self._csv: dict[str, dict[str, dict[str, float]]] = {}
 
     # -- to be provided by subclasses ------------------------------------------------------
@@ -57,6 +67,14 @@ class NatsSpace(SearchSpace):
     def parse(self, text: str) -> ArchRef:
         return self.arch(self.index_of(text))
 
+    def arch(self, index: int) -> ArchRef:
+        """The ArchRef of ``index``; refuses, up front, an architecture that a configured sample archive
+        lacks and no ground-truth CSV covers (module doc)."""
+        ref = super().arch(index)
+        if self._archive is not None and index not in self._archive.held and ref.key not in self._csv:
+            raise NasproxError(self._archive.missing_record(index))
+        return ref
+
     # -- models ------------------------------------------------------------------------------
     def input_spec(self, dataset: str) -> InputSpec:
         return DATASET_SPECS[self.check_dataset(dataset)]
@@ -66,13 +84,14 @@ class NatsSpace(SearchSpace):
         if benchmark is not None:
             from nasprox.spaces._nats_files import NatsArchive
 
-            self._archive = NatsArchive(Path(benchmark), self.space_label, self.base_names, self.all_keys(), self.hp)
+            self._archive = NatsArchive(Path(benchmark), self.space_label, self.base_names, self.all_keys(), self.hp,
+                                        self.source, self.csv_source)
         if ground_truth is not None:
             from nasprox.spaces._gt_csv import read_ground_truth_csv
 
             table = read_ground_truth_csv(
                 Path(ground_truth), space=self.name, datasets=DATASET_ALIASES, fields=self.gt_fields,
-                canonical=self.canonical, default_field=self.default_target,
+                canonical=self.canonical, default_field=self.default_target, source=self.csv_source,
             )
             for key, per_dataset in table.items():
                 for dataset, fields in per_dataset.items():
@@ -85,7 +104,7 @@ class NatsSpace(SearchSpace):
         key = self.canonical(arch.key)  # unknown / malformed arch -> NasproxError
         index = self.index_of(key)
         truth: dict[str, float] = {}
-        if self._archive is not None:
+        if self._archive is not None and (index in self._archive.held or key not in self._csv):
             truth.update(self._archive.fields(index, key, dataset))
         truth.update(self._csv.get(key, {}).get(dataset, {}))
         return truth

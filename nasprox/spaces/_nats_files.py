@@ -13,7 +13,10 @@ Layout (read from D-X-Y/NATS-Bench ``nats_bench/api_utils.py`` and ``api_topolog
 * the single-file archive ``NATS-tss-v1_0-3ffb9.pickle.pbz2``: the meta dict with ``'arch2infos':
   {index: {hp: ArchResults state}}`` filled in (loaded whole, which takes a lot of memory).
 
-Per-arch files are read lazily (a small LRU cache) so a run over a few archs stays cheap.
+Per-arch files are read lazily (a small LRU cache) so a run over a few archs stays cheap. Which
+architectures an archive holds (``NatsArchive.held``) is listed once when it is opened, so a sample
+archive (a few records, e.g. ``nats_format_samples/``) is reported before a run starts
+(``NatsArchive.missing_record``) instead of failing at the first absent record.
 
 Fields (``NatsArchive.fields``), following the API's own ``remap_dataset_set_names`` and
 ``get_more_info(..., is_random=False)`` (final epoch, mean over the seeds in ``dataset_seed``):
@@ -34,12 +37,14 @@ from __future__ import annotations
 import bz2
 import io
 import math
+import os
 import pickle
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from nasprox.core import NasproxError
+from nasprox.core.sources import missing
 
 PICKLE_EXT = "pickle.pbz2"
 FIELDS = ("test_acc", "valid_acc", "params", "flops")
@@ -70,10 +75,14 @@ class _RecordUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def load_pbz2(path: Path):
-    """Unpickle one bz2-compressed NATS file; any failure becomes a one-line NasproxError."""
+def load_pbz2(path: Path, source: str | None = None):
+    """Unpickle one bz2-compressed NATS file; any failure becomes a one-line NasproxError.
+
+    ``source``: the key of the archive in ``nasprox.core.sources.SOURCES`` named when the file is
+    absent (both NATS-Bench archives when not given).
+    """
     if not path.is_file():
-        raise NasproxError(f"NATS-Bench file not found: {path}")
+        raise NasproxError(missing(f"NATS-Bench file not found: {path}", *([source] if source else ["nats-tss", "nats-sss"])))
     try:
         with bz2.open(path, "rb") as handle:
             payload = handle.read()
@@ -92,8 +101,10 @@ class NatsArchive:
     architectures (this also catches a TSS archive given to the SSS space and vice versa).
     """
 
-    def __init__(self, path: Path, space_label: str, base_names: Sequence[str], keys: Sequence[str], hp: str):
+    def __init__(self, path: Path, space_label: str, base_names: Sequence[str], keys: Sequence[str], hp: str,
+                 source: str, csv_source: str):
         self.space_label = space_label
+        self.source, self.csv_source = source, csv_source  # keys of nasprox.core.sources.SOURCES
         self.hp = str(hp)
         self._records: OrderedDict[int, dict] = OrderedDict()
         self._all_infos: Mapping | None = None
@@ -110,23 +121,47 @@ class NatsArchive:
         self._index_of = {a: i for i, a in enumerate(archs)}
         if list(archs) != list(keys):
             raise NasproxError(f"{self.path}: architecture order differs from the {space_label} index order")
+        self.total = len(archs)
+        self.held: frozenset[int] = self._held_indices()
+
+    def _held_indices(self) -> frozenset[int]:
+        """Indices with a record: the per-arch files of a -simple directory, or the keys of ``arch2infos``."""
+        if self._all_infos is not None:
+            return frozenset(int(i) for i in self._all_infos)
+        suffix = f".{PICKLE_EXT}"
+        with os.scandir(self.path) as entries:
+            stems = (e.name[: -len(suffix)] for e in entries if e.name.endswith(suffix))
+            return frozenset(int(stem) for stem in stems if stem.isdigit())
+
+    @property
+    def partial(self) -> bool:
+        """True for a sample archive that holds the records of only some architectures."""
+        return len(self.held) < self.total
+
+    def missing_record(self, index: int) -> str:
+        """One line: which architectures this archive holds, and that ``--ground-truth`` takes a CSV."""
+        held = sorted(self.held)
+        shown = ", ".join(map(str, held[:12])) + (f", ... ({len(held):,} in all)" if len(held) > 12 else "")
+        return missing(
+            f"{self.path} holds the records of {len(held):,} of {self.total:,} {self.space_label} architectures "
+            f"({shown or 'none'}), not of architecture {index}: select among those, or give the ground truth "
+            "of the others as a CSV", self.csv_source, self.source)
 
     def _open(self, path: Path, base_names: Sequence[str]) -> tuple[Path, dict]:
         if path.is_dir():
             if (path / f"meta.{PICKLE_EXT}").is_file():
-                return path, load_pbz2(path / f"meta.{PICKLE_EXT}")
+                return path, load_pbz2(path / f"meta.{PICKLE_EXT}", self.source)
             for base in base_names:  # a TORCH_HOME-like folder holding the benchmark
                 if (path / f"{base}-simple" / f"meta.{PICKLE_EXT}").is_file():
-                    return path / f"{base}-simple", load_pbz2(path / f"{base}-simple" / f"meta.{PICKLE_EXT}")
+                    return path / f"{base}-simple", load_pbz2(path / f"{base}-simple" / f"meta.{PICKLE_EXT}", self.source)
                 if (path / f"{base}.{PICKLE_EXT}").is_file():
                     return self._open(path / f"{base}.{PICKLE_EXT}", base_names)
-            raise NasproxError(
+            raise NasproxError(missing(
                 f"no NATS-Bench {self.space_label} files in {path} (expected meta.{PICKLE_EXT} or "
-                f"{base_names[0]}-simple/)"
-            )
+                f"{base_names[0]}-simple/)", self.source))
         if not path.exists():
-            raise NasproxError(f"NATS-Bench benchmark path not found: {path}")
-        data = load_pbz2(path)  # the single-file archive
+            raise NasproxError(missing(f"NATS-Bench benchmark path not found: {path}", self.source))
+        data = load_pbz2(path, self.source)  # the single-file archive
         infos = data.get("arch2infos") if isinstance(data, dict) else None
         if not isinstance(infos, dict):
             raise NasproxError(f"{path} has no 'arch2infos' (give the -simple directory or the full archive file)")
@@ -142,13 +177,16 @@ class NatsArchive:
         if self._all_infos is not None:
             record = self._all_infos.get(index)
             if record is None:
-                raise NasproxError(f"{self.path} has no results for {self.space_label} architecture {index}")
+                raise NasproxError(self.missing_record(index))
         else:
             candidates = [self.path / f"{index:06d}.{PICKLE_EXT}", self.path / f"{index}.{PICKLE_EXT}"]
             found = next((p for p in candidates if p.is_file()), None)
             if found is None:
-                raise NasproxError(f"NATS-Bench file not found: {candidates[0]} ({self.space_label} architecture {index})")
-            record = load_pbz2(found)
+                if self.partial:
+                    raise NasproxError(self.missing_record(index))
+                raise NasproxError(missing(
+                    f"NATS-Bench file not found: {candidates[0]} ({self.space_label} architecture {index})", self.source))
+            record = load_pbz2(found, self.source)
         if not isinstance(record, dict) or not record:
             raise NasproxError(f"{self.path}: architecture {index} record is not a dict of hyper-parameter results")
         self._records[index] = record

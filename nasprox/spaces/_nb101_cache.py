@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from nasprox.core import NasproxError
+from nasprox.core.sources import missing
 from nasprox.spaces._nb101_graph import AVAILABLE_OPS, INPUT, MAX_VERTICES, OUTPUT
 from nasprox.spaces._nb101_tfrecord import decode_record, iter_records
 
@@ -91,7 +92,7 @@ def load_benchmark(path: Path) -> NB101Table:
     """The table for a ``.tfrecord`` (cached after the first pass) or a cache ``.npz``."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise NasproxError(f"NB101 benchmark file not found: {path}")
+        raise NasproxError(missing(f"NB101 benchmark file not found: {path}", "nb101"))
     if path.suffix == ".npz":
         return read_cache(path)
     cached = cache_path_for(path)

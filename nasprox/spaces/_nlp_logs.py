@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nasprox.core import NasproxError
+from nasprox.core.sources import missing
 
 ID_OFFSET = 1_000_000
 
@@ -79,7 +80,7 @@ def read_logs(path: Path) -> list[RunLog]:
     """All training logs under ``path`` (folder, zip, or one log file)."""
     path = path.expanduser()
     if not path.exists():
-        raise NasproxError(f"NAS-Bench-NLP file or folder not found: {path}")
+        raise NasproxError(missing(f"NAS-Bench-NLP file or folder not found: {path}", "nb-nlp"))
     runs: list[RunLog] = []
     if path.is_dir():
         for f in sorted(path.rglob("*")):

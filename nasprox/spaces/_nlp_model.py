@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -77,7 +78,8 @@ def check_recipe(recipe) -> list[str]:
             m = _HIDDEN_IN.match(src)
             if m and int(m.group(1)) >= len(outputs):
                 raise RecipeError(f"node '{name}' reads {src} but the cell only produces {len(outputs)} hidden state(s)")
-    order, state = [], {}
+    order: list[str] = []
+    state: dict[str, str] = {}
 
     def visit(node: str) -> None:
         if state.get(node) == "done" or node == "x" or _HIDDEN_IN.match(node):
@@ -104,7 +106,7 @@ class MultiLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(output_size))
 
     def forward(self, inputs: list[torch.Tensor], weight_drop: float = 0.0, recurrent: list[bool] | None = None):
-        out = self.bias
+        out: torch.Tensor = self.bias
         for i, (w, x) in enumerate(zip(self.weights, inputs)):
             if weight_drop and self.training and recurrent and recurrent[i]:
                 w = F.dropout(w, p=weight_drop, training=True)
@@ -208,7 +210,7 @@ class RecipeLanguageModel(nn.Module):
         self.decoder.weight = self.encoder.weight  # tied
         self.rates = dict(DROPOUT) if dropout else {k: 0.0 for k in DROPOUT}
         for rnn in self.rnns:
-            rnn.cell.weight_drop = self.rates["weight"]
+            cast(RecurrentLayer, rnn).cell.weight_drop = self.rates["weight"]
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
 

@@ -45,11 +45,12 @@ from __future__ import annotations
 import csv
 import itertools
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace
+from nasprox.core.sources import describe_files, missing
 
 log = logging.getLogger("nasprox.spaces.transnas")
 
@@ -109,10 +110,7 @@ def macro_arch_string(ops: tuple[int, ...]) -> str:
 # -- the space -------------------------------------------------------------------------------------------
 def files_help_for(space_tag: str) -> str:
     """The ``files_help`` text of the ``micro`` or ``macro`` space."""
-    return (
-        f"--ground-truth tnb101_{space_tag}_valmetric_zen.csv (NASLib export: tnb_arch_str, val_<task>) and/or "
-        "--benchmark transnas-bench_v10141024.pth (official API file)"
-    )
+    return describe_files("transnas-csv", "transnas", note=f"this space reads the '{space_tag}' part of either")
 
 
 class TransNASSpace(SearchSpace):
@@ -267,7 +265,7 @@ class TransNASSpace(SearchSpace):
 
     def _read_csv(self, path: Path) -> dict:
         if not path.is_file():
-            raise NasproxError(f"TransNAS ground-truth CSV not found: {path}")
+            raise NasproxError(missing(f"TransNAS ground-truth CSV not found: {path}", "transnas-csv"))
         table: dict[str, dict[str, dict[str, float]]] = {}
         try:
             with open(path, newline="") as fh:
@@ -307,10 +305,10 @@ class TransNASSpace(SearchSpace):
         if path.is_dir():
             found = sorted(path.glob("transnas-bench*.pth"))
             if not found:
-                raise NasproxError(f"no transnas-bench_v10141024.pth in {path}")
+                raise NasproxError(missing(f"no transnas-bench*.pth in {path}", "transnas"))
             path = found[0]
         if not path.is_file():
-            raise NasproxError(f"TransNAS-Bench-101 benchmark file not found: {path}")
+            raise NasproxError(missing(f"TransNAS-Bench-101 benchmark file not found: {path}", "transnas"))
         try:
             database = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # older pickles may hold objects the safe loader refuses

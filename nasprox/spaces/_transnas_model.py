@@ -185,6 +185,7 @@ def _split_arch(arch: str) -> tuple[int, str, list[str] | None]:
 class ConvLayer(nn.Module):
     def __init__(self, c_in, c_out, activation: nn.Module | None, norm: bool, transposed: bool = False):
         super().__init__()
+        self.conv: nn.Conv2d | nn.ConvTranspose2d
         if transposed:
             self.conv = nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
         else:

@@ -5,9 +5,10 @@ Long form on disk: one row per (architecture, proxy). Wide form here: one row pe
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -23,11 +24,14 @@ FALLBACK_TARGET = "test_acc"
 def read_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Concatenate result CSVs (long form). Scores of rows whose status is not ``ok`` become NaN."""
     frames = []
+    paths_seen: list[Path] = []
     for path in map(Path, paths):
+        paths_seen.append(path)
         if not path.is_file():
             raise NasproxError(f"result file not found: {path}")
         try:
-            frame = pd.read_csv(path, dtype={"space": str, "arch": str, "dataset": str, "proxy": str,
+            frame = pd.read_csv(path, dtype={"space": str, "arch": str, "dataset": str, "proxy": str, "data_config": str,
+                                             "proxy_version": str,
                                              "status": str, "error": str})
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -42,6 +46,8 @@ def read_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     if not frames:
         raise NasproxError("no result files given")
     long = pd.concat(frames, ignore_index=True)
+    if long.empty:
+        raise NasproxError(f"no result rows in {', '.join(map(str, paths_seen))} (only a header): nothing to correlate")
     long.loc[long["status"].fillna("") != "ok", "score"] = np.nan
     return long
 
@@ -62,9 +68,52 @@ class ResultTable:
             yield space, dataset, sub, self.present.get((space, dataset), ())
 
 
-def pivot_results(long: pd.DataFrame) -> ResultTable:
-    """One row per (space, dataset, arch). Several rows of one (arch, proxy) (other seeds or data
-    configs) are averaged over their finite scores; ground truth takes the first non-missing value."""
+SETTING_COLUMNS = ("proxy_version", "seed", "data_config")  # what else, besides the arch, makes a score
+
+
+def check_one_setting(long: pd.DataFrame) -> None:
+    """Refuse (arch, proxy) rows computed under different settings: averaging them would mean something else.
+
+    Rows repeated with the same settings (the same CSV given twice) are fine; their scores are averaged.
+    """
+    cols = [c for c in SETTING_COLUMNS if c in long.columns]
+    if not cols:
+        return
+    settings = long[["space", "dataset", "proxy", *cols]].astype(str).drop_duplicates()
+    clash = settings[settings.duplicated(["space", "dataset", "proxy"], keep=False)]
+    if clash.empty:
+        return
+    space, dataset, proxy = clash.iloc[0][["space", "dataset", "proxy"]]
+    rows = clash[(clash["space"] == space) & (clash["dataset"] == dataset) & (clash["proxy"] == proxy)]
+    differing = [c for c in cols if rows[c].nunique() > 1]
+    values = "; ".join(f"{c} in {{{', '.join(sorted(rows[c].unique()))}}}" for c in differing)
+    raise NasproxError(f"{proxy} on {space}/{dataset} was scored under different settings ({values}); "
+                       "give one setting per proxy, or --split-settings to keep them apart as columns")
+
+
+def split_settings(long: pd.DataFrame) -> pd.DataFrame:
+    """Rename proxies scored under several settings to ``proxy@setting`` (e.g. ``near@seed=1``) so they stay apart."""
+    cols = [c for c in SETTING_COLUMNS if c in long.columns]
+    long = long.copy()
+    for (_space, _dataset, proxy), rows in long.groupby(["space", "dataset", "proxy"], sort=False):
+        differing = [c for c in cols if rows[c].astype(str).nunique() > 1]
+        if not differing:
+            continue
+        label = rows[differing].astype(str).agg(lambda r, differing=differing: ",".join(f"{c}={v}" for c, v in zip(differing, r)), axis=1)
+        long.loc[rows.index, "proxy"] = f"{proxy}@" + label
+    return long
+
+
+def pivot_results(long: pd.DataFrame, keep_settings_apart: bool = False) -> ResultTable:
+    """One row per (space, dataset, arch), a column per proxy; ground truth takes the first non-missing value.
+
+    Rows of one (arch, proxy) under different settings (seed, data config, proxy version) are refused, or
+    kept apart as ``proxy@setting`` columns with ``keep_settings_apart``.
+    """
+    if keep_settings_apart:
+        long = split_settings(long)
+    else:
+        check_one_setting(long)
     gt_cols = tuple(c for c in long.columns if c.startswith(GT_PREFIX))
     keys = list(ROW_KEYS)
     scores = long.pivot_table(index=keys, columns="proxy", values="score", aggfunc="mean", dropna=False)
@@ -75,13 +124,13 @@ def pivot_results(long: pd.DataFrame) -> ResultTable:
     meta = long.groupby(keys, sort=True)[meta_cols].first()
     wide = meta.join(scores, how="left").reset_index()
     wide.columns.name = None
-    present = {key: tuple(sorted(group.dropna().unique()))
+    present = {cast(tuple[str, str], key): tuple(sorted(group.dropna().unique()))
                for key, group in long.groupby(["space", "dataset"], sort=True)["proxy"]}
     return ResultTable(wide, proxies, gt_cols, present)
 
 
-def load_results(paths: Iterable[str | Path]) -> ResultTable:
-    return pivot_results(read_results(paths))
+def load_results(paths: Iterable[str | Path], keep_settings_apart: bool = False) -> ResultTable:
+    return pivot_results(read_results(paths), keep_settings_apart)
 
 
 # -- target direction ----------------------------------------------------------------------------
@@ -117,3 +166,17 @@ def target_values(sub: pd.DataFrame, space: str, target: str) -> np.ndarray:
         raise NasproxError(f"target '{target}' not in the results (available: {', '.join(available) or 'none'})")
     values = pd.to_numeric(sub[column], errors="coerce").to_numpy(dtype=float)
     return -values if lower_is_better(space, column[len(GT_PREFIX):]) else values
+
+
+def nan_reasons(table: ResultTable, target: str | None = None) -> list[str]:
+    """Why correlations of a (space, dataset) group will be NaN, one line each (empty when they are not)."""
+    reasons = []
+    for space, dataset, sub, _ in table.groups():
+        column = target_column(target or default_target(space))
+        if column not in sub.columns or sub[column].isna().all():
+            reasons.append(f"{space}/{dataset}: no ground truth '{column[len(GT_PREFIX):]}' in the results "
+                           "(score with --ground-truth CSV or --benchmark FILE); correlations are NaN")
+        elif sub[column].notna().sum() < 3:
+            reasons.append(f"{space}/{dataset}: only {int(sub[column].notna().sum())} architecture(s) with ground "
+                           "truth; correlations need at least 3 and are NaN")
+    return reasons
