@@ -3,7 +3,6 @@ import csv
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats

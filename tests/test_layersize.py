@@ -6,8 +6,14 @@ from typer.testing import CliRunner
 
 from nasprox.cli import app
 from nasprox.proxies.near import estimate_layer_size, hooked_modules
-from nasprox.search.layersize import (estimate_mlp_sizes, fit_power_law, model_seed, power_law, sample_order,
-                                      size_from_fit)
+from nasprox.search.layersize import (
+    estimate_mlp_sizes,
+    fit_power_law,
+    model_seed,
+    power_law,
+    sample_order,
+    size_from_fit,
+)
 from nasprox.search.mlp import build_mlp, load_features
 
 CIFAR = "inputs/cifar10_test_1000_from_jpg.npz"

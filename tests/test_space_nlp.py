@@ -136,7 +136,7 @@ def test_ptb_tokenisation_and_batches(ptb_dir):
     assert len(corpus.valid) == sum(len(ln.split()) + 1 for ln in lines)
     a = token_batches("ptb", 4, seed=3, seq_len=70, data_root=ptb_dir, vocab_size=10_000)
     b = token_batches("ptb", 4, seed=3, seq_len=70, data_root=ptb_dir, vocab_size=10_000)
-    (xa, ya), (xb, yb) = a.next(), b.next()
+    (xa, ya), (xb, _) = a.next(), b.next()
     assert xa.shape == ya.shape == (4, 70) and xa.dtype == torch.int64
     assert torch.equal(xa, xb) and torch.equal(xa[:, 1:], ya[:, :-1])
     assert not torch.equal(xa, a.next()[0])

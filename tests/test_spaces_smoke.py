@@ -11,10 +11,10 @@ import math
 
 import pandas as pd
 import pytest
+from conftest import shared_file
 from scipy import stats as sps
 from typer.testing import CliRunner
 
-from conftest import shared_file
 from nasprox.cli import app
 
 runner = CliRunner()

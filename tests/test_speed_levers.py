@@ -52,8 +52,11 @@ def test_channels_last_scores_equal_contiguous_to_round_off(shared):
 
 def test_channels_last_is_part_of_the_resume_key(shared):
     images = shared("inputs/cifar10_test_1000_from_jpg.npz")
-    make = lambda fmt: Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=["near"], device="cpu",
-                                        data_root=str(images), memory_format=fmt))
+
+    def make(fmt):
+        return Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=["near"], device="cpu",
+                                data_root=str(images), memory_format=fmt))
+
     assert make("channels_last").data_config("near") != make("contiguous").data_config("near")
 
 
