@@ -29,7 +29,7 @@ import torch
 from nasprox.engine import RunConfig, Scorer, select_archs
 from nasprox.proxies import _near_batched
 from nasprox.proxies import near as near_mod
-from nasprox.spaces import _nb201_ops
+from nasprox.spaces.nats import _nb201_ops
 
 VIEW_OPS = {"aten::" + n for n in (
     "view", "as_strided", "permute", "reshape", "_reshape_alias", "expand", "select", "slice", "unsqueeze",

@@ -26,7 +26,7 @@ from scipy.stats import spearmanr
 
 from nasprox.core import PROXIES, SPACES, ProxyContext
 from nasprox.data import image_batches
-from nasprox.search.pareto import naslib_nb201_string
+from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -55,7 +55,7 @@ def main() -> None:
         scores = {s: [] for s in settings}
         theirs = []
         for i, key in enumerate(keys):
-            arch = space.parse(naslib_nb201_string(ast.literal_eval(key)))
+            arch = space.parse(naslib_to_arch_string(ast.literal_eval(key)))
             theirs.append(suite[key][name])
             for s, (init_offset, (x, y)) in settings.items():
                 torch.manual_seed(init_offset + i)

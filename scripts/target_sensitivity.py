@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasprox.search.pareto import naslib_nb201_string
+from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 from nasprox.stats import kendall_tau, load_results, spearman_rho
 
 SHARED = Path(os.environ.get("NASPROX_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -33,7 +33,7 @@ def naslib_val_accuracy(dataset: str) -> dict[str, float]:
             if f"--{dataset}--" not in name or not name.endswith(".json"):
                 continue
             for item in json.loads(z.read(name) or b"[]"):
-                out[naslib_nb201_string(tuple(int(v) for v in str(item["arch"]).strip("()").split(",")))] = \
+                out[naslib_to_arch_string(tuple(int(v) for v in str(item["arch"]).strip("()").split(",")))] = \
                     float(item["val_accuracy"])
     return out
 

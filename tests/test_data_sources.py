@@ -60,7 +60,7 @@ def test_every_missing_file_raise_formats_its_source():
     wording = re.compile(r"not found|does not exist|missing|no such|cannot find|is not a folder|no input")
     helpers = {"missing", "hint", "dataset_hint", "missing_record"}
     offenders = []
-    for path in sorted((REPO / "nasprox" / "spaces").glob("*.py")) + sorted((REPO / "nasprox" / "data").glob("*.py")):
+    for path in sorted((REPO / "nasprox" / "spaces").rglob("*.py")) + sorted((REPO / "nasprox" / "data").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "NasproxError"):
                 continue

@@ -14,7 +14,7 @@ def scored(tmp_path_factory, request):
 
     images = shared_file("inputs/cifar10_test_1000_from_jpg.npz")
     gt = shared_file("nb201/nb201_test_acc_200ep.csv")
-    pytest.importorskip("nasprox.spaces.nats_tss")
+    pytest.importorskip("nasprox.spaces.nats.nats_tss")
     out = tmp_path_factory.mktemp("e2e") / "tss.csv"
     cmd = [sys.executable, "-m", "nasprox", "score", "--space", "nats-tss", "--proxy", "near,synflow,params",
            "--dataset", "cifar10", "--sample", "50", "--seed", "0", "--device", "cpu", "--data-root", str(images),

@@ -14,7 +14,7 @@ from nasprox.cli import app
 from nasprox.core import NasproxError
 from nasprox.predict.aggregate import aggregate, borda, geo_mean, greedy_select, log_rank, rank_mean, ranks
 from nasprox.predict.ensemble import build_ensembles, ensemble_name, parse_signs, proxy_sign
-from nasprox.spaces.nats_tss import nats_order
+from nasprox.spaces.nats.nats_tss import nats_order
 from nasprox.stats import load_results, read_results
 from nasprox.storage.csv_store import header_for
 

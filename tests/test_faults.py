@@ -206,7 +206,7 @@ def _case_nb101_cache(tmp_path):
     path = _nb101_tfrecord(tmp_path)
     env = {**os.environ, "NASPROX_CACHE_DIR": str(tmp_path / "cache0")}
     subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                    "from nasprox.spaces._nb101_cache import load_benchmark; load_benchmark(Path(sys.argv[1]))",
+                    "from nasprox.spaces.nb101._nb101_cache import load_benchmark; load_benchmark(Path(sys.argv[1]))",
                     str(path)], env=env, check=True, capture_output=True)
     (cache,) = (tmp_path / "cache0").glob("nb101-*.npz")
     _truncate(cache, 0.5)  # a cache file cut short (disk full, copied while written)

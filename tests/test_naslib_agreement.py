@@ -30,18 +30,11 @@ from nasprox.data import image_batches
 
 NUM_ARCHS = 64  # some NASLib rows are -1e8 (NaN) for jacov; >= 60 finite remain
 BATCH_SIZE = 32  # NASLib zero-cost configs (PROXY_SPEC §1.2)
-OPS = ["skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3"]
 # ours -> NASLib's key
 ASSERTED = {"synflow": "synflow", "snip": "snip", "grad_norm": "grad_norm", "grasp": "grasp", "fisher": "fisher",
             "jacob_cov": "jacov", "l2_norm": "l2_norm", "params": "params", "flops": "flops"}
 REPORTED = {"epe_nas": "epe_nas", "plain": "plain"}
 NASLIB_NAN = -1e8  # NASLib's replacement for NaN/inf scores (§1.10)
-
-
-def arch_string(op_tuple: str) -> str:
-    """NASLib op tuple (edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4)) -> NB201 arch string (data README)."""
-    o = [OPS[int(t)] for t in op_tuple.strip("()").split(",")]
-    return f"|{o[0]}~0|+|{o[1]}~0|{o[3]}~1|+|{o[2]}~0|{o[4]}~1|{o[5]}~2|"
 
 
 def cifar_batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +57,7 @@ def agreement():
     loss_fn = space.loss_fn("cifar10")
     results = {name: ([], [], []) for name in {**ASSERTED, **REPORTED}}
     for i, key in enumerate(keys):
-        arch = space.parse(arch_string(key))
+        arch = space.parse(key)  # the space reads NASLib op tuples (edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4))
 
         def build(seed=i, arch=arch):
             torch.manual_seed(seed)

@@ -154,7 +154,7 @@ def test_batched_equals_sequential_transnas(monkeypatch, space, task):
 
 
 def test_batched_equals_sequential_nb_nlp(monkeypatch, shared):
-    from nasprox.spaces._nlp_model import RecipeLanguageModel
+    from nasprox.spaces.nlp._nlp_model import RecipeLanguageModel
 
     recipe = json.loads(shared("nasbench_nlp/recepies_example.json").read_text())[1]
     # the benchmark's 10,000-token decoder would need 10,000 rows; a 24-token vocabulary keeps the
@@ -327,7 +327,7 @@ def _bits(t):
 
 def test_nb201_node_sum_from_first_term_is_bit_identical(monkeypatch):
     """Forward and backward (all parameter and input gradients) equal xautodl's 0 + ... sums bit for bit."""
-    from nasprox.spaces import _nb201_ops
+    from nasprox.spaces.nats import _nb201_ops
 
     sp = make_space("nats-tss")
     keys = NATS_TSS + ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
@@ -353,7 +353,7 @@ def test_nb201_node_sum_from_first_term_is_bit_identical(monkeypatch):
 
 def test_conv_avg_pool_matches_native():
     """The opt-in depthwise-conv avg_pool_3x3: equal to 1e-6 (bitwise on the development machine)."""
-    from nasprox.spaces._nb201_ops import ConvAvgPool2d
+    from nasprox.spaces.nats._nb201_ops import ConvAvgPool2d
 
     native = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     fast = ConvAvgPool2d(3, stride=1, padding=1, count_include_pad=False)

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from nasprox.cli import app
-from nasprox.core import SPACES
-from nasprox.search.pareto import compare_fronts, hypervolume, load_costs, naslib_nb201_string, pareto_mask
+from nasprox.core import SPACES, NasproxError
+from nasprox.search.pareto import compare_fronts, hypervolume, load_costs, pareto_mask
+from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 
 GT = "nb201/nb201_test_acc_200ep.csv"
 HW = "hwnasbench_nb201/hw_cifar10.csv"
@@ -31,11 +32,33 @@ def test_hypervolume_by_hand():
     assert hypervolume(cost, acc, 5.0, 0.0) == pytest.approx(27.0)
 
 
+def test_naslib_cost_rows_go_through_the_nats_tss_space(tmp_path):
+    """HW-NAS-Bench ``net`` tuples become arch strings through the space's parse (one codec), and a
+    tuple that is not an NB201 cell gives the same one-line error as before."""
+    space = SPACES.get("nats-tss")()
+    for ops in [(4, 3, 3, 0, 0, 0), (0, 1, 2, 3, 4, 0), (1, 1, 1, 1, 1, 1)]:
+        assert space.parse(str(ops)).key == naslib_to_arch_string(ops)
+    good = tmp_path / "hw.csv"
+    good.write_text('net,edgegpu_latency\n"(4, 3, 3, 0, 0, 0)",1.5\n"(0, 1, 2, 3, 4, 0)",2.5\n')
+    costs = load_costs(good)
+    assert list(costs.index) == [naslib_to_arch_string((4, 3, 3, 0, 0, 0)), naslib_to_arch_string((0, 1, 2, 3, 4, 0))]
+    assert costs["edgegpu_latency"].tolist() == [1.5, 2.5]
+    for net, shown in [("(0, 1, 2, 3, 4, 7)", "(0, 1, 2, 3, 4, 7)"), ("(0, 1, 2)", "(0, 1, 2)"),
+                       ("[0, 1, 2, 3, 4, -1]", "[0, 1, 2, 3, 4, -1]")]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text(f'net,edgegpu_latency\n"{net}",1.0\n')
+        with pytest.raises(NasproxError) as err:
+            load_costs(bad)
+        assert str(err.value) == f"not a NASLib NB201 op tuple: {shown}"
+    with pytest.raises(NasproxError, match="not a NASLib NB201 op tuple: \\(0, 9\\)"):
+        naslib_to_arch_string((0, 9))
+
+
 def test_hwnasbench_keys_are_exactly_the_nb201_strings(shared):
     costs = load_costs(shared(HW))
     gt = pd.read_csv(shared(GT))
     assert len(costs) == 15625 and set(costs.index) == set(gt["ArchitectureString"])
-    assert naslib_nb201_string((4, 3, 3, 0, 0, 0)) == \
+    assert naslib_to_arch_string((4, 3, 3, 0, 0, 0)) == \
         "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
     assert "edgegpu_latency" in costs.columns and "fpga_energy" in costs.columns
     # by default only latency/energy columns are costs, not HW-NAS-Bench's arithmetic-intensity ratio
@@ -49,7 +72,7 @@ def scored():
 
     zc = json.loads(shared_file(ZC).read_text())["nasbench201"]["cifar10"]
     gt = pd.read_csv(shared_file(GT)).set_index("ArchitectureString")
-    keys = [naslib_nb201_string(ast.literal_eval(t)) for t in zc]
+    keys = [naslib_to_arch_string(ast.literal_eval(t)) for t in zc]
     return pd.DataFrame({"arch": keys, "synflow": [zc[t]["synflow"] for t in zc],
                          "test_acc": gt.loc[keys, "CIFAR10TestAccuracy200Epochs"].to_numpy()})
 

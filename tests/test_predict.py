@@ -11,8 +11,8 @@ from nasprox.cli import app
 from nasprox.core import SPACES, ArchRef
 from nasprox.predict.features import build_features
 from nasprox.predict.learn import evaluate, fit, learning_curve, split
-from nasprox.spaces._nb201_graph import canonical_cell, live_edges, nb201_features
-from nasprox.spaces.nats_tss import nats_order, nb201_unique_representatives
+from nasprox.spaces.nats._nb201_graph import canonical_cell, live_edges, nb201_features
+from nasprox.spaces.nats.nats_tss import nats_order, nb201_unique_representatives
 
 runner = CliRunner()
 

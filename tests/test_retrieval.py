@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from nasprox.cli import app
 from nasprox.core import NasproxError
-from nasprox.spaces._nb201_graph import canonical_cell
-from nasprox.spaces.nats_tss import nats_order
+from nasprox.spaces.nats._nb201_graph import canonical_cell
+from nasprox.spaces.nats.nats_tss import nats_order
 from nasprox.stats import load_results, ndcg_at_k, parse_t, precision_at_t, select_population
 
 runner = CliRunner()

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from nasprox.cli import app
 from nasprox.core import SPACES
 from nasprox.engine.runner import make_space
-from nasprox.search.pareto import naslib_nb201_string
 from nasprox.search.strategies import SearchProblem, run_strategy
+from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 
 TSS = make_space("nats-tss")
 
@@ -41,7 +41,7 @@ def synflow(gt_table):
     from conftest import shared_file
 
     zc = json.loads(shared_file(ZC).read_text())["nasbench201"]["cifar10"]
-    keys = [naslib_nb201_string(ast.literal_eval(t)) for t in zc]
+    keys = [naslib_to_arch_string(ast.literal_eval(t)) for t in zc]
     index = {k: i for i, k in enumerate(gt_table["ArchitectureString"])}
     return pd.DataFrame({"arch": keys, "arch_index": [index[k] for k in keys],
                          "score": [zc[t]["synflow"] for t in zc],

@@ -53,7 +53,7 @@ def seed_mean(record, runs, eval_set):
 
 # -- enumeration -------------------------------------------------------------------------------
 def test_generated_index_order_matches_real_meta_files(tss, sss, shared):
-    from nasprox.spaces._nats_files import load_pbz2
+    from nasprox.spaces.nats._nats_files import load_pbz2
 
     assert len(tss) == 15625 and len(sss) == 32768
     assert load_pbz2(shared(f"{TSS_DIR}/meta.pickle.pbz2"))["meta_archs"] == tss.all_keys()
@@ -93,7 +93,7 @@ def test_params_and_flops_equal_nats_records(shared, dataset):
 
 
 def test_sss_network_uses_the_benchmarks_fixed_cell(sss, shared):
-    from nasprox.spaces.nats_sss import CELL
+    from nasprox.spaces.nats.nats_sss import CELL
 
     record = raw_record(shared(f"{SSS_DIR}/000284.pickle.pbz2"), "90")
     for result in record["all_results"].values():

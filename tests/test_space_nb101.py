@@ -28,11 +28,11 @@ import pytest
 import torch
 
 from nasprox.core import SPACES, NasproxError
-from nasprox.spaces import _nb101_cache
-from nasprox.spaces import _nb101_tfrecord as tfr
-from nasprox.spaces._nb101_graph import hash_module, parse_spec
-from nasprox.spaces._nb101_model import NB101Network
-from nasprox.spaces.nb101 import NB101Space
+from nasprox.spaces.nb101 import _nb101_cache
+from nasprox.spaces.nb101 import _nb101_tfrecord as tfr
+from nasprox.spaces.nb101._nb101_graph import hash_module, parse_spec
+from nasprox.spaces.nb101._nb101_model import NB101Network
+from nasprox.spaces.nb101.nb101 import NB101Space
 
 INCEPTION = "0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m"
 INCEPTION_MATRIX = [
@@ -165,7 +165,7 @@ UNEVEN = "0100100.0011010.0000001.0000001.0000010.0000001.0000000:31m31"
 
 
 def test_vertex_channels_split_and_truncate():
-    from nasprox.spaces._nb101_model import vertex_channels
+    from nasprox.spaces.nb101._nb101_model import vertex_channels
 
     cell = parse_spec(UNEVEN)
     # hand-derived from compute_vertex_channels: 128 = 43 + 43 + 42 over vertices 2, 3, 5;

@@ -8,7 +8,7 @@ import torch
 
 from nasprox.core import SPACES, NasproxError
 from nasprox.data.text import load_corpus, token_batches
-from nasprox.spaces._nlp_logs import read_logs
+from nasprox.spaces.nlp._nlp_logs import read_logs
 
 LOGS = "nasbench_nlp/train_logs_wikitext-2_logs.zip"
 

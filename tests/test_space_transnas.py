@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from nasprox.core import SPACES, NasproxError
-from nasprox.spaces._transnas_common import TASKS
+from nasprox.spaces.transnas._transnas_common import TASKS
 
 RES = 64  # reduced resolution: the layer structure (and parameter count) does not depend on it
 

@@ -1,8 +1,9 @@
 """One typed registry class for every kind of pluggable item (spaces, proxies).
 
 Items register themselves next to their definition (``@PROXIES.register("snip")``).
-A registry can also hold lazy ``"module:attr"`` entries, and discovers the modules of its
-package on first lookup, so adding a proxy or space is one new file.
+A registry can also hold lazy ``"module:attr"`` entries, and discovers the public modules of its
+package (and of its public subpackages, e.g. one per benchmark family) on first lookup, so adding a
+proxy or space is one new file.
 """
 from __future__ import annotations
 
@@ -65,16 +66,25 @@ class Registry(Generic[T]):
             return
         self._discovered = True
         assert self._package is not None  # _discovered starts True when there is no package
-        pkg = importlib.import_module(self._package)
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{self._package}.{info.name}")
+        self._import_public(self._package)
         # third-party plug-ins: NASPROX_PLUGINS=mypkg.my_proxies,other.module
         for module in filter(None, (m.strip() for m in os.environ.get("NASPROX_PLUGINS", "").split(","))):
             try:
                 importlib.import_module(module)
             except ImportError as exc:
                 raise RegistryError(f"cannot import plug-in module '{module}' from NASPROX_PLUGINS: {exc}") from None
+
+    @staticmethod
+    def _import_public(package: str) -> None:
+        """Import every public (not ``_``-prefixed) module of ``package``, recursing into public
+        subpackages (``nasprox.spaces.nats.nats_tss``); private modules and packages are left alone."""
+        pkg = importlib.import_module(package)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name.startswith("_"):
+                continue
+            importlib.import_module(f"{package}.{info.name}")
+            if info.ispkg:
+                Registry._import_public(f"{package}.{info.name}")
 
     def names(self) -> list[str]:
         self._discover()

@@ -21,21 +21,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nasprox.core import NasproxError
-from nasprox.search.strategies import nb201_string
-
-# NASLib NB201 op codes (see shared data README): 0 skip, 1 none, 2 conv3x3, 3 conv1x1, 4 avg pool
-NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+from nasprox.core import SPACES, NasproxError
 
 
-def naslib_nb201_string(op_tuple) -> str:
-    """NASLib op tuple over edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4) -> NB201 arch string."""
-    t = tuple(op_tuple)
-    if len(t) != 6 or any(not 0 <= int(o) < 5 for o in t):
-        raise NasproxError(f"not a NASLib NB201 op tuple: {op_tuple}")
-    o = [NASLIB_NB201_OPS[int(i)] for i in t]
-    # NB201 edge order (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2) = NASLib edges 0, 1, 3, 2, 4, 5
-    return nb201_string([o[0], o[1], o[3], o[2], o[4], o[5]])
+def _nb201_keys(nets) -> list[str]:
+    """HW-NAS-Bench ``net`` values (NASLib NB201 op tuples, e.g. ``(0, 1, 2, 3, 4, 0)``) -> arch strings,
+    through the ``nats-tss`` space's ``parse`` (which takes NASLib tuples; codec in the space)."""
+    space = SPACES.get("nats-tss")()
+    keys = []
+    for net in nets:
+        ops = ast.literal_eval(str(net))
+        try:
+            keys.append(space.parse(str(tuple(int(o) for o in ops))).key)
+        except NasproxError:
+            raise NasproxError(f"not a NASLib NB201 op tuple: {ops}") from None
+    return keys
 
 
 def load_costs(path: Path, arch_column: str | None = None, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def load_costs(path: Path, arch_column: str | None = None, metrics: list[str] | 
         raise NasproxError(f"cannot parse {path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
     if arch_column is None and "net" in frame.columns and "arch" not in frame.columns:
         try:
-            frame.index = [naslib_nb201_string(ast.literal_eval(str(n))) for n in frame.pop("net")]
+            frame.index = _nb201_keys(frame.pop("net"))
         except (ValueError, SyntaxError):
             raise NasproxError(f"{path}: column 'net' does not hold NASLib NB201 op tuples") from None
     else:

@@ -15,15 +15,13 @@ accuracy, and the budget is the number of distinct architectures trained. Proxy 
   instead of one random mutation (Abdelfattah et al.'s "zero-cost move proposal").
 
 Mutation is space-aware: a space's ``neighbours(index) -> list[int]`` or ``mutate(index, rng) ->
-int`` when it has one; for NB201/NATS-TSS strings, changing one edge's operation (24 neighbours);
-otherwise a random other architecture. A child that was already trained is never trained again:
-the mutation falls back to an untrained random architecture. Every strategy sees the same domain
+int`` when it has one (for NB201/NATS-TSS: the 24 cells one edge-op away); otherwise a random
+other architecture. A child that was already trained is never trained again: the mutation falls back to an untrained random architecture. Every strategy sees the same domain
 (the architectures with ground truth, and with a proxy value when proxies come from a CSV).
 """
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -33,15 +31,7 @@ import numpy as np
 
 from nasprox.core import NasproxError
 
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-_NB201_EDGE = re.compile(r"([a-z_0-9]+)~(\d)")
 STRATEGIES = ("random", "random+warmup", "evolution", "evolution+warmup", "evolution+move", "evolution+warmup+move")
-
-
-def nb201_string(ops: Sequence[str]) -> str:
-    """Edges in NB201 order (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2)."""
-    o = list(ops)
-    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
 
 
 @dataclass

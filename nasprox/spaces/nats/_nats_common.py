@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace
 
 if TYPE_CHECKING:
-    from nasprox.spaces._nats_files import NatsArchive
+    from nasprox.spaces.nats._nats_files import NatsArchive
 
 DATASET_SPECS = {
     "cifar10": InputSpec(kind="image", shape=(3, 32, 32), num_classes=10, norm="cifar10"),
@@ -82,7 +82,7 @@ class NatsSpace(SearchSpace):
     # -- ground truth ------------------------------------------------------------------------
     def configure(self, benchmark: Path | None = None, ground_truth: Path | None = None) -> None:
         if benchmark is not None:
-            from nasprox.spaces._nats_files import NatsArchive
+            from nasprox.spaces.nats._nats_files import NatsArchive
 
             self._archive = NatsArchive(Path(benchmark), self.space_label, self.base_names, self.all_keys(), self.hp,
                                         self.source, self.csv_source)

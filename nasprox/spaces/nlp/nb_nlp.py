@@ -2,7 +2,7 @@
 
 Architectures
     A cell is a recipe ``{node: {"op": ..., "input": [...]}}`` (ops and model: see
-    ``nasprox.spaces._nlp_model``). Key = the recipe as compact JSON with sorted node names,
+    ``nasprox.spaces.nlp._nlp_model``). Key = the recipe as compact JSON with sorted node names,
     e.g. ``{"f":{"input":["x","h_prev_0"],"op":"linear"},"h_new_0":{"input":["f"],"op":"activation_tanh"}}``.
     The benchmark has no file-free enumeration (its 14k recipes were sampled at random), so the
     space lists what the user supplies with ``configure(benchmark=...)``:
@@ -38,7 +38,7 @@ from statistics import mean
 
 from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace, space
 from nasprox.core.sources import describe_files, missing
-from nasprox.spaces._nlp_logs import (
+from nasprox.spaces.nlp._nlp_logs import (
     RunLog,
     best_loss,
     canonical_recipe,
@@ -111,7 +111,7 @@ class NBNLPSpace(SearchSpace):
 
     @staticmethod
     def _canonical(text: str) -> str:
-        from nasprox.spaces._nlp_model import RecipeError, check_recipe
+        from nasprox.spaces.nlp._nlp_model import RecipeError, check_recipe
 
         recipe = load_recipe_text(text.strip())
         try:
@@ -127,7 +127,7 @@ class NBNLPSpace(SearchSpace):
                          task="language_model", target_shape=(BPTT,))
 
     def build(self, arch: ArchRef, dataset: str):
-        from nasprox.spaces._nlp_model import RecipeLanguageModel  # torch only when building
+        from nasprox.spaces.nlp._nlp_model import RecipeLanguageModel  # torch only when building
 
         self.check_dataset(dataset)
         recipe = json.loads(self._canonical(arch.key))

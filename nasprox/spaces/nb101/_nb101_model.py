@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasprox.spaces._nb101_graph import CONV1X1, CONV3X3, MAXPOOL3X3, Cell
+from nasprox.spaces.nb101._nb101_graph import CONV1X1, CONV3X3, MAXPOOL3X3, Cell
 
 STEM_CHANNELS = 128
 NUM_STACKS = 3

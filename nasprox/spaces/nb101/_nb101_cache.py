@@ -25,8 +25,8 @@ import numpy as np
 
 from nasprox.core import NasproxError
 from nasprox.core.sources import missing
-from nasprox.spaces._nb101_graph import AVAILABLE_OPS, INPUT, MAX_VERTICES, OUTPUT
-from nasprox.spaces._nb101_tfrecord import decode_record, iter_records
+from nasprox.spaces.nb101._nb101_graph import AVAILABLE_OPS, INPUT, MAX_VERTICES, OUTPUT
+from nasprox.spaces.nb101._nb101_tfrecord import decode_record, iter_records
 
 log = logging.getLogger(__name__)
 

@@ -195,7 +195,7 @@ class TransNASSpace(SearchSpace):
                          target_shape=target_shape)
 
     def build(self, arch: ArchRef, dataset: str):
-        from nasprox.spaces._transnas_model import build_task_network  # torch only when building
+        from nasprox.spaces.transnas._transnas_model import build_task_network  # torch only when building
 
         task = TASKS[self.check_dataset(dataset)]
         key = self._canonical(arch.key)

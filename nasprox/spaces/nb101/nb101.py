@@ -35,10 +35,10 @@ import numpy as np
 
 from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace, space
 from nasprox.core.sources import describe_files, hint, missing
-from nasprox.spaces._nb101_graph import Cell, is_module_hash, make_cell, parse_spec
+from nasprox.spaces.nb101._nb101_graph import Cell, is_module_hash, make_cell, parse_spec
 
 if TYPE_CHECKING:
-    from nasprox.spaces._nb101_cache import NB101Table
+    from nasprox.spaces.nb101._nb101_cache import NB101Table
 
 BENCHMARK_FILES = ("nasbench_only108.tfrecord", "nasbench_full.tfrecord")
 
@@ -118,7 +118,7 @@ class NB101Space(SearchSpace):
         return InputSpec(kind="image", shape=(3, 32, 32), num_classes=10, norm="cifar10")
 
     def build(self, arch: ArchRef, dataset: str):
-        from nasprox.spaces._nb101_model import NB101Network  # torch only when building
+        from nasprox.spaces.nb101._nb101_model import NB101Network  # torch only when building
 
         self.check_dataset(dataset)
         return NB101Network(self.cell(arch), num_classes=10).train()
@@ -129,7 +129,7 @@ class NB101Space(SearchSpace):
             raise NasproxError(missing("nb101 reads its ground truth from the NAS-Bench-101 tfrecord, not a CSV", "nb101"))
         if benchmark is None:
             return
-        from nasprox.spaces._nb101_cache import load_benchmark
+        from nasprox.spaces.nb101._nb101_cache import load_benchmark
 
         self._table = load_benchmark(_benchmark_file(Path(benchmark)))
 

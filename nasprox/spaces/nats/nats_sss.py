@@ -13,8 +13,8 @@ from functools import cached_property
 
 from nasprox.core import ArchRef, space
 from nasprox.core.sources import describe_files
-from nasprox.spaces._nats_common import DATASET_SPECS, NatsSpace, unknown_arch
-from nasprox.spaces.nats_tss import genotype_of
+from nasprox.spaces.nats._nats_common import DATASET_SPECS, NatsSpace, unknown_arch
+from nasprox.spaces.nats._nb201_codec import genotype_of
 
 CHANNELS = tuple(range(8, 65, 8))
 LAYERS = 5
@@ -64,7 +64,7 @@ class NatsSssSpace(NatsSpace):
         return index
 
     def build(self, arch: ArchRef, dataset: str):
-        from nasprox.spaces._nb201_ops import DynamicShapeTinyNet  # torch only when building
+        from nasprox.spaces.nats._nb201_ops import DynamicShapeTinyNet  # torch only when building
 
         spec = DATASET_SPECS[self.check_dataset(dataset)]
         channels = [int(v) for v in self.canonical(arch.key).split(":")]

@@ -1,7 +1,8 @@
 """NB201 / NATS-TSS cell graphs: dead-edge pruning, isomorphism classes and cheap graph features.
 
 A cell is a DAG over nodes 0 (input) .. 3 (output) with six edges, in arch-string order
-``(0->1), (0->2), (1->2), (0->3), (1->3), (2->3)``; each node sums its incoming edges.
+``(0->1), (0->2), (1->2), (0->3), (1->3), (2->3)``; each node sums its incoming edges (ops, edge
+order and the arch string: ``_nb201_codec``).
 
 Canonical form (:func:`canonical_cell`)
     An edge is *live* when its op is not ``none`` and it lies on a path input -> output made of
@@ -27,8 +28,8 @@ from __future__ import annotations
 
 import functools
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # arch-string order
+from nasprox.spaces.nats._nb201_codec import EDGES, OPS, arch_string, cell_ops
+
 # the four input->output paths of the complete 4-node DAG, as edge positions in EDGES
 PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
 CONVS = ("nor_conv_1x1", "nor_conv_3x3")
@@ -37,18 +38,6 @@ SHORT = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "conv1x1", "nor
 # TinyNetwork C=16, N=5: 5 cells per stage at (channels, resolution for a 32x32 input)
 STAGES = ((16, 32), (32, 16), (64, 8))
 CELLS_PER_STAGE = 5
-
-
-def cell_ops(key: str) -> tuple[str, ...]:
-    """The six ops of an arch string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``, in edge order."""
-    ops = tuple(edge.split("~")[0] for node in key.split("+") for edge in node.strip("|").split("|"))
-    if len(ops) != 6 or any(op not in OPS for op in ops):
-        raise ValueError(f"not an NB201 cell: {key!r}")
-    return ops
-
-
-def arch_string(ops) -> str:
-    return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops)
 
 
 def live_edges(ops) -> tuple[bool, ...]:

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-# a cell: one tuple per node 1..3, each a tuple of (op name, input node) edges
-Genotype = tuple[tuple[tuple[str, int], ...], ...]
+from nasprox.spaces.nats._nb201_codec import Genotype, genotype_string
 
 
 class ReLUConvBN(nn.Module):
@@ -197,12 +196,6 @@ OPS = {
         Identity() if stride == 1 and C_in == C_out else FactorizedReduce(C_in, C_out, stride, affine, track)
     ),
 }
-# xautodl NAS_BENCH_201 order: also the op order of the NATS index enumeration
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-
-
-def arch_string(genotype: Genotype) -> str:
-    return "+".join("|" + "|".join(f"{op}~{src}" for op, src in node) + "|" for node in genotype)
 
 
 class InferCell(nn.Module):
@@ -235,7 +228,7 @@ class InferCell(nn.Module):
                                or (len(node) == 1 and isinstance(self.layers[node[0]], Identity)) for node in self.node_IX]
 
     def extra_repr(self):
-        return f"nodes={self.nodes}, inC={self.in_dim}, outC={self.out_dim}, {arch_string(self.genotype)}"
+        return f"nodes={self.nodes}, inC={self.in_dim}, outC={self.out_dim}, {genotype_string(self.genotype)}"
 
     def forward(self, inputs):
         # xautodl sums a node's terms with sum(), i.e. from the int 0: 0 + t1 + t2 ... Starting from t1

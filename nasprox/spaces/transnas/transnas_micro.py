@@ -9,14 +9,14 @@ Architectures
     ``index2arch``), so use keys, not indices, to compare with it.
     :meth:`parse` also takes a NASLib op tuple such as ``(1, 0, 2, 3, 3, 3)``.
 
-Tasks, inputs, losses, targets and ground truth: see ``nasprox.spaces._transnas_common``.
+Tasks, inputs, losses, targets and ground truth: see ``nasprox.spaces.transnas._transnas_common``.
 """
 from __future__ import annotations
 
 import re
 
 from nasprox.core import NasproxError, space
-from nasprox.spaces._transnas_common import TransNASSpace, files_help_for, micro_arch_string, micro_op_tuples
+from nasprox.spaces.transnas._transnas_common import TransNASSpace, files_help_for, micro_arch_string, micro_op_tuples
 
 _MICRO_RE = re.compile(r"^64-41414-([0-3])_([0-3]{2})_([0-3]{3})$")
 

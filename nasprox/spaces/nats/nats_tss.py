@@ -10,7 +10,8 @@ Architectures
     the real ``meta_archs`` and ``nb201_test_acc_200ep.csv``.
     :meth:`parse` also takes a NASLib op tuple ``(o0, ..., o5)`` over edges
     (1,2),(1,3),(1,4),(2,3),(2,4),(3,4) with ops 0=skip 1=none 2=conv3x3 3=conv1x1 4=avg_pool,
-    i.e. ``|{o0}~0|+|{o1}~0|{o3}~1|+|{o2}~0|{o4}~1|{o5}~2|``.
+    i.e. ``|{o0}~0|+|{o1}~0|{o3}~1|+|{o2}~0|{o4}~1|{o5}~2|`` (e.g. HW-NAS-Bench's ``net`` column,
+    read this way by ``nasprox pareto``). Op names, edge order and both string forms: ``_nb201_codec``.
 
 Models
     xautodl ``TinyNetwork`` (C=16, N=5) built from ``_nb201_ops``; logits only. Parameter counts
@@ -23,26 +24,14 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-import re
 
 from nasprox.core import ArchRef, space
 from nasprox.core.sources import describe_files
-from nasprox.spaces._nats_common import NatsSpace, unknown_arch
+from nasprox.spaces.nats._nats_common import NatsSpace, unknown_arch
+from nasprox.spaces.nats._nb201_codec import EXAMPLE, OPS, arch_string, canonical_string, cell_ops, genotype_of
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # xautodl NAS_BENCH_201
-NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 C, N = 16, 5
 SHUFFLE_SEED = 88  # AutoDL-Projects exps/NAS-Bench-201: "please do not change this line for reproducibility"
-EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-
-_OP = "(" + "|".join(OPS) + ")"
-_ARCH_RE = re.compile(rf"^\|{_OP}~0\|\+\|{_OP}~0\|{_OP}~1\|\+\|{_OP}~0\|{_OP}~1\|{_OP}~2\|$")
-_TUPLE_RE = re.compile(r"^[\(\[]\s*(\d+)\s*(?:,\s*(\d+)\s*){5},?\s*[\)\]]$")
-
-
-def arch_string(ops) -> str:
-    """Six ops in string order (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2) -> arch string."""
-    return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops)
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,25 +47,12 @@ def _index() -> dict[str, int]:
     return {k: i for i, k in enumerate(nats_order())}
 
 
-def naslib_to_arch_string(ops: tuple[int, ...]) -> str:
-    names = [NASLIB_OPS[o] for o in ops]
-    return arch_string([names[0], names[1], names[3], names[2], names[4], names[5]])
-
-
-def genotype_of(key: str):
-    """Arch string -> ((op, input node), ...) per node, the xautodl ``str2structure`` layout."""
-    return tuple(
-        tuple((edge.split("~")[0], int(edge.split("~")[1])) for edge in node.strip("|").split("|"))
-        for node in key.split("+")
-    )
-
-
 @functools.lru_cache(maxsize=1)
 def nb201_unique_representatives() -> tuple[str, ...]:
     """The 9,445 non-isomorphic NB201 cells, one arch string per class of equal networks (the cell
     with its dead edges set to ``none``; see ``_nb201_graph``), in NATS index order of the
     representatives. ``nasprox unique-cells`` writes them for ``nasprox score --arch-list``."""
-    from nasprox.spaces._nb201_graph import canonical_cell
+    from nasprox.spaces.nats._nb201_graph import canonical_cell
 
     reps = {canonical_cell(k) for k in nats_order()}
     return tuple(k for k in nats_order() if k in reps)
@@ -108,35 +84,32 @@ class NatsTssSpace(NatsSpace):
 
     def canonical(self, text: str) -> str:
         text = str(text).strip()
-        if _TUPLE_RE.match(text):
-            ops = tuple(int(p) for p in re.findall(r"\d+", text))
-            if all(0 <= o < len(NASLIB_OPS) for o in ops):
-                return naslib_to_arch_string(ops)
-        elif _ARCH_RE.match(text):
-            return text
+        key = canonical_string(text)
+        if key is not None:
+            return key
         raise unknown_arch(self.name, text, f"{EXAMPLE} or a NASLib tuple (2, 2, 3, 4, 1, 0)")
 
     def build(self, arch: ArchRef, dataset: str):
-        from nasprox.spaces._nb201_ops import TinyNetwork  # torch only when building
+        from nasprox.spaces.nats._nb201_ops import TinyNetwork  # torch only when building
 
         spec = self.input_spec(dataset)
         return TinyNetwork(C, N, genotype_of(self.canonical(arch.key)), spec.num_classes).train()
 
     def neighbours(self, index: int) -> list[int]:
         """All cells one edge-op away (24 of them), for local search / mutation."""
-        ops = [op for node in genotype_of(self.key(index)) for op, _ in node]
+        ops = list(cell_ops(self.key(index)))
         index_of = _index()
         return [index_of[arch_string(ops[:e] + [op] + ops[e + 1:])]
                 for e in range(6) for op in OPS if op != ops[e]]
 
     def arch_features(self, arch: ArchRef) -> dict[str, float]:
         """GRAF-style cell features: op counts, path counts, conv depth, cell #params/MACs (``_nb201_graph``)."""
-        from nasprox.spaces._nb201_graph import nb201_features
+        from nasprox.spaces.nats._nb201_graph import nb201_features
 
         return nb201_features(self.canonical(arch.key))
 
     def unique_key(self, key: str) -> str:
         """The cell with its dead edges set to ``none``: equal for isomorphic cells (9,445 classes)."""
-        from nasprox.spaces._nb201_graph import canonical_cell
+        from nasprox.spaces.nats._nb201_graph import canonical_cell
 
         return canonical_cell(self.canonical(key))

@@ -9,14 +9,14 @@ Architectures
     here without any file. The official ``.pth`` orders its archs differently. :meth:`parse` also
     takes a NASLib op tuple such as ``(1, 2, 3, 4, 0, 0)``.
 
-Tasks, inputs, losses, targets and ground truth: see ``nasprox.spaces._transnas_common``.
+Tasks, inputs, losses, targets and ground truth: see ``nasprox.spaces.transnas._transnas_common``.
 """
 from __future__ import annotations
 
 import re
 
 from nasprox.core import NasproxError, space
-from nasprox.spaces._transnas_common import TransNASSpace, files_help_for, macro_arch_string, macro_op_tuples
+from nasprox.spaces.transnas._transnas_common import TransNASSpace, files_help_for, macro_arch_string, macro_op_tuples
 
 _MACRO_RE = re.compile(r"^64-([1-4]{4,6})-basic$")
 
