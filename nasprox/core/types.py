@@ -315,6 +315,10 @@ class ProxySpec:
     # declared options (``ctx.opt`` may read only these); ``batch_size`` (BATCH_SIZE_OPTION) is implied,
     # and a proxy may redeclare it (e.g. to accept an old alias)
     options: tuple[ProxyOption, ...] = ()
+    # named functions a proxy offers to tools (``search/``, scripts) beside its score, e.g. NEAR's
+    # per-layer scores: ``PROXIES.get("near").exports["layer_scores"]``; tools use these instead of
+    # importing a proxy module's internals
+    exports: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.cost not in COST_CLASSES:
@@ -330,6 +334,10 @@ class ProxySpec:
                 seen.add(key)
         if BATCH_SIZE_OPTION.name not in {o.name for o in self.options} and BATCH_SIZE_OPTION.name in seen:
             raise ValueError(f"proxy {self.name}: 'batch_size' is the engine-level option and cannot be an alias")
+        object.__setattr__(self, "exports", dict(self.exports))
+        for key, fn in self.exports.items():
+            if not (isinstance(key, str) and key.isidentifier() and callable(fn)):
+                raise ValueError(f"proxy {self.name}: export {key!r} must be an identifier naming a callable")
 
     @property
     def all_options(self) -> dict[str, ProxyOption]:

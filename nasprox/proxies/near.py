@@ -297,8 +297,26 @@ def _reset_one(module: nn.Module) -> None:
         reset()
 
 
-def _power_law(x, alpha, beta, gamma):
-    return alpha + beta * np.power(x, gamma)
+def power_law(s, alpha, beta, gamma):
+    """NEAR's layer-size model f(s) = α + β·s^γ (PROXY_SPEC §5.1)."""
+    return alpha + beta * np.power(s, gamma)
+
+
+def fit_layer_size(sizes: Sequence[float], relative: Sequence[float]) -> tuple[float, float, float]:
+    """The one fit of NEAR's layer-size estimator (PROXY_SPEC §5.1): (α, β, γ) of α + β·s^γ fitted to
+    (1, 1) ∪ {(s_j, r_j)}, r_j = NEAR score / size (scipy ``curve_fit``, p0 (1, 2, -1), maxfev 10000).
+    The size is then s* = t^(1/(γ−1)) (``estimate_layer_size``; ``nasprox layersize``)."""
+    from scipy.optimize import curve_fit
+
+    xs = np.asarray([1.0, *map(float, sizes)])
+    ys = np.asarray([1.0, *map(float, relative)])
+    if not np.isfinite(ys).all():
+        raise NasproxError("NEAR scores are not finite for every size; cannot fit the power law")
+    try:
+        (alpha, beta, gamma), _ = curve_fit(power_law, xs, ys, p0=(1.0, 2.0, -1.0), maxfev=10000)
+    except RuntimeError as exc:
+        raise NasproxError(f"the power-law fit did not converge ({exc}); try more or wider --sizes") from None
+    return float(alpha), float(beta), float(gamma)
 
 
 def estimate_layer_size(models: Sequence[nn.Module], sizes: Sequence[int], batches: Iterable, layer_index: int,
@@ -308,17 +326,13 @@ def estimate_layer_size(models: Sequence[nn.Module], sizes: Sequence[int], batch
 
     Real-valued; the caller rounds. ``layer_index`` indexes ``hooked_modules(model)``.
     """
-    from scipy.optimize import curve_fit
-
     if len(models) != len(sizes) or len(sizes) < 2:
         raise NasproxError("estimate_layer_size needs one model per size and at least two sizes")
     if not 0 < threshold < 1:
         raise NasproxError(f"slope threshold must be in (0, 1), got {threshold}")
     relative = [near_score(m, batches, repetitions=repetitions, layer_index=layer_index, rng=rng) / s
                 for m, s in zip(models, sizes)]
-    xs = np.asarray([1.0, *map(float, sizes)])
-    ys = np.asarray([1.0, *relative])
-    (alpha, beta, gamma), _ = curve_fit(_power_law, xs, ys, p0=(1.0, 2.0, -1.0), maxfev=10000)
+    _, _, gamma = fit_layer_size(sizes, relative)
     return float(threshold ** (1.0 / (gamma - 1.0)))
 
 
@@ -414,6 +428,10 @@ class NearBatchingFallback(UserWarning):
     "NEAR: sum over layers of the effective rank of pre- and post-activation matrices (Husistein et al. 2024)",
     version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
     bn="kept", cost="forward",
+    # for tools (search/layersize.py, search/initgrid.py): one NEAR repetition per layer, the hooked
+    # layer list, and the layer-size power law and its fit (PROXY_SPEC §5.1)
+    exports=dict(layer_scores=near_layer_scores, hooked_modules=hooked_modules, fit_layer_size=fit_layer_size,
+                 power_law=power_law),
     options=(  # ProxyOption fields as mappings (see ProxySpec.options)
         dict(name="repetitions", type=int, default=32, minimum=1,
              help="scores averaged; every module with reset_parameters is re-initialised after each "

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasprox.core import PROXIES, InputSpec, NasproxError, ProxyContext, ProxyUndefined
-from nasprox.proxies.near import near_layer_scores
 from nasprox.search.mlp import ACTIVATIONS, INITS, apply_init, build_mlp, build_small_cnn
 
 DEFAULT_ACTIVATIONS = ("relu", "silu", "tanh", "tanhshrink", "gelu", "stanh")
@@ -59,7 +58,8 @@ def _batches(inputs: torch.Tensor, batch: int, seed: int):
 
 def near_once(model: nn.Module, inputs: torch.Tensor, batch: int, seed: int) -> float:
     """One NEAR repetition on the model's current weights: Σ over hooked layers of erank."""
-    scores = near_layer_scores(model, _batches(inputs, batch, seed), rng=np.random.default_rng([seed, 51]))
+    layer_scores = PROXIES.get("near").exports["layer_scores"]  # NEAR's per-layer scores, via the registry
+    scores = layer_scores(model, _batches(inputs, batch, seed), rng=np.random.default_rng([seed, 51]))
     return float(sum(s for s in scores if s is not None))
 
 

@@ -21,30 +21,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from nasprox.core import NasproxError
-from nasprox.proxies.near import hooked_modules, near_layer_scores
+from nasprox.core import PROXIES, NasproxError
 from nasprox.search.mlp import ACTIVATIONS, build_mlp
 
 DEFAULT_THRESHOLD = 0.005
 
 
+def _near(name: str):
+    """A function NEAR exports to tools (``@proxy(..., exports=...)`` in ``nasprox.proxies.near``)."""
+    return PROXIES.get("near").exports[name]
+
+
 def power_law(s, alpha, beta, gamma):
-    return alpha + beta * np.power(s, gamma)
+    """NEAR's layer-size model α + β·s^γ (NEAR's export ``power_law``)."""
+    return _near("power_law")(s, alpha, beta, gamma)
 
 
 def fit_power_law(sizes, relative) -> tuple[float, float, float]:
-    """(α, β, γ) of α + β s^γ fitted to (1, 1) ∪ {(s_j, r_j)} (scipy curve_fit, p0 (1, 2, -1))."""
-    from scipy.optimize import curve_fit
-
-    xs = np.asarray([1.0, *map(float, sizes)])
-    ys = np.asarray([1.0, *map(float, relative)])
-    if not np.isfinite(ys).all():
-        raise NasproxError("NEAR scores are not finite for every size; cannot fit the power law")
-    try:
-        (alpha, beta, gamma), _ = curve_fit(power_law, xs, ys, p0=(1.0, 2.0, -1.0), maxfev=10000)
-    except RuntimeError as exc:
-        raise NasproxError(f"the power-law fit did not converge ({exc}); try more or wider --sizes") from None
-    return float(alpha), float(beta), float(gamma)
+    """(α, β, γ) of α + β s^γ fitted to (1, 1) ∪ {(s_j, r_j)}: NEAR's one fit (export ``fit_layer_size``)."""
+    return _near("fit_layer_size")(sizes, relative)
 
 
 def size_from_fit(gamma: float, threshold: float = DEFAULT_THRESHOLD) -> float:
@@ -86,7 +81,7 @@ def layer_near_score(model: torch.nn.Module, inputs: torch.Tensor, hooked_index:
         if rep:
             model = rebuild(rep)
         samples = (inputs[i:i + 1] for i in torch.from_numpy(sample_order(seed, rep, len(inputs))))
-        (score,) = near_layer_scores(model, samples, layer_index=hooked_index, rng=rng)
+        (score,) = _near("layer_scores")(model, samples, layer_index=hooked_index, rng=rng)
         values.append(0.0 if score is None else float(score))
     return float(np.mean(values)), float(np.std(values))
 
@@ -122,7 +117,7 @@ def estimate_mlp_sizes(inputs: torch.Tensor, output_size: int, hidden_layers: in
                 return build_mlp(input_size, chosen + [size], output_size, activation)
 
             model = rebuild(0)
-            if hooked_index >= len(hooked_modules(model)):  # cannot happen for build_mlp; guards edits
+            if hooked_index >= len(_near("hooked_modules")(model)):  # cannot happen for build_mlp; guards edits
                 raise NasproxError(f"hooked index {hooked_index} out of range")
             mean, std = layer_near_score(model, inputs, hooked_index, repetitions, seed, rebuild)
             means.append(mean)
