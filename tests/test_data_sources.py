@@ -19,6 +19,9 @@ SAMPLES = {"nats-sss": "nats_format_samples/NATS-sss-v1_0-50262-simple",
 SAMPLE_CSV = {"nats-sss": "nats_sss/sss_test_acc_90ep.csv", "nats-tss": "nb201/nb201_test_acc_200ep.csv"}
 HELD = (0, 11, 284)
 runner = CliRunner()
+# the package's own spaces: test plug-ins (tests/toy_plugin.py, imported by test_engine_storage at
+# collection) register spaces with no upstream files in the same process
+PACKAGE_SPACES = [n for n in SPACES.names() if SPACES.get(n).__module__.startswith("nasprox.spaces.")]
 
 
 def assert_names_a_source(message: str, *keys: str) -> None:
@@ -30,7 +33,7 @@ def assert_names_a_source(message: str, *keys: str) -> None:
 
 
 # -- every space, every missing file ---------------------------------------------------------------
-@pytest.mark.parametrize("name", SPACES.names())
+@pytest.mark.parametrize("name", PACKAGE_SPACES)
 @pytest.mark.parametrize("flag", ["benchmark", "ground_truth"])
 @pytest.mark.parametrize("what", ["absent path", "empty folder"])
 def test_every_missing_file_error_names_its_source(name, flag, what, tmp_path):
@@ -50,7 +53,7 @@ def test_spaces_that_need_files_to_enumerate_name_the_source(name):
 
 
 def test_files_help_of_every_space_names_its_sources():
-    for name in SPACES.names():
+    for name in PACKAGE_SPACES:
         assert_names_a_source(SPACES.get(name).files_help)
 
 
