@@ -5,6 +5,7 @@ Long form on disk: one row per (architecture, proxy). Wide form here: one row pe
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,9 @@ def read_results(paths: Iterable[str | Path]) -> pd.DataFrame:
         if not path.is_file():
             raise NasproxError(f"result file not found: {path}")
         try:
-            frame = pd.read_csv(path, dtype={"space": str, "arch": str, "dataset": str, "proxy": str, "data_config": str,
+            data = path.read_bytes()
+            complete = io.BytesIO(data[: data.rfind(b"\n") + 1])  # a run still writing: its torn last line is no row
+            frame = pd.read_csv(complete, dtype={"space": str, "arch": str, "dataset": str, "proxy": str, "data_config": str,
                                              "proxy_version": str,
                                              "status": str, "error": str})
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
