@@ -3,6 +3,7 @@
 Python API (see ``nasprox.api``): ``nasprox.score_model(model, inputs, targets, proxies=[...])`` and
 ``nasprox.score_space(space, proxies, ...)``. Imported lazily, so ``import nasprox`` loads no torch.
 """
+
 from typing import Any
 
 __version__ = "0.1.0"

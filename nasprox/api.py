@@ -10,6 +10,7 @@ zero-cost-nas's ``find_measures`` are the closest equivalents); ``score_space`` 
 plan/execute pipeline as the CLI and returns its rows as a DataFrame (written to a resumable CSV too
 when ``out`` is given).
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,16 +38,25 @@ def _input_spec(inputs: torch.Tensor, num_classes: int, norm: str) -> InputSpec:
         return InputSpec("tokens", tuple(inputs.shape[1:]), num_classes, norm="none", task="language_model")
     if inputs.dim() == 2:
         return InputSpec("vector", tuple(inputs.shape[1:]), num_classes, norm="none")
-    raise NasproxError(f"inputs of shape {tuple(inputs.shape)} are neither images (N, C, H, W), vectors (N, F) "
-                       "nor token ids (N, T)")
+    raise NasproxError(
+        f"inputs of shape {tuple(inputs.shape)} are neither images (N, C, H, W), vectors (N, F) nor token ids (N, T)"
+    )
 
 
-def score_model(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None, *,
-                proxies: Sequence[str], num_classes: int | None = None, seed: int = 0,
-                device: str | torch.device | None = None, norm: str = "none",
-                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                proxy_options: Mapping[str, Mapping[str, Any]] | None = None,
-                more_batches: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, float]:
+def score_model(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    *,
+    proxies: Sequence[str],
+    num_classes: int | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    norm: str = "none",
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    proxy_options: Mapping[str, Mapping[str, Any]] | None = None,
+    more_batches: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict[str, float]:
     """Score one user-built network with registered proxies; returns {proxy: score} (NaN when undefined).
 
     ``inputs`` is one batch, already normalised, ``targets`` its labels (needed by label-using proxies such
@@ -78,10 +88,18 @@ def score_model(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | 
     for name in names:
         spec = PROXIES.get(name)
         options = validate_proxy_options(spec, dict((proxy_options or {}).get(name, {})))
-        ctx = ProxyContext(model=copy.deepcopy(pristine), build_model=lambda: copy.deepcopy(pristine),
-                           inputs=inputs.clone(), targets=labels.clone(), input_spec=spec_in,
-                           loss_fn=loss_fn or F.cross_entropy, next_batch=next_batch, device=dev, seed=seed,
-                           options=options)
+        ctx = ProxyContext(
+            model=copy.deepcopy(pristine),
+            build_model=lambda: copy.deepcopy(pristine),
+            inputs=inputs.clone(),
+            targets=labels.clone(),
+            input_spec=spec_in,
+            loss_fn=loss_fn or F.cross_entropy,
+            next_batch=next_batch,
+            device=dev,
+            seed=seed,
+            options=options,
+        )
         seed_everything(derive_seed(seed, "user-model", name))
         try:
             scores[name] = float(spec.fn(ctx))
@@ -90,12 +108,24 @@ def score_model(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | 
     return scores
 
 
-def score_space(space: str, proxies: Sequence[str], *, dataset: str = "cifar10", archs: str | None = None,
-                sample: int | None = None, seed: int = 0, data_root: str | Path | None = None,
-                synthetic: bool = False, ground_truth: str | Path | None = None, benchmark: str | Path | None = None,
-                batch_size: int | None = None, device: str = "auto", workers: int = 1,
-                proxy_options: Mapping[str, Mapping[str, Any]] | None = None,
-                out: str | Path | None = None) -> pd.DataFrame:
+def score_space(
+    space: str,
+    proxies: Sequence[str],
+    *,
+    dataset: str = "cifar10",
+    archs: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    data_root: str | Path | None = None,
+    synthetic: bool = False,
+    ground_truth: str | Path | None = None,
+    benchmark: str | Path | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    workers: int = 1,
+    proxy_options: Mapping[str, Mapping[str, Any]] | None = None,
+    out: str | Path | None = None,
+) -> pd.DataFrame:
     """Score architectures of a registered space; the rows `nasprox score` would write, as a DataFrame.
 
     With ``out`` the rows also go to that CSV (resumable: finished rows are skipped and returned too).
@@ -108,11 +138,19 @@ def score_space(space: str, proxies: Sequence[str], *, dataset: str = "cifar10",
 
     names = PROXIES.select(list(proxies))
     items = [f"{p}.{k}={v}" for p, opts in (proxy_options or {}).items() for k, v in opts.items()]
-    config = RunConfig(space=space, dataset=dataset, proxies=names, seed=seed, batch_size=batch_size, device=device,
-                       data_root=str(data_root) if data_root else None, synthetic=synthetic,
-                       proxy_options=parse_proxy_options(items, names),
-                       ground_truth=str(ground_truth) if ground_truth else None,
-                       benchmark=str(benchmark) if benchmark else None)
+    config = RunConfig(
+        space=space,
+        dataset=dataset,
+        proxies=names,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        data_root=str(data_root) if data_root else None,
+        synthetic=synthetic,
+        proxy_options=parse_proxy_options(items, names),
+        ground_truth=str(ground_truth) if ground_truth else None,
+        benchmark=str(benchmark) if benchmark else None,
+    )
     run_plan = plan(config, Selection(archs=archs, sample=sample, seed=seed), Execution(workers=workers))
     header = header_for(run_plan.scorer.space.gt_fields)
     if out is None:
@@ -148,8 +186,10 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True) -> int:
     writer = ResultWriter(out, header_for(run_plan.scorer.space.gt_fields))
     pending = run_plan.pending(writer.done)
     if writer.rows_before:
-        _say(f"resuming {out}: {writer.rows_before} rows already there, {len(pending)} of "
-             f"{len(run_plan.archs)} architectures to go")
+        _say(
+            f"resuming {out}: {writer.rows_before} rows already there, {len(pending)} of "
+            f"{len(run_plan.archs)} architectures to go"
+        )
     for warning in run_plan.warnings:
         _say(f"nasprox: warning: {warning}")
     write_provenance(out, run_plan.config.to_dict(), run_plan.provenance())
@@ -168,11 +208,14 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True) -> int:
                 advance()
         status = "finished"
     finally:
-        finish_provenance(out, {"status": status, "rows_written": n_rows, "rows_not_ok": n_failed,
-                                "workers": _unique(workers)})
+        finish_provenance(
+            out, {"status": status, "rows_written": n_rows, "rows_not_ok": n_failed, "workers": _unique(workers)}
+        )
     elapsed = time.perf_counter() - t0
-    _say(f"wrote {n_rows} rows ({n_failed} not ok) for {len(pending)} architectures to {out} in "
-         f"{elapsed:.1f}s: {archs_per_second(len(pending), elapsed)} on {run_plan.scorer.device}")
+    _say(
+        f"wrote {n_rows} rows ({n_failed} not ok) for {len(pending)} architectures to {out} in "
+        f"{elapsed:.1f}s: {archs_per_second(len(pending), elapsed)} on {run_plan.scorer.device}"
+    )
     return n_rows
 
 
@@ -216,9 +259,18 @@ class _Progress:
             def render(self, task):
                 return archs_per_second(int(task.completed), task.elapsed or 0.0)
 
-        self._bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                             Rate(""), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                             console=Console(stderr=True), transient=False)
+        self._bar = Progress(
+            TextColumn("scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            Rate(""),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self._bar.start()
         task = self._bar.add_task("scoring", total=self.total)
         return lambda: self._bar.advance(task)

@@ -15,6 +15,7 @@ and checks that (a) and (b) agree (identical where deterministic, else Spearman 
 
   python scripts/bench_speed.py --archs 20 --data-root ../shared/data/inputs/cifar10_test_1000_from_jpg.npz
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,6 +51,7 @@ def reference_near(model, batches, repetitions: int, seed: int, device) -> float
                 # a copy (with its autograd graph, as the reference keeps it): the raw output would be
                 # overwritten by a later in-place op, e.g. the head's ReLU(inplace=True) on its BatchNorm output
                 outputs[i].append((out[0] if isinstance(out, (tuple, list)) else out).clone())
+
             return fn
 
         handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(layers)]
@@ -66,7 +68,7 @@ def reference_near(model, batches, repetitions: int, seed: int, device) -> float
             cols, w_last = full.shape[1], outputs[i][0].shape[-1]
             k = full.shape[0] // w_last - 1 if w_last else 0
             start = w_last * int(rng.integers(0, k)) if k > 0 else 0
-            total += near_mod.effective_rank(full[start:start + cols].detach())
+            total += near_mod.effective_rank(full[start : start + cols].detach())
         totals.append(total)
         if rep + 1 < repetitions:
             with near_mod._seeded_torch(seed * 1_000_003 + rep, device):
@@ -100,8 +102,17 @@ def reference_loop(space, archs, proxies, args, device):
         net = space.build(arch, args.dataset).to(device)
         for name in proxies:
             t = time.perf_counter()
-            stream = image_batches(args.dataset, args.batch_size, args.seed, shape=spec.shape, data_root=args.data_root,
-                                   synthetic=args.synthetic, num_classes=spec.num_classes, norm=spec.norm, device=device)
+            stream = image_batches(
+                args.dataset,
+                args.batch_size,
+                args.seed,
+                shape=spec.shape,
+                data_root=args.data_root,
+                synthetic=args.synthetic,
+                num_classes=spec.num_classes,
+                norm=spec.norm,
+                device=device,
+            )
             x, y = stream.next()
             model = copy.deepcopy(net)
             seed_everything(derive_seed(args.seed, arch.key, name))
@@ -122,9 +133,20 @@ def reference_loop(space, archs, proxies, args, device):
 
                 value = reference_near(model, Reiterable(), args.near_repetitions, args.seed, device)
             else:
-                ctx = ProxyContext(model=model, build_model=lambda net=net: copy.deepcopy(net), inputs=x, targets=y,
-                                   input_spec=spec, loss_fn=loss_fn, next_batch=stream.next, device=device,
-                                   seed=args.seed, space=space.name, arch=arch, options={})
+                ctx = ProxyContext(
+                    model=model,
+                    build_model=lambda net=net: copy.deepcopy(net),
+                    inputs=x,
+                    targets=y,
+                    input_spec=spec,
+                    loss_fn=loss_fn,
+                    next_batch=stream.next,
+                    device=device,
+                    seed=args.seed,
+                    space=space.name,
+                    arch=arch,
+                    options={},
+                )
                 value = float(PROXIES.get(name).fn(ctx))
             sync()
             seconds[name] += time.perf_counter() - t
@@ -176,8 +198,12 @@ class GpuMonitor:
 
             try:
                 index = self.device.index if self.device.index is not None else torch.cuda.current_device()
-                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
-                                      "-i", str(index)], capture_output=True, text=True, timeout=5)
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", str(index)],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                )
                 return float(out.stdout.strip().splitlines()[0])
             except Exception:  # noqa: BLE001
                 return None
@@ -205,8 +231,11 @@ class GpuMonitor:
     def summary(self) -> str:
         if self._thread is None:
             return ""
-        util = f"mean {np.mean(self.samples):.0f} %, median {np.median(self.samples):.0f} % ({len(self.samples)} samples)" \
-            if self.samples else "not readable (no NVML / nvidia-smi)"
+        util = (
+            f"mean {np.mean(self.samples):.0f} %, median {np.median(self.samples):.0f} % ({len(self.samples)} samples)"
+            if self.samples
+            else "not readable (no NVML / nvidia-smi)"
+        )
         return f"GPU utilisation {util}; peak memory {self.peak_mib:.0f} MiB"
 
 
@@ -232,11 +261,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="engine worker processes (CPU) for (b)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--synthetic", action="store_true", help="Gaussian inputs instead of --data-root")
-    ap.add_argument("--ref-archs", type=int, default=None,
-                    help="run (a) on the first N archs only (default: all); ratios compare archs/s")
+    ap.add_argument(
+        "--ref-archs",
+        type=int,
+        default=None,
+        help="run (a) on the first N archs only (default: all); ratios compare archs/s",
+    )
     ap.add_argument("--memory-format", default="auto", help="engine layout (auto | channels_last | contiguous)")
-    ap.add_argument("--near-batched", default=None, choices=("auto", "on", "off"),
-                    help="engine near.batched (default: not given = auto: on for CUDA, off on CPU)")
+    ap.add_argument(
+        "--near-batched",
+        default=None,
+        choices=("auto", "on", "off"),
+        help="engine near.batched (default: not given = auto: on for CUDA, off on CPU)",
+    )
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args()
 
@@ -245,17 +282,28 @@ def main() -> None:
     near_options = {"repetitions": str(args.near_repetitions)}
     if args.near_batched is not None:
         near_options["batched"] = args.near_batched
-    config = RunConfig(space=args.space, dataset=args.dataset, proxies=proxies, seed=args.seed,
-                       batch_size=args.batch_size, device=args.device, data_root=args.data_root, synthetic=args.synthetic,
-                       proxy_options={"near": near_options}, memory_format=args.memory_format)
+    config = RunConfig(
+        space=args.space,
+        dataset=args.dataset,
+        proxies=proxies,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        data_root=args.data_root,
+        synthetic=args.synthetic,
+        proxy_options={"near": near_options},
+        memory_format=args.memory_format,
+    )
     probe = Scorer(config)
     space = probe.space
     archs = select_archs(space, sample=args.archs, seed=args.seed)
-    print(f"{len(archs)} {args.space} archs, {args.dataset}, batch {args.batch_size}, near reps {args.near_repetitions}, "
-          f"device {args.device}, torch threads {torch.get_num_threads()}, engine workers {args.workers}, "
-          f"engine memory format {str(probe.memory_format).removeprefix('torch.')}")
+    print(
+        f"{len(archs)} {args.space} archs, {args.dataset}, batch {args.batch_size}, near reps {args.near_repetitions}, "
+        f"device {args.device}, torch threads {torch.get_num_threads()}, engine workers {args.workers}, "
+        f"engine memory format {str(probe.memory_format).removeprefix('torch.')}"
+    )
 
-    ref_archs = archs[:args.ref_archs] if args.ref_archs else archs
+    ref_archs = archs[: args.ref_archs] if args.ref_archs else archs
     with GpuMonitor(device) as ref_gpu:
         ref_scores, ref_sec, ref_wall = reference_loop(space, ref_archs, proxies, args, device)
     with GpuMonitor(device) as eng_gpu:
@@ -270,21 +318,40 @@ def main() -> None:
         ra = m / ref_sec[p] if ref_sec[p] else math.inf
         ea = n / eng_sec[p] if eng_sec[p] else math.inf
         agree = agreement(ref_scores[p], eng_scores[p][:m])
-        table[p] = {"ref_archs_per_s": ra, "engine_archs_per_s": ea, "ratio": ea / ra if ra else math.nan, "agreement": agree}
+        table[p] = {
+            "ref_archs_per_s": ra,
+            "engine_archs_per_s": ea,
+            "ratio": ea / ra if ra else math.nan,
+            "agreement": agree,
+        }
         print(f"{p:<10} {ra:>12.3f} {ea:>15.3f} {ea / ra if ra else math.nan:>6.2f}x  {agree}")
     ra, ea = m / ref_wall, n / eng_wall
     table["suite"] = {"ref_archs_per_s": ra, "engine_archs_per_s": ea, "ratio": ea / ra}
     print(f"{'suite':<10} {ra:>12.3f} {ea:>15.3f} {ea / ra:>6.2f}x  (wall clock, incl. model build)")
     if device.type == "cuda":
         print(f"(a) {ref_gpu.summary()}\n(b) {eng_gpu.summary()}")
-        table["gpu"] = {"reference": ref_gpu.summary(), "engine": eng_gpu.summary(),
-                        "name": torch.cuda.get_device_name(device), "tf32": config.allow_tf32}
+        table["gpu"] = {
+            "reference": ref_gpu.summary(),
+            "engine": eng_gpu.summary(),
+            "name": torch.cuda.get_device_name(device),
+            "tf32": config.allow_tf32,
+        }
     if args.json:
         import json
 
         with open(args.json, "w") as fh:
-            json.dump({"archs": n, "ref_archs": m, "device": args.device, "near_repetitions": args.near_repetitions,
-                       "batch_size": args.batch_size, "table": table}, fh, indent=1)
+            json.dump(
+                {
+                    "archs": n,
+                    "ref_archs": m,
+                    "device": args.device,
+                    "near_repetitions": args.near_repetitions,
+                    "batch_size": args.batch_size,
+                    "table": table,
+                },
+                fh,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ proxies through train-mode BatchNorm amplify round-off, docs/performance.md).
 
   python scripts/compare_devices.py --archs 20 --b cuda --data-root ../shared/data/inputs/cifar10_test_1000_from_jpg.npz
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,17 @@ NEAR_REL = 1e-4
 def run_side(args, device: str, extra: list[str], archs=None):
     proxies = PROXIES.select(args.proxies)
     options = parse_proxy_options([f"near.repetitions={args.near_repetitions}", *extra], proxies)
-    config = RunConfig(space=args.space, dataset=args.dataset, proxies=proxies, seed=args.seed,
-                       batch_size=args.batch_size, device=device, data_root=args.data_root, synthetic=args.synthetic,
-                       proxy_options=options)
+    config = RunConfig(
+        space=args.space,
+        dataset=args.dataset,
+        proxies=proxies,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=device,
+        data_root=args.data_root,
+        synthetic=args.synthetic,
+        proxy_options=options,
+    )
     scorer = Scorer(config)
     if archs is None:
         archs = select_archs(scorer.space, sample=args.archs, seed=args.seed)
@@ -66,8 +75,10 @@ def main() -> None:
 
     archs, proxies, a, ta = run_side(args, args.a, [])
     _, _, b, tb = run_side(args, args.b, args.b_proxy_opt, archs)
-    print(f"{len(archs)} {args.space} archs, {args.dataset}, batch {args.batch_size}, NEAR {args.near_repetitions} reps: "
-          f"a = {args.a} ({ta:.1f} s), b = {args.b} {' '.join(args.b_proxy_opt)} ({tb:.1f} s)")
+    print(
+        f"{len(archs)} {args.space} archs, {args.dataset}, batch {args.batch_size}, NEAR {args.near_repetitions} reps: "
+        f"a = {args.a} ({ta:.1f} s), b = {args.b} {' '.join(args.b_proxy_opt)} ({tb:.1f} s)"
+    )
     print(f"\n{'proxy':<10} {'max rel diff':>13} {'spearman':>9}  verdict")
     failed, report = False, {}
     for p in proxies:
@@ -75,7 +86,11 @@ def main() -> None:
         y = np.array([b[(k.key, p)][0] for k in archs], float)
         bad_status = [k.key for k in archs if a[(k.key, p)][1] != "ok" or b[(k.key, p)][1] != "ok"]
         finite = np.isfinite(x) & np.isfinite(y)
-        rel = float(np.max(np.abs(x[finite] - y[finite]) / np.maximum(np.abs(x[finite]), 1e-30))) if finite.any() else float("nan")
+        rel = (
+            float(np.max(np.abs(x[finite] - y[finite]) / np.maximum(np.abs(x[finite]), 1e-30)))
+            if finite.any()
+            else float("nan")
+        )
         rho = float(stats.spearmanr(x[finite], y[finite]).statistic) if finite.sum() > 2 else float("nan")
         ok = (rel <= NEAR_REL) if p == "near" else (np.array_equal(x, y, equal_nan=True) or rho >= 0.999)
         ok = ok and not bad_status
@@ -85,7 +100,11 @@ def main() -> None:
         print(f"{p:<10} {rel:>13.2e} {rho:>9.6f}  {verdict}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"archs": len(archs), "a": args.a, "b": args.b, "seconds": {"a": ta, "b": tb}, "proxies": report}, fh, indent=1)
+            json.dump(
+                {"archs": len(archs), "a": args.a, "b": args.b, "seconds": {"a": ta, "b": tb}, "proxies": report},
+                fh,
+                indent=1,
+            )
     raise SystemExit(1 if failed else 0)
 
 

@@ -15,6 +15,7 @@ repository root, e.g.
     python scripts/ensemble_benchmark.py results/cpu_subset/near_table1/nats-tss_cifar10.csv \
         --set near,meco,zico,synflow --set all --greedy-seeds 10 --select-labels 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,12 @@ from nasprox.stats import (
 
 
 def metrics(score, gt) -> dict:
-    return {"kendall": kendall_tau(score, gt), "spearman": spearman_rho(score, gt),
-            "ndcg_at_10": ndcg_at_k(score, gt, 10), "precision_at_10": precision_at_t(score, gt, 10)}
+    return {
+        "kendall": kendall_tau(score, gt),
+        "spearman": spearman_rho(score, gt),
+        "ndcg_at_10": ndcg_at_k(score, gt, 10),
+        "precision_at_10": precision_at_t(score, gt, 10),
+    }
 
 
 def main(argv=None) -> None:
@@ -51,9 +56,12 @@ def main(argv=None) -> None:
     parser.add_argument("--population", default="all")
     parser.add_argument("--greedy-seeds", type=int, default=10)
     parser.add_argument("--select-labels", type=int, default=50)
-    parser.add_argument("--oracle", action="store_true",
-                        help="also the best subset chosen with ALL labels (an upper bound that peeks at the "
-                             "evaluation labels, not a valid estimate)")
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also the best subset chosen with ALL labels (an upper bound that peeks at the "
+        "evaluation labels, not a valid estimate)",
+    )
     args = parser.parse_args(argv)
     table, pop = select_population(load_results(args.results), args.population)
     for space, dataset, sub, present in table.groups():
@@ -62,8 +70,14 @@ def main(argv=None) -> None:
         directed, _ = default_proxies([p for p in present if not p.startswith("ensemble:")], {})
         rows = []
         for proxy in present:
-            rows.append({"proxy / aggregate": proxy, "members": 1, **metrics(sub[proxy].to_numpy(float), gt),
-                         "n": int(np.isfinite(sub[proxy].to_numpy(float)).sum())})
+            rows.append(
+                {
+                    "proxy / aggregate": proxy,
+                    "members": 1,
+                    **metrics(sub[proxy].to_numpy(float), gt),
+                    "n": int(np.isfinite(sub[proxy].to_numpy(float)).sum()),
+                }
+            )
         for spec in args.set or ["all"]:
             members = directed if spec == "all" else spec.split(",")
             values = sub[members].to_numpy(float) * np.array([proxy_sign(m, {}) for m in members])
@@ -72,7 +86,9 @@ def main(argv=None) -> None:
                 agg = np.full(len(sub), np.nan)
                 agg[ok] = aggregate(values[ok], method)
                 label = f"{method}({'+'.join(members) if spec != 'all' else f'all {len(members)} directed'})"
-                rows.append({"proxy / aggregate": label, "members": len(members), **metrics(agg, gt), "n": int(ok.sum())})
+                rows.append(
+                    {"proxy / aggregate": label, "members": len(members), **metrics(agg, gt), "n": int(ok.sum())}
+                )
         frame = pd.DataFrame(rows)
         print(f"### {space}/{dataset}: target {tgt}; population {pop.label(space, dataset)}\n")
         print(render(frame, "md"))
@@ -89,14 +105,21 @@ def main(argv=None) -> None:
             sel = greedy_select(values, gt, labelled)
             greedy = aggregate(values[held][:, list(sel.chosen)], "rank-mean")
             best = max(range(len(directed)), key=lambda j: spearman_rho(values[labelled, j], gt[labelled]))
-            out.append({"seed": seed, "chosen": "+".join(directed[j] for j in sel.chosen),
-                        "greedy": spearman_rho(greedy, gt[held]),
-                        "best_single_on_labels": spearman_rho(values[held, best], gt[held]),
-                        "best_single": directed[best],
-                        "rank_mean_all": spearman_rho(aggregate(values[held], "rank-mean"), gt[held])})
+            out.append(
+                {
+                    "seed": seed,
+                    "chosen": "+".join(directed[j] for j in sel.chosen),
+                    "greedy": spearman_rho(greedy, gt[held]),
+                    "best_single_on_labels": spearman_rho(values[held, best], gt[held]),
+                    "best_single": directed[best],
+                    "rank_mean_all": spearman_rho(aggregate(values[held], "rank-mean"), gt[held]),
+                }
+            )
         g = pd.DataFrame(out)
-        print(f"greedy rank-mean, {args.greedy_seeds} seeds x {args.select_labels} labelled archs "
-              f"(held-out {len(eligible) - args.select_labels}): Spearman on held-out")
+        print(
+            f"greedy rank-mean, {args.greedy_seeds} seeds x {args.select_labels} labelled archs "
+            f"(held-out {len(eligible) - args.select_labels}): Spearman on held-out"
+        )
         for col in ("greedy", "best_single_on_labels", "rank_mean_all"):
             print(f"  {col}: {g[col].mean():.3f} +- {g[col].std(ddof=1):.3f}")
         print("  subsets chosen: " + "; ".join(f"{k} x{v}" for k, v in g["chosen"].value_counts().items()))
@@ -109,8 +132,10 @@ def main(argv=None) -> None:
                 for cols in combinations(range(len(directed)), size):
                     rho = spearman_rho(aggregate(values[ok][:, list(cols)], "rank-mean"), gt[ok])
                     best = max(best, (rho, cols))
-            print(f"  oracle subset (rank-mean, chosen on all {int(ok.sum())} labels; upper bound, not an estimate): "
-                  f"{'+'.join(directed[j] for j in best[1])} rho {best[0]:.3f}")
+            print(
+                f"  oracle subset (rank-mean, chosen on all {int(ok.sum())} labels; upper bound, not an estimate): "
+                f"{'+'.join(directed[j] for j in best[1])} rho {best[0]:.3f}"
+            )
         print()
 
 

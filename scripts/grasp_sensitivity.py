@@ -13,6 +13,7 @@ own init noise (NASLib scored one init draw), not a bug.
 
   python scripts/grasp_sensitivity.py --archs 64
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def batch(seed: int, std=None):
-    x, y = image_batches("cifar10", 32, seed, data_root=SHARED / "inputs/cifar10_test_1000_from_jpg.npz",
-                         augment=True).next()
+    x, y = image_batches(
+        "cifar10", 32, seed, data_root=SHARED / "inputs/cifar10_test_1000_from_jpg.npz", augment=True
+    ).next()
     if std is not None:  # re-normalise: undo the 0.2023.. std, apply NASLib's
         ours = torch.tensor((0.2023, 0.1994, 0.2010)).view(1, 3, 1, 1)
         x = x * ours / torch.tensor(std).view(1, 3, 1, 1)
@@ -49,8 +51,12 @@ def main() -> None:
     keys = sorted(suite)[:: max(1, len(suite) // args.archs)][: args.archs]
     space = SPACES.get("nats-tss")()
     spec, loss_fn = space.input_spec("cifar10"), space.loss_fn("cifar10")
-    settings = {"base": (0, batch(0)), "init": (1000, batch(0)), "batch": (0, batch(1)),
-                "std": (0, batch(0, (0.2470, 0.2435, 0.2616)))}
+    settings = {
+        "base": (0, batch(0)),
+        "init": (1000, batch(0)),
+        "batch": (0, batch(1)),
+        "std": (0, batch(0, (0.2470, 0.2435, 0.2616))),
+    }
     for name in args.proxies.split(","):
         scores = {s: [] for s in settings}
         theirs = []
@@ -60,8 +66,19 @@ def main() -> None:
             for s, (init_offset, (x, y)) in settings.items():
                 torch.manual_seed(init_offset + i)
                 model = space.build(arch, "cifar10")
-                ctx = ProxyContext(model=model, build_model=None, inputs=x, targets=y, input_spec=spec, loss_fn=loss_fn,
-                                   next_batch=None, device=torch.device("cpu"), seed=i, space="nats-tss", arch=arch)
+                ctx = ProxyContext(
+                    model=model,
+                    build_model=None,
+                    inputs=x,
+                    targets=y,
+                    input_spec=spec,
+                    loss_fn=loss_fn,
+                    next_batch=None,
+                    device=torch.device("cpu"),
+                    seed=i,
+                    space="nats-tss",
+                    arch=arch,
+                )
                 scores[s].append(float(PROXIES.get(name).fn(ctx)))
         theirs = np.asarray(theirs)
         ok = theirs != -1e8
@@ -69,8 +86,10 @@ def main() -> None:
         print(f"{'setting':<8} {'vs NASLib':>10} {'vs base':>9}")
         for s, v in scores.items():
             v = np.asarray(v)
-            print(f"{s:<8} {spearmanr(v[ok], theirs[ok]).statistic:>10.3f} "
-                  f"{spearmanr(v[ok], np.asarray(scores['base'])[ok]).statistic:>9.3f}")
+            print(
+                f"{s:<8} {spearmanr(v[ok], theirs[ok]).statistic:>10.3f} "
+                f"{spearmanr(v[ok], np.asarray(scores['base'])[ok]).statistic:>9.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ mix with nasprox-computed ones. Run from the repository root:
     python scripts/naslib_to_csv.py suite-zero --out-dir results/naslib
     python scripts/naslib_to_csv.py zen --out-dir results/naslib
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,13 @@ def records_zen(data: Path):
                 continue
             dataset = member.split("--")[2]
             for rec in json.loads(zf.read(member)):
-                yield dataset, rec["arch"], {"zen": rec["zen"]["score"]}, {"zen": rec["zen"].get("time")}, \
-                    rec.get("val_accuracy")
+                yield (
+                    dataset,
+                    rec["arch"],
+                    {"zen": rec["zen"]["score"]},
+                    {"zen": rec["zen"].get("time")},
+                    rec.get("val_accuracy"),
+                )
 
 
 def convert(source: str, data: Path, out_dir: Path, ground_truth: Path) -> list[Path]:
@@ -77,14 +83,27 @@ def convert(source: str, data: Path, out_dir: Path, ground_truth: Path) -> list[
         test_acc = space.ground_truth(ref, dataset).get("test_acc", math.nan)
         for raw, score in scores.items():
             finite = score is not None and math.isfinite(float(score))
-            rows[dataset].append({
-                "space": space.name, "arch_index": ref.index, "arch": ref.key, "dataset": dataset,
-                "proxy": proxy_name(raw), "proxy_version": "naslib", "seed": 0, "data_config": f"naslib-{source}",
-                "score": float(score) if finite else math.nan, "status": "ok" if finite else "nonfinite",
-                "error": "" if finite else "non-finite value in the NASLib file",
-                "seconds": seconds.get(raw) if seconds.get(raw) is not None else "", "peak_mem_mb": "",
-                "batch_size": "", "device": "", "gt_test_acc": test_acc,
-                "gt_valid_acc": float(val_acc) if val_acc is not None else math.nan})
+            rows[dataset].append(
+                {
+                    "space": space.name,
+                    "arch_index": ref.index,
+                    "arch": ref.key,
+                    "dataset": dataset,
+                    "proxy": proxy_name(raw),
+                    "proxy_version": "naslib",
+                    "seed": 0,
+                    "data_config": f"naslib-{source}",
+                    "score": float(score) if finite else math.nan,
+                    "status": "ok" if finite else "nonfinite",
+                    "error": "" if finite else "non-finite value in the NASLib file",
+                    "seconds": seconds.get(raw) if seconds.get(raw) is not None else "",
+                    "peak_mem_mb": "",
+                    "batch_size": "",
+                    "device": "",
+                    "gt_test_acc": test_acc,
+                    "gt_valid_acc": float(val_acc) if val_acc is not None else math.nan,
+                }
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     stem = "nb201_suite_zero" if source == "suite-zero" else "nb201_zen"
@@ -105,8 +124,12 @@ def main(argv=None) -> None:
     parser.add_argument("source", choices=("suite-zero", "zen"))
     parser.add_argument("--out-dir", type=Path, default=REPO / "results" / "naslib")
     parser.add_argument("--data", type=Path, default=None, help="shared data folder (default ../shared/data)")
-    parser.add_argument("--ground-truth", type=Path, default=None,
-                        help="NB201 test-accuracy CSV (default <data>/nb201/nb201_test_acc_200ep.csv)")
+    parser.add_argument(
+        "--ground-truth",
+        type=Path,
+        default=None,
+        help="NB201 test-accuracy CSV (default <data>/nb201/nb201_test_acc_200ep.csv)",
+    )
     args = parser.parse_args(argv)
     data = args.data or shared_data()
     convert(args.source, data, args.out_dir, args.ground_truth or data / "nb201" / "nb201_test_acc_200ep.csv")

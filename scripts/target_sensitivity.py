@@ -8,6 +8,7 @@ from ../shared/data/nb201/nb201_valacc_zen_naslib.zip. Prints both and the diffe
 
   python scripts/target_sensitivity.py results/reproduction/nats-tss_cifar10.csv
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ def naslib_val_accuracy(dataset: str) -> dict[str, float]:
             if f"--{dataset}--" not in name or not name.endswith(".json"):
                 continue
             for item in json.loads(z.read(name) or b"[]"):
-                out[naslib_to_arch_string(tuple(int(v) for v in str(item["arch"]).strip("()").split(",")))] = \
-                    float(item["val_accuracy"])
+                out[naslib_to_arch_string(tuple(int(v) for v in str(item["arch"]).strip("()").split(",")))] = float(
+                    item["val_accuracy"]
+                )
     return out
 
 

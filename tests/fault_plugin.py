@@ -2,6 +2,7 @@
 
 They work on the ``toy`` space of toy_plugin (width = arch index + 1 = ctx.model[0].out_channels).
 """
+
 import math
 import os
 
@@ -17,8 +18,12 @@ def _oom(batch: int) -> Exception:
     return torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {batch * 0.5:.2f} GiB")
 
 
-@proxy("fault_oom", "OOMs (torch.cuda.OutOfMemoryError) above FAULT_OOM_ABOVE samples (test fixture)",
-       needs_real_data=False, cost="free")
+@proxy(
+    "fault_oom",
+    "OOMs (torch.cuda.OutOfMemoryError) above FAULT_OOM_ABOVE samples (test fixture)",
+    needs_real_data=False,
+    cost="free",
+)
 def fault_oom(ctx):
     batch = int(ctx.inputs.shape[0])
     BATCHES_SEEN.append((ctx.arch.key, batch))
@@ -27,16 +32,24 @@ def fault_oom(ctx):
     return float(batch)  # the batch the proxy really saw
 
 
-@proxy("fault_oom_w3", "OOMs at every batch size on width 3, old-style RuntimeError (test fixture)",
-       needs_real_data=False, cost="free")
+@proxy(
+    "fault_oom_w3",
+    "OOMs at every batch size on width 3, old-style RuntimeError (test fixture)",
+    needs_real_data=False,
+    cost="free",
+)
 def fault_oom_w3(ctx):
     if ctx.model[0].out_channels == 3:
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.11 GiB total capacity)")
     return float(ctx.model[0].out_channels)
 
 
-@proxy("fault_bad_value", "NaN on width 2, -inf on width 3, raises on width 4 (test fixture)",
-       needs_real_data=False, cost="free")
+@proxy(
+    "fault_bad_value",
+    "NaN on width 2, -inf on width 3, raises on width 4 (test fixture)",
+    needs_real_data=False,
+    cost="free",
+)
 def fault_bad_value(ctx):
     width = ctx.model[0].out_channels
     if width == 2:

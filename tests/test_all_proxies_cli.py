@@ -3,6 +3,7 @@
 Small on purpose: two architectures per space, batch 8, few repetitions; the proxies' own values are
 checked elsewhere (golden tests, NASLib agreement). Here each one must give a finite ``ok`` row.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,26 @@ from typer.testing import CliRunner
 from nasprox.cli import app
 from nasprox.core import PROXIES
 
-CHEAP = ["--batch-size", "8", "--proxy-opt", "near.repetitions=2", "--proxy-opt", "swap.repetitions=2",
-         "--proxy-opt", "reg_swap.repetitions=2", "--proxy-opt", "zen.repetitions=2", "--proxy-opt", "zen.batch_size=4",
-         "--proxy-opt", "gradsign.batch_size=4", "--proxy-opt", "ntk_cond.batch_size=4",
-         "--proxy-opt", "te_nas.batch_size=4"]
+CHEAP = [
+    "--batch-size",
+    "8",
+    "--proxy-opt",
+    "near.repetitions=2",
+    "--proxy-opt",
+    "swap.repetitions=2",
+    "--proxy-opt",
+    "reg_swap.repetitions=2",
+    "--proxy-opt",
+    "zen.repetitions=2",
+    "--proxy-opt",
+    "zen.batch_size=4",
+    "--proxy-opt",
+    "gradsign.batch_size=4",
+    "--proxy-opt",
+    "ntk_cond.batch_size=4",
+    "--proxy-opt",
+    "te_nas.batch_size=4",
+]
 NB101_CELLS = ["010.001.000:1", "011.001.000:3"]  # small cells given as specs: no benchmark file needed
 
 
@@ -37,9 +54,27 @@ def test_every_proxy_scores_through_the_cli(space, tmp_path):
     out = tmp_path / "all.csv"
     # the package's own proxies (other test modules register test plugins in this process at collection)
     names = {n for n in PROXIES.names() if PROXIES.get(n).fn.__module__.startswith("nasprox.proxies.")}
-    result = CliRunner().invoke(app, ["score", "--space", space, "--proxy", ",".join(sorted(names)), "--dataset", "cifar10",
-                                      "--data-root", str(images), "--device", "cpu", "--out", str(out),
-                                      "--no-progress", *select, *CHEAP])
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--space",
+            space,
+            "--proxy",
+            ",".join(sorted(names)),
+            "--dataset",
+            "cifar10",
+            "--data-root",
+            str(images),
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+            *select,
+            *CHEAP,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(names) >= 32
     rows = pd.read_csv(out)

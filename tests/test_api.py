@@ -1,4 +1,5 @@
 """The Python API scores a user's own module and a space with the same engine as the CLI."""
+
 import math
 import subprocess
 import sys
@@ -11,28 +12,55 @@ import nasprox
 
 def _net():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
 
 
 def test_score_model_on_a_user_module_leaves_it_untouched(one_thread):
     model = _net()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     images, labels = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 10
-    scores = nasprox.score_model(model, images, labels, proxies=["near", "synflow", "snip", "params"],
-                                 proxy_options={"near": {"repetitions": 2}})
+    scores = nasprox.score_model(
+        model, images, labels, proxies=["near", "synflow", "snip", "params"], proxy_options={"near": {"repetitions": 2}}
+    )
     assert set(scores) == {"near", "synflow", "snip", "params"} and all(math.isfinite(v) for v in scores.values())
     assert scores["params"] == sum(p.numel() for p in model.parameters()) / 1e6
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    again = nasprox.score_model(model, images, labels, proxies=["near", "snip"], proxy_options={"near": {"repetitions": 2}})
+    again = nasprox.score_model(
+        model, images, labels, proxies=["near", "snip"], proxy_options={"near": {"repetitions": 2}}
+    )
     assert again == {k: scores[k] for k in again}  # seeded like the engine: the same call, the same scores
 
 
 def test_score_space_equals_the_cli_rows(tmp_path, one_thread):
     frame = nasprox.score_space("nats-tss", ["params", "synflow"], archs="0:3", synthetic=True)
     out = tmp_path / "cli.csv"
-    res = subprocess.run([sys.executable, "-m", "nasprox", "score", "--space", "nats-tss", "--proxy", "params,synflow",
-                          "--archs", "0:3", "--synthetic", "--out", str(out), "--no-progress"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nasprox",
+            "score",
+            "--space",
+            "nats-tss",
+            "--proxy",
+            "params,synflow",
+            "--archs",
+            "0:3",
+            "--synthetic",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     import pandas as pd
 

@@ -1,4 +1,5 @@
 """``nasprox correlate`` on a small synthetic result CSV: each format parses, errors exit 2."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -34,7 +35,9 @@ def test_markdown(results_csv):
 
 def test_csv_output_parses(results_csv, tmp_path):
     out = tmp_path / "table.csv"
-    result = runner.invoke(app, ["correlate", str(results_csv), "--format", "csv", "--out", str(out), "--bootstrap", "30"])
+    result = runner.invoke(
+        app, ["correlate", str(results_csv), "--format", "csv", "--out", str(out), "--bootstrap", "30"]
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out).set_index("proxy")
     assert table.loc["good", "spearman"] == pytest.approx(expected_spearman(results_csv, "good"), abs=1e-9)
@@ -52,12 +55,15 @@ def test_latex_output_parses(results_csv):
     assert float(rows["good"][2]) == pytest.approx(expected_spearman(results_csv, "good"), abs=5e-4)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["missing.csv"], "not found"),
-    (["{bad}"], "missing column"),
-    (["{good}", "--target", "nope"], "target 'nope'"),
-    (["{good}", "--top", "abc"], "fraction"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.csv"], "not found"),
+        (["{bad}"], "missing column"),
+        (["{good}", "--target", "nope"], "target 'nope'"),
+        (["{good}", "--top", "abc"], "fraction"),
+    ],
+)
 def test_errors_are_one_line_exit_2(results_csv, tmp_path, args, message):
     bad = tmp_path / "bad.csv"
     bad.write_text("space,arch\nx,y\n")

@@ -1,4 +1,5 @@
 """What a user sees first: examples in --help, `nasprox spaces` as an aligned table, `--format markdown`."""
+
 from __future__ import annotations
 
 import importlib
@@ -17,8 +18,10 @@ runner = CliRunner()
 
 
 FORMAT_COMMANDS = {  # command -> (module, function) of every subcommand with a --format option
-    "correlate": ("nasprox.cli.correlate", "correlate"), "search": ("nasprox.cli.search", "search"),
-    "pareto": ("nasprox.cli.pareto", "pareto"), "select-init": ("nasprox.cli.select_init", "select_init"),
+    "correlate": ("nasprox.cli.correlate", "correlate"),
+    "search": ("nasprox.cli.search", "search"),
+    "pareto": ("nasprox.cli.pareto", "pareto"),
+    "select-init": ("nasprox.cli.select_init", "select_init"),
 }
 
 
@@ -41,11 +44,14 @@ def test_markdown_is_a_synonym_of_md(command):
     assert option.callback(enum("csv")) is enum("csv")
 
 
-@pytest.mark.parametrize("command,args", [
-    ("pareto", ["--scores", "missing.csv", "--costs", "missing.csv"]),
-    ("select-init", ["--data", "missing.npz"]),
-    ("search", ["--space", "nats-tss", "--ground-truth", "missing.csv"]),
-])
+@pytest.mark.parametrize(
+    "command,args",
+    [
+        ("pareto", ["--scores", "missing.csv", "--costs", "missing.csv"]),
+        ("select-init", ["--data", "missing.npz"]),
+        ("search", ["--space", "nats-tss", "--ground-truth", "missing.csv"]),
+    ],
+)
 def test_markdown_passes_option_parsing(command, args, tmp_path):
     """The commands get past parsing with --format markdown (they then stop at the missing file)."""
     result = runner.invoke(app, [command, *args, "--format", "markdown"])
@@ -73,16 +79,19 @@ def test_spaces_prints_a_header_and_aligned_columns():
     for name, row in zip(SPACES.names(), rows):
         sp = SPACES.get(name)()
         assert row.startswith(name + " ")
-        assert row[starts["datasets"]:].startswith(", ".join(sp.datasets)), row
-        assert row[starts["description"]:] == sp.description, row
-        assert row[starts["datasets"] - 2] == " " and re.fullmatch(r"\s*[\d,?]+", row[len(name):size_end]), row
+        assert row[starts["datasets"] :].startswith(", ".join(sp.datasets)), row
+        assert row[starts["description"] :] == sp.description, row
+        assert row[starts["datasets"] - 2] == " " and re.fullmatch(r"\s*[\d,?]+", row[len(name) : size_end]), row
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--help"], ("Examples", "nasprox score", "nasprox correlate", "nasprox report", "docs/data.md")),
-    (["spaces", "--help"], ("Examples", "nasprox spaces --details", "docs/data.md")),
-    (["proxies", "--help"], ("Examples", "nasprox proxies")),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--help"], ("Examples", "nasprox score", "nasprox correlate", "nasprox report", "docs/data.md")),
+        (["spaces", "--help"], ("Examples", "nasprox spaces --details", "docs/data.md")),
+        (["proxies", "--help"], ("Examples", "nasprox proxies")),
+    ],
+)
 def test_help_has_examples(args, expected):
     result = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

@@ -1,5 +1,6 @@
 """Every "file not found" error names the file's source and docs/data.md; sample NATS archives are
 reported up front (which architectures they hold) instead of failing at the first absent record."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,10 @@ from nasprox.core import SPACES, NasproxError
 from nasprox.core.sources import DATASET_SOURCES, DOCS, SOURCES
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = {"nats-sss": "nats_format_samples/NATS-sss-v1_0-50262-simple",
-           "nats-tss": "nats_format_samples/NATS-tss-v1_0-3ffb9-simple"}
+SAMPLES = {
+    "nats-sss": "nats_format_samples/NATS-sss-v1_0-50262-simple",
+    "nats-tss": "nats_format_samples/NATS-tss-v1_0-3ffb9-simple",
+}
 SAMPLE_CSV = {"nats-sss": "nats_sss/sss_test_acc_90ep.csv", "nats-tss": "nb201/nb201_test_acc_200ep.csv"}
 HELD = (0, 11, 284)
 runner = CliRunner()
@@ -68,7 +71,9 @@ def test_every_missing_file_raise_formats_its_source():
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "NasproxError"):
                 continue
             text = " ".join(c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str))
-            called = {getattr(c.func, "id", getattr(c.func, "attr", "")) for c in ast.walk(node) if isinstance(c, ast.Call)}
+            called = {
+                getattr(c.func, "id", getattr(c.func, "attr", "")) for c in ast.walk(node) if isinstance(c, ast.Call)
+            }
             if wording.search(text.lower()) and not (called & helpers):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert not offenders, offenders
@@ -122,9 +127,26 @@ def test_sample_archive_is_reported_before_the_run(name, shared, tmp_path):
     """`score --archs 0:3` on a 3-record sample archive: one line naming the held archs and the CSV
     alternative, exit 2, and no result file or sidecar written."""
     out = tmp_path / "out.csv"
-    result = runner.invoke(app, ["score", "--space", name, "--proxy", "params", "--synthetic", "--device", "cpu",
-                                 "--benchmark", str(shared(SAMPLES[name])), "--archs", "0:3", "--out", str(out),
-                                 "--no-progress"])
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--space",
+            name,
+            "--proxy",
+            "params",
+            "--synthetic",
+            "--device",
+            "cpu",
+            "--benchmark",
+            str(shared(SAMPLES[name])),
+            "--archs",
+            "0:3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 2, result.output
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("nasprox: error: "), result.output
@@ -156,9 +178,26 @@ def test_sample_archive_with_a_csv_covers_the_rest(shared):
 
 def test_sample_archive_score_runs_on_held_archs(shared, tmp_path):
     out = tmp_path / "out.csv"
-    result = runner.invoke(app, ["score", "--space", "nats-sss", "--proxy", "params", "--synthetic", "--device", "cpu",
-                                 "--benchmark", str(shared(SAMPLES["nats-sss"])), "--archs", "0,11", "--out", str(out),
-                                 "--no-progress"])
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--space",
+            "nats-sss",
+            "--proxy",
+            "params",
+            "--synthetic",
+            "--device",
+            "cpu",
+            "--benchmark",
+            str(shared(SAMPLES["nats-sss"])),
+            "--archs",
+            "0,11",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import pandas as pd
 

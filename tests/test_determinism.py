@@ -5,6 +5,7 @@ The guarantee (README "Scaling out"): with the same flags and --threads (default
 the run's thread count, --workers 2 changed every NEAR score by up to 4.1e-7 (relative) against one
 2-thread process.
 """
+
 import csv
 import os
 import subprocess
@@ -24,8 +25,10 @@ def _cli(*args):
 
 def _scores(path):
     with open(path, newline="") as fh:
-        return {(r["arch"], r["proxy"]): (r["score"], r["status"], r["batch_size"], r["data_config"])
-                for r in csv.DictReader(fh)}
+        return {
+            (r["arch"], r["proxy"]): (r["score"], r["status"], r["batch_size"], r["data_config"])
+            for r in csv.DictReader(fh)
+        }
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +37,20 @@ def runs(tmp_path_factory, request):
 
     images = shared_file("inputs/cifar10_test_1000_from_jpg.npz")
     tmp = tmp_path_factory.mktemp("det")
-    base = ["score", "--space", "nats-tss", "--proxy", PROXIES, "--archs", "0,11,284,1000", "--data-root", str(images),
-            "--proxy-opt", "near.repetitions=2", "--no-progress"]
+    base = [
+        "score",
+        "--space",
+        "nats-tss",
+        "--proxy",
+        PROXIES,
+        "--archs",
+        "0,11,284,1000",
+        "--data-root",
+        str(images),
+        "--proxy-opt",
+        "near.repetitions=2",
+        "--no-progress",
+    ]
     out = {}
     for name, extra in (("inline", []), ("workers2", ["--workers", "2"])):
         out[name] = tmp / f"{name}.csv"

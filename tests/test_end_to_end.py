@@ -1,4 +1,5 @@
 """Issue-2 acceptance: score 50 NATS-TSS cells on real CIFAR-10 images, correlate with real ground truth."""
+
 import csv
 import subprocess
 import sys
@@ -16,9 +17,31 @@ def scored(tmp_path_factory, request):
     gt = shared_file("nb201/nb201_test_acc_200ep.csv")
     pytest.importorskip("nasprox.spaces.nats.nats_tss")
     out = tmp_path_factory.mktemp("e2e") / "tss.csv"
-    cmd = [sys.executable, "-m", "nasprox", "score", "--space", "nats-tss", "--proxy", "near,synflow,params",
-           "--dataset", "cifar10", "--sample", "50", "--seed", "0", "--device", "cpu", "--data-root", str(images),
-           "--ground-truth", str(gt), "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nasprox",
+        "score",
+        "--space",
+        "nats-tss",
+        "--proxy",
+        "near,synflow,params",
+        "--dataset",
+        "cifar10",
+        "--sample",
+        "50",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--data-root",
+        str(images),
+        "--ground-truth",
+        str(gt),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr
     return out
@@ -33,8 +56,12 @@ def test_rows_complete_and_ok(scored):
 
 def test_correlate_matches_scipy_and_near_is_positive(scored, tmp_path):
     out = tmp_path / "corr.csv"
-    res = subprocess.run([sys.executable, "-m", "nasprox", "correlate", str(scored), "--format", "csv", "--out", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "nasprox", "correlate", str(scored), "--format", "csv", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     table = pd.read_csv(out)
     frame = pd.read_csv(scored)
@@ -46,4 +73,6 @@ def test_correlate_matches_scipy_and_near_is_positive(scored, tmp_path):
     assert got == pytest.approx(expected, abs=5e-4 if isinstance(got, float) and round(got, 3) == got else 1e-12)
     near = stats.spearmanr(wide["near"], acc).statistic
     assert near > 0.3, near
-    print(f"spearman params={expected:.3f} near={near:.3f} synflow={stats.spearmanr(wide['synflow'], acc).statistic:.3f}")
+    print(
+        f"spearman params={expected:.3f} near={near:.3f} synflow={stats.spearmanr(wide['synflow'], acc).statistic:.3f}"
+    )

@@ -1,4 +1,5 @@
 """Engine + storage: resume, torn lines, schema checks, failure rows, determinism, SIGKILL safety."""
+
 import csv
 import os
 import signal
@@ -32,7 +33,9 @@ def read_rows(path):
 
 
 def test_scorer_records_statuses_and_ground_truth():
-    scorer = Scorer(RunConfig(space="toy", dataset="cifar10", proxies=["toy_width", "toy_flaky"], synthetic=True, device="cpu"))
+    scorer = Scorer(
+        RunConfig(space="toy", dataset="cifar10", proxies=["toy_width", "toy_flaky"], synthetic=True, device="cpu")
+    )
     recs = [r for arch in select_archs(scorer.space, archs="0:4") for r in scorer.score_arch(arch)]
     flaky = {r.arch: (r.status, r.error) for r in recs if r.proxy == "toy_flaky"}
     assert flaky["w4"] == ("error", "RuntimeError: boom")
@@ -46,7 +49,9 @@ def test_scorer_records_statuses_and_ground_truth():
 
 def test_same_seed_bit_identical_and_seed_changes_scores():
     def scores(seed):
-        s = Scorer(RunConfig(space="toy", dataset="cifar10", proxies=["toy_mean"], synthetic=True, device="cpu", seed=seed))
+        s = Scorer(
+            RunConfig(space="toy", dataset="cifar10", proxies=["toy_mean"], synthetic=True, device="cpu", seed=seed)
+        )
         return [r.score for a in select_archs(s.space, archs="0:5") for r in s.score_arch(a)]
 
     assert scores(3) == scores(3)
@@ -85,7 +90,19 @@ def test_writer_resumes_and_cuts_only_torn_line(tmp_path):
 
 def test_cli_score_resume_no_duplicates(tmp_path):
     out = tmp_path / "toy.csv"
-    args = ["score", "--space", "toy", "--proxy", "toy_width,toy_mean", "--synthetic", "--archs", "0:6", "--out", str(out), "--no-progress"]
+    args = [
+        "score",
+        "--space",
+        "toy",
+        "--proxy",
+        "toy_width,toy_mean",
+        "--synthetic",
+        "--archs",
+        "0:6",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     assert "archs/s" in first.stderr
@@ -100,9 +117,23 @@ def test_cli_score_resume_no_duplicates(tmp_path):
 
 def test_cli_sigkill_then_resume_loses_nothing(tmp_path):
     out = tmp_path / "k.csv"
-    args = ["score", "--space", "toy", "--proxy", "toy_width", "--synthetic", "--archs", "0:40", "--out", str(out), "--no-progress"]
+    args = [
+        "score",
+        "--space",
+        "toy",
+        "--proxy",
+        "toy_width",
+        "--synthetic",
+        "--archs",
+        "0:40",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS), "TOY_SLEEP": "0.05"}
-    proc = subprocess.Popen([sys.executable, "-m", "nasprox", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasprox", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or len(out.read_bytes().splitlines()) < 6):
         time.sleep(0.02)
@@ -146,5 +177,7 @@ def test_cli_unwritable_output_and_foreign_csv(tmp_path):
     assert foreign.read_text() == "a,b\n1,2\n"  # never damaged
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    res = run_cli("score", "--space", "toy", "--proxy", "toy_width", "--synthetic", "--out", str(blocker / "sub" / "o.csv"))
+    res = run_cli(
+        "score", "--space", "toy", "--proxy", "toy_width", "--synthetic", "--out", str(blocker / "sub" / "o.csv")
+    )
     assert res.returncode == 2 and "Traceback" not in res.stderr

@@ -1,4 +1,5 @@
 """``nasprox ensemble``: rank aggregates against hand-computed ranks, directions, missing values, greedy split."""
+
 from __future__ import annotations
 
 import json
@@ -36,11 +37,16 @@ def test_ranks_by_hand():
 def test_aggregates_by_hand():
     np.testing.assert_allclose(rank_mean(ORIENTED), [5.5 / 3, 7.5 / 3, 7 / 3, 13 / 3, 12 / 3])
     np.testing.assert_allclose(geo_mean(ORIENTED), np.cbrt([3.5, 14.0, 9.0, 80.0, 50.0]))
-    np.testing.assert_allclose(log_rank(ORIENTED), [math.log(1 / 5) * 2 + math.log(3.5 / 5),
-                                                   math.log(2 / 5) * 2 + math.log(3.5 / 5),
-                                                   math.log(3 / 5) * 2 + math.log(1 / 5),
-                                                   math.log(4 / 5) * 2 + math.log(5 / 5),
-                                                   math.log(5 / 5) * 2 + math.log(2 / 5)])
+    np.testing.assert_allclose(
+        log_rank(ORIENTED),
+        [
+            math.log(1 / 5) * 2 + math.log(3.5 / 5),
+            math.log(2 / 5) * 2 + math.log(3.5 / 5),
+            math.log(3 / 5) * 2 + math.log(1 / 5),
+            math.log(4 / 5) * 2 + math.log(5 / 5),
+            math.log(5 / 5) * 2 + math.log(2 / 5),
+        ],
+    )
     # borda: archs strictly beaten per proxy: a 0..4, -b 0..4, c 2 2 0 4 1 (a tie beats nobody)
     np.testing.assert_array_equal(borda(ORIENTED), [2, 4, 4, 10, 9])
 
@@ -88,11 +94,29 @@ def write_csv(path, n=30, seed=0, fail=(), raw_proxy=True):
             scores["l2_norm"] = -acc + rng.normal(0, 3)
         for proxy, score in scores.items():
             status = "error" if (i, proxy) in fail else "ok"
-            rows.append({"space": "nats-tss", "arch_index": i, "arch": key, "dataset": "cifar10", "proxy": proxy,
-                         "proxy_version": "1", "seed": 0, "data_config": "abc", "score": score if status == "ok" else "nan",
-                         "status": status, "error": "boom" if status != "ok" else "", "seconds": 0.5,
-                         "peak_mem_mb": 10.0, "batch_size": 64, "device": "cpu", "gt_test_acc": acc,
-                         "gt_valid_acc": "", "gt_params": "", "gt_flops": ""})
+            rows.append(
+                {
+                    "space": "nats-tss",
+                    "arch_index": i,
+                    "arch": key,
+                    "dataset": "cifar10",
+                    "proxy": proxy,
+                    "proxy_version": "1",
+                    "seed": 0,
+                    "data_config": "abc",
+                    "score": score if status == "ok" else "nan",
+                    "status": status,
+                    "error": "boom" if status != "ok" else "",
+                    "seconds": 0.5,
+                    "peak_mem_mb": 10.0,
+                    "batch_size": 64,
+                    "device": "cpu",
+                    "gt_test_acc": acc,
+                    "gt_valid_acc": "",
+                    "gt_params": "",
+                    "gt_flops": "",
+                }
+            )
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -112,8 +136,9 @@ def test_directions():
 
 def test_rank_mean_rows_match_hand_ranks(tmp_path):
     path = write_csv(tmp_path / "r.csv")
-    res = build_ensembles([path], proxies=["synflow", "zico", "l2_norm"], methods=["rank-mean"],
-                          signs={"l2_norm": -1.0})
+    res = build_ensembles(
+        [path], proxies=["synflow", "zico", "l2_norm"], methods=["rank-mean"], signs={"l2_norm": -1.0}
+    )
     name = ensemble_name("rank-mean", ["synflow", "zico", "l2_norm"])
     assert name == "ensemble:rank-mean(synflow+zico+l2_norm)"
     assert res.header == header_for(["test_acc", "valid_acc", "params", "flops"])
@@ -153,23 +178,45 @@ def test_missing_members_become_undefined_rows(tmp_path):
 
 def test_greedy_removes_labelled_archs_everywhere(tmp_path):
     path = write_csv(tmp_path / "r.csv", n=40)
-    res = build_ensembles([path], proxies=["synflow", "zico", "l2_norm"], methods=["greedy", "rank-mean"],
-                          signs={"l2_norm": -1.0}, select_labels=12, seed=3)
+    res = build_ensembles(
+        [path],
+        proxies=["synflow", "zico", "l2_norm"],
+        methods=["greedy", "rank-mean"],
+        signs={"l2_norm": -1.0},
+        select_labels=12,
+        seed=3,
+    )
     greedy = next(e for e in res.info if e["method"] == "greedy")["greedy"]
     labelled = set(greedy["labelled_arch_index"])
     assert len(labelled) == 12 and greedy["seed"] == 3
     left = set(res.rows["arch_index"].astype(int))
     assert not labelled & left and len(left) == 28
-    again = build_ensembles([path], proxies=["synflow", "zico", "l2_norm"], methods=["greedy"],
-                            signs={"l2_norm": -1.0}, select_labels=12, seed=3)
+    again = build_ensembles(
+        [path],
+        proxies=["synflow", "zico", "l2_norm"],
+        methods=["greedy"],
+        signs={"l2_norm": -1.0},
+        select_labels=12,
+        seed=3,
+    )
     assert next(iter(again.info))["greedy"]["labelled_arch_index"] == greedy["labelled_arch_index"]
 
 
 def test_cli_writes_schema_csv_and_sidecar(tmp_path):
     path = write_csv(tmp_path / "r.csv", raw_proxy=False)
     out = tmp_path / "ens.csv"
-    args = ["ensemble", str(path), "--proxies", "synflow,zico", "--method", "rank-mean", "--method", "borda",
-            "--out", str(out)]
+    args = [
+        "ensemble",
+        str(path),
+        "--proxies",
+        "synflow,zico",
+        "--method",
+        "rank-mean",
+        "--method",
+        "borda",
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     sidecar = json.loads((tmp_path / "ens.csv.provenance.json").read_text())
@@ -180,8 +227,17 @@ def test_cli_writes_schema_csv_and_sidecar(tmp_path):
     assert corr.exit_code == 0 and "ensemble:rank-mean(synflow+zico)" in corr.stdout
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--force" in again.stderr
-    raw = runner.invoke(app, ["ensemble", str(write_csv(tmp_path / "raw.csv")), "--proxies", "synflow,l2_norm",
-                              "--out", str(tmp_path / "x.csv")])
+    raw = runner.invoke(
+        app,
+        [
+            "ensemble",
+            str(write_csv(tmp_path / "raw.csv")),
+            "--proxies",
+            "synflow,l2_norm",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+    )
     assert raw.exit_code == 2 and "--sign l2_norm" in raw.stderr
     default = runner.invoke(app, ["ensemble", str(path), "--proxies", "synflow,zico"])  # no --out
     assert default.exit_code == 0, default.output

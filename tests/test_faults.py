@@ -5,6 +5,7 @@ conflicting flags, unwritable outputs): one-line error, exit 2, existing results
 Already tested elsewhere: SIGKILL + resume and torn lines (test_engine_storage), per-arch timeout,
 worker crash, shards, determinism (test_scale_out), loader-level damage (test_space_*).
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,10 +35,16 @@ TSS_DIR = "nats_format_samples/NATS-tss-v1_0-3ffb9-simple"
 
 
 def run_cli(*args, tmp_path, timeout=240, env_extra=None):
-    env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin,fault_plugin", "PYTHONPATH": str(TESTS),
-           "NASPROX_CACHE_DIR": str(tmp_path / "cache"), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=timeout)
+    env = {
+        **os.environ,
+        "NASPROX_PLUGINS": "toy_plugin,fault_plugin",
+        "PYTHONPATH": str(TESTS),
+        "NASPROX_CACHE_DIR": str(tmp_path / "cache"),
+        **(env_extra or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout
+    )
 
 
 def read_rows(path):
@@ -47,8 +54,9 @@ def read_rows(path):
 
 # -- CUDA OOM back-off ---------------------------------------------------------------------------
 def _scorer(proxies, batch_size=64):
-    return Scorer(RunConfig(space="toy", dataset="cifar10", proxies=proxies, synthetic=True, device="cpu",
-                            batch_size=batch_size))
+    return Scorer(
+        RunConfig(space="toy", dataset="cifar10", proxies=proxies, synthetic=True, device="cpu", batch_size=batch_size)
+    )
 
 
 def test_oom_halves_the_batch_and_records_the_batch_used(monkeypatch):
@@ -84,8 +92,21 @@ def test_oom_at_the_smallest_batch_is_an_oom_row_and_the_run_goes_on():
 
 def test_cli_run_with_oom_nan_inf_and_raising_proxies(tmp_path):
     out = tmp_path / "faults.csv"
-    args = ["score", "--space", "toy", "--proxy", "toy_width,fault_oom,fault_oom_w3,fault_bad_value", "--synthetic",
-            "--archs", "0:6", "--batch-size", "32", "--no-progress", "--out", str(out)]
+    args = [
+        "score",
+        "--space",
+        "toy",
+        "--proxy",
+        "toy_width,fault_oom,fault_oom_w3,fault_bad_value",
+        "--synthetic",
+        "--archs",
+        "0:6",
+        "--batch-size",
+        "32",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     res = run_cli(*args, tmp_path=tmp_path, env_extra={"FAULT_OOM_ABOVE": "4"})
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "(4 not ok)" in res.stderr
@@ -100,13 +121,20 @@ def test_cli_run_with_oom_nan_inf_and_raising_proxies(tmp_path):
     assert (w3["status"], w3["batch_size"], w3["score"]) == ("oom", "1", "nan")
     assert (got["w2", "fault_bad_value"]["status"], got["w2", "fault_bad_value"]["score"]) == ("nonfinite", "nan")
     assert got["w2", "fault_bad_value"]["error"] == "score is nan"
-    assert (got["w3", "fault_bad_value"]["status"], got["w3", "fault_bad_value"]["error"]) == ("nonfinite", "score is -inf")
+    assert (got["w3", "fault_bad_value"]["status"], got["w3", "fault_bad_value"]["error"]) == (
+        "nonfinite",
+        "score is -inf",
+    )
     w4 = got["w4", "fault_bad_value"]
     assert (w4["status"], w4["score"], w4["error"]) == ("error", "nan", "ValueError: matrix is singular")
     assert {got[f"w{w}", "fault_bad_value"]["status"] for w in (1, 5, 6)} == {"ok"}
     not_ok = sorted((a, p) for (a, p), r in got.items() if r["status"] != "ok")
-    assert not_ok == [("w2", "fault_bad_value"), ("w3", "fault_bad_value"), ("w3", "fault_oom_w3"),
-                      ("w4", "fault_bad_value")]
+    assert not_ok == [
+        ("w2", "fault_bad_value"),
+        ("w3", "fault_bad_value"),
+        ("w3", "fault_oom_w3"),
+        ("w4", "fault_bad_value"),
+    ]
     # resuming keeps failure rows as done (no retry storm, no duplicates) and the file unchanged
     before = out.read_bytes()
     again = run_cli(*args, tmp_path=tmp_path, env_extra={"FAULT_OOM_ABOVE": "4"})
@@ -115,8 +143,19 @@ def test_cli_run_with_oom_nan_inf_and_raising_proxies(tmp_path):
 
 
 def test_oom_back_off_in_isolated_workers_matches_in_process(tmp_path):
-    common = ["score", "--space", "toy", "--proxy", "fault_oom,fault_oom_w3", "--synthetic", "--archs", "0:4",
-              "--batch-size", "16", "--no-progress"]
+    common = [
+        "score",
+        "--space",
+        "toy",
+        "--proxy",
+        "fault_oom,fault_oom_w3",
+        "--synthetic",
+        "--archs",
+        "0:4",
+        "--batch-size",
+        "16",
+        "--no-progress",
+    ]
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     assert run_cli(*common, "--out", str(a), tmp_path=tmp_path).returncode == 0
     res = run_cli(*common, "--timeout-per-arch", "120", "--out", str(b), tmp_path=tmp_path)
@@ -130,9 +169,23 @@ def test_oom_back_off_in_isolated_workers_matches_in_process(tmp_path):
 def _existing_results(path: Path, space: str, dataset: str, arch: str = "prior-arch") -> bytes:
     """A results file of the right schema (as a previous run would have left it)."""
     header = header_for(SPACES.get(space).gt_fields)
-    values = {"space": space, "arch_index": "-1", "arch": arch, "dataset": dataset, "proxy": "params",
-              "proxy_version": "1", "seed": "0", "data_config": "0123456789", "score": "0.5", "status": "ok",
-              "error": "", "seconds": "0.001", "peak_mem_mb": "1.0", "batch_size": "64", "device": "cpu"}
+    values = {
+        "space": space,
+        "arch_index": "-1",
+        "arch": arch,
+        "dataset": dataset,
+        "proxy": "params",
+        "proxy_version": "1",
+        "seed": "0",
+        "data_config": "0123456789",
+        "score": "0.5",
+        "status": "ok",
+        "error": "",
+        "seconds": "0.001",
+        "peak_mem_mb": "1.0",
+        "batch_size": "64",
+        "device": "cpu",
+    }
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
@@ -192,8 +245,11 @@ def _case_nb201_csv(tmp_path):
 def _case_transnas_csv(tmp_path):
     gt = tmp_path / "tnb101_micro_valmetric_zen.csv"
     gt.write_bytes(shared_file("transnas/tnb101_micro_valmetric_zen.csv").read_bytes()[:20_000])  # cut mid-row
-    return "transnas-micro", ["--dataset", "room_layout", "--ground-truth", str(gt), "--archs", "0"], \
-        "cells, the header has"
+    return (
+        "transnas-micro",
+        ["--dataset", "room_layout", "--ground-truth", str(gt), "--archs", "0"],
+        "cells, the header has",
+    )
 
 
 def _case_nb101_tfrecord(tmp_path):
@@ -205,9 +261,18 @@ def _case_nb101_tfrecord(tmp_path):
 def _case_nb101_cache(tmp_path):
     path = _nb101_tfrecord(tmp_path)
     env = {**os.environ, "NASPROX_CACHE_DIR": str(tmp_path / "cache0")}
-    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                    "from nasprox.spaces.nb101._nb101_cache import load_benchmark; load_benchmark(Path(sys.argv[1]))",
-                    str(path)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; "
+            "from nasprox.spaces.nb101._nb101_cache import load_benchmark; load_benchmark(Path(sys.argv[1]))",
+            str(path),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     (cache,) = (tmp_path / "cache0").glob("nb101-*.npz")
     _truncate(cache, 0.5)  # a cache file cut short (disk full, copied while written)
     return "nb101", ["--benchmark", str(cache)], "cannot read NB101 cache"
@@ -235,9 +300,21 @@ def _case_input_npz(tmp_path):
     return "nats-tss", ["--data-root", str(npz), "--archs", "0", "--proxy", "naswot"], "cannot read images"
 
 
-@pytest.mark.parametrize("case", [_case_nats_meta, _case_nats_record, _case_nb201_csv, _case_transnas_csv,
-                                  _case_nb101_tfrecord, _case_nb101_cache, _case_nlp_zip, _case_nlp_log,
-                                  _case_input_npz], ids=lambda c: c.__name__[6:])
+@pytest.mark.parametrize(
+    "case",
+    [
+        _case_nats_meta,
+        _case_nats_record,
+        _case_nb201_csv,
+        _case_transnas_csv,
+        _case_nb101_tfrecord,
+        _case_nb101_cache,
+        _case_nlp_zip,
+        _case_nlp_log,
+        _case_input_npz,
+    ],
+    ids=lambda c: c.__name__[6:],
+)
 def test_truncated_benchmark_and_input_files(tmp_path, case):
     space, args, fragment = case(tmp_path)
     dataset = args[args.index("--dataset") + 1] if "--dataset" in args else "cifar10"
@@ -259,8 +336,12 @@ def test_csv_of_another_schema_version_is_refused_untouched(tmp_path):
     header, row = current.decode().splitlines()
     cols, vals = header.split(","), row.split(",")
     drop = cols.index("batch_size")  # what a CSV from before the batch_size column looks like
-    old = (",".join(c for i, c in enumerate(cols) if i != drop) + "\n"
-           + ",".join(v for i, v in enumerate(vals) if i != drop) + "\n").encode()
+    old = (
+        ",".join(c for i, c in enumerate(cols) if i != drop)
+        + "\n"
+        + ",".join(v for i, v in enumerate(vals) if i != drop)
+        + "\n"
+    ).encode()
     out.write_bytes(old + b"toy,-1,w9,cifar10,toy_wi")  # even with a torn last line: nothing is cut
     res = run_cli(*TOY, "--synthetic", "--out", str(out), tmp_path=tmp_path)
     assert_one_line_error(res, "another schema")
@@ -269,12 +350,15 @@ def test_csv_of_another_schema_version_is_refused_untouched(tmp_path):
     assert not Path(str(out) + ".provenance.json").exists()
 
 
-@pytest.mark.parametrize("flags, fragment", [
-    (["--synthetic", "--data-root", "."], "exclude each other"),
-    (["--synthetic", "--archs", "0:3", "--sample", "3"], "only one of"),
-    (["--synthetic", "--backend", "local", "--ray-address", "auto"], "--backend ray"),
-    (["--synthetic", "--timeout-per-arch", "0"], "--timeout-per-arch"),
-])
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--synthetic", "--data-root", "."], "exclude each other"),
+        (["--synthetic", "--archs", "0:3", "--sample", "3"], "only one of"),
+        (["--synthetic", "--backend", "local", "--ray-address", "auto"], "--backend ray"),
+        (["--synthetic", "--timeout-per-arch", "0"], "--timeout-per-arch"),
+    ],
+)
 def test_conflicting_flags_leave_results_untouched(tmp_path, flags, fragment):
     out = tmp_path / "r.csv"
     before = _existing_results(out, "toy", "cifar10")

@@ -1,5 +1,6 @@
 """search/ and report/ reach spaces and proxies only through the registry (DESIGN: "Imports of the
 registry are the only way up"): no import of a space or proxy module, statically."""
+
 import ast
 from pathlib import Path
 
@@ -20,10 +21,13 @@ def _imports(path: Path) -> list[str]:
 
 
 def test_search_and_report_import_no_space_or_proxy_module():
-    offenders = [f"{path.relative_to(PACKAGE)}: {name}"
-                 for layer in ("search", "report") for path in sorted((PACKAGE / layer).rglob("*.py"))
-                 for name in _imports(path)
-                 if name.startswith(("nasprox.spaces", "nasprox.proxies"))]
+    offenders = [
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for layer in ("search", "report")
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        for name in _imports(path)
+        if name.startswith(("nasprox.spaces", "nasprox.proxies"))
+    ]
     assert not offenders, offenders
 
 

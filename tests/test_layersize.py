@@ -1,4 +1,5 @@
 """NEAR MLP layer-size estimation (PROXY_SPEC §5.1) and the `nasprox layersize` command."""
+
 import numpy as np
 import pytest
 import torch
@@ -51,7 +52,7 @@ def test_greedy_first_layer_matches_the_near_reference_helper_on_real_images(sha
     for s in sizes:
         torch.manual_seed(model_seed(3, 0, s, 0))
         models.append(build_mlp(x.shape[1], [s], 10, "tanh"))
-    samples = [x[i:i + 1] for i in sample_order(3, 0, len(x))]
+    samples = [x[i : i + 1] for i in sample_order(3, 0, len(x))]
     reference = estimate_layer_size(models, sizes, samples, layer_index=1, threshold=0.005, repetitions=1)
     assert ours.estimate == pytest.approx(reference, rel=1e-6)
     assert ours.chosen == round(reference)
@@ -61,9 +62,26 @@ def test_greedy_first_layer_matches_the_near_reference_helper_on_real_images(sha
 
 def test_cli_sizes_two_layers_on_real_images_and_writes_the_plot(shared, tmp_path):
     png = tmp_path / "fit.png"
-    result = CliRunner().invoke(app, [
-        "layersize", "--data", str(shared(CIFAR)), "--output-size", "10", "--hidden-layers", "2",
-        "--sizes", "8,16,32,64", "--repetitions", "1", "--limit", "150", "--plot", str(png)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "layersize",
+            "--data",
+            str(shared(CIFAR)),
+            "--output-size",
+            "10",
+            "--hidden-layers",
+            "2",
+            "--sizes",
+            "8,16,32,64",
+            "--repetitions",
+            "1",
+            "--limit",
+            "150",
+            "--plot",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "chosen sizes:" in result.output
     chosen = [int(v) for v in result.output.split("chosen sizes: ")[1].split(" ")[0].split(",")]
@@ -71,15 +89,19 @@ def test_cli_sizes_two_layers_on_real_images_and_writes_the_plot(shared, tmp_pat
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--sizes", "16"], "at least two distinct"),
-    (["--sizes", "8,x"], "comma-separated integers"),
-    (["--input-size", "5"], "--input-size 5"),
-    (["--activation", "swish"], "unknown activation"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sizes", "16"], "at least two distinct"),
+        (["--sizes", "8,x"], "comma-separated integers"),
+        (["--input-size", "5"], "--input-size 5"),
+        (["--activation", "swish"], "unknown activation"),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(shared, args, message):
-    result = CliRunner().invoke(app, ["layersize", "--data", str(shared(CIFAR)), "--output-size", "10",
-                                      "--limit", "50", *args])
+    result = CliRunner().invoke(
+        app, ["layersize", "--data", str(shared(CIFAR)), "--output-size", "10", "--limit", "50", *args]
+    )
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
 

@@ -13,6 +13,7 @@ jacob_cov sits at the noise floor of this comparison: our own score on two diffe
 ranks the same 63 archs with Spearman 0.97 only, and against NASLib we measured 0.900 (plain batch,
 seed 0), 0.909 (seed 1) and 0.915 (augmented, as NASLib) on a development NB201 model.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,17 @@ from nasprox.data import image_batches
 NUM_ARCHS = 64  # some NASLib rows are -1e8 (NaN) for jacov; >= 60 finite remain
 BATCH_SIZE = 32  # NASLib zero-cost configs (PROXY_SPEC §1.2)
 # ours -> NASLib's key
-ASSERTED = {"synflow": "synflow", "snip": "snip", "grad_norm": "grad_norm", "grasp": "grasp", "fisher": "fisher",
-            "jacob_cov": "jacov", "l2_norm": "l2_norm", "params": "params", "flops": "flops"}
+ASSERTED = {
+    "synflow": "synflow",
+    "snip": "snip",
+    "grad_norm": "grad_norm",
+    "grasp": "grasp",
+    "fisher": "fisher",
+    "jacob_cov": "jacov",
+    "l2_norm": "l2_norm",
+    "params": "params",
+    "flops": "flops",
+}
 REPORTED = {"epe_nas": "epe_nas", "plain": "plain"}
 NASLIB_NAN = -1e8  # NASLib's replacement for NaN/inf scores (§1.10)
 
@@ -64,9 +74,19 @@ def agreement():
             return space.build(arch, "cifar10")
 
         for name, theirs_key in {**ASSERTED, **REPORTED}.items():
-            ctx = ProxyContext(model=build(), build_model=build, inputs=inputs, targets=targets, input_spec=spec,
-                               loss_fn=loss_fn, next_batch=lambda: (inputs, targets), device=torch.device("cpu"),
-                               seed=i, space="nats-tss", arch=arch)
+            ctx = ProxyContext(
+                model=build(),
+                build_model=build,
+                inputs=inputs,
+                targets=targets,
+                input_spec=spec,
+                loss_fn=loss_fn,
+                next_batch=lambda: (inputs, targets),
+                device=torch.device("cpu"),
+                seed=i,
+                space="nats-tss",
+                arch=arch,
+            )
             start = time.process_time()
             try:
                 ours = PROXIES.get(name).fn(ctx)
@@ -97,8 +117,13 @@ KNOWN_GAP = {
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAP[n], strict=False))
-                                  if n in KNOWN_GAP else n for n in sorted(ASSERTED)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAP[n], strict=False)) if n in KNOWN_GAP else n
+        for n in sorted(ASSERTED)
+    ],
+)
 def test_rank_agreement_with_naslib(agreement, name):
     ours, theirs, _ = agreement[name]
     rho = spearmanr(ours, theirs).statistic
@@ -125,9 +150,17 @@ def test_flops_params_equal_nats_records():
         info = next(v for k, v in record["all_results"].items() if k[0] == "cifar10")
         arch = space.parse(record["arch_str"])
         for name, expected in (("params", info["params"]), ("flops", info["flop"])):
-            ctx = ProxyContext(model=space.build(arch, "cifar10"), build_model=lambda arch=arch: space.build(arch, "cifar10"),
-                               inputs=x, targets=y, input_spec=space.input_spec("cifar10"), loss_fn=None,
-                               next_batch=None, device=torch.device("cpu"), seed=0)
+            ctx = ProxyContext(
+                model=space.build(arch, "cifar10"),
+                build_model=lambda arch=arch: space.build(arch, "cifar10"),
+                inputs=x,
+                targets=y,
+                input_spec=space.input_spec("cifar10"),
+                loss_fn=None,
+                next_batch=None,
+                device=torch.device("cpu"),
+                seed=0,
+            )
             assert PROXIES.get(name).fn(ctx) == pytest.approx(float(expected), abs=5e-6), (index, name)
 
 

@@ -1,4 +1,5 @@
 """NEAR (PROXY_SPEC §5.1): effective rank by hand, the reference's regression values (§8.3), the proxy."""
+
 from __future__ import annotations
 
 import math
@@ -56,16 +57,28 @@ def _reference_loader():
 
 def test_reference_near_score():
     loader = _reference_loader()
-    model = nn.Sequential(nn.Conv2d(3, 3, 5), nn.Flatten(), nn.SiLU(), nn.Linear(108, 50), nn.SiLU(),
-                          nn.Linear(50, 25), nn.SiLU(), nn.Linear(25, 5))
+    model = nn.Sequential(
+        nn.Conv2d(3, 3, 5),
+        nn.Flatten(),
+        nn.SiLU(),
+        nn.Linear(108, 50),
+        nn.SiLU(),
+        nn.Linear(50, 25),
+        nn.SiLU(),
+        nn.Linear(25, 5),
+    )
     assert near_score(model, loader, repetitions=5) == pytest.approx(132.1655230906162, rel=1e-6)
 
 
 def test_reference_estimate_layer_size():
     loader = _reference_loader()
     sizes = [10 * 2**i for i in range(9)]
-    models = [nn.Sequential(nn.Conv2d(3, 3, 5), nn.Flatten(), nn.Tanh(), nn.Linear(108, s), nn.Tanh(),
-                            nn.Linear(s, 5), nn.Tanh()) for s in sizes]
+    models = [
+        nn.Sequential(
+            nn.Conv2d(3, 3, 5), nn.Flatten(), nn.Tanh(), nn.Linear(108, s), nn.Tanh(), nn.Linear(s, 5), nn.Tanh()
+        )
+        for s in sizes
+    ]
     assert isinstance(hooked_modules(models[0])[4], nn.Linear)  # index 4 = Linear(s, 5)
     assert estimate_layer_size(models, sizes, loader, 4) == pytest.approx(24.280967850662, rel=1e-4)
 
@@ -76,8 +89,12 @@ def test_rows_mlp_batch_one_takes_first_samples():
     lin = nn.Linear(4, 3, bias=False)
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [1.0, 1.0, 0, 0]]))
-    xs = [torch.tensor([[1.0, 0, 0, 0]]), torch.tensor([[0, 1.0, 0, 0]]), torch.tensor([[1.0, 1.0, 0, 0]]),
-          torch.tensor([[5.0, 5.0, 5.0, 5.0]])]
+    xs = [
+        torch.tensor([[1.0, 0, 0, 0]]),
+        torch.tensor([[0, 1.0, 0, 0]]),
+        torch.tensor([[1.0, 1.0, 0, 0]]),
+        torch.tensor([[5.0, 5.0, 5.0, 5.0]]),
+    ]
     # rows (1,0,1), (0,1,1), (1,1,2): MᵀM has eigenvectors (1,1,2) -> 9 and (1,-1,0) -> 1, so σ = (3, 1, 0)
     (score,) = near_layer_scores(nn.Sequential(lin), xs, rng=np.random.default_rng(0))
     h = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
@@ -94,7 +111,7 @@ def test_rows_conv_block_is_contiguous_pixels_of_one_sample():
     (score,) = near_layer_scores(nn.Sequential(conv), [x], rng=rng_a)
     # R = 2*3*3 = 18 rows, W_last = 3 -> k = 5, u in {0..4}; rows [3u, 3u + 2)
     u = int(rng_b.integers(0, 5))
-    rows = conv(x).detach().permute(0, 3, 2, 1).reshape(-1, 2)[3 * u:3 * u + 2]
+    rows = conv(x).detach().permute(0, 3, 2, 1).reshape(-1, 2)[3 * u : 3 * u + 2]
     assert score == pytest.approx(effective_rank(rows), rel=1e-6)
 
 
@@ -115,15 +132,31 @@ def _ctx(model_fn, seed=0, reps="4"):
         return m
 
     x, y = next_batch()
-    return ProxyContext(model=model, build_model=build, inputs=x, targets=y,
-                        input_spec=InputSpec("image", (3, 8, 8), 10), loss_fn=nn.functional.cross_entropy,
-                        next_batch=next_batch, device=torch.device("cpu"), seed=seed,
-                        options={"repetitions": reps})
+    return ProxyContext(
+        model=model,
+        build_model=build,
+        inputs=x,
+        targets=y,
+        input_spec=InputSpec("image", (3, 8, 8), 10),
+        loss_fn=nn.functional.cross_entropy,
+        next_batch=next_batch,
+        device=torch.device("cpu"),
+        seed=seed,
+        options={"repetitions": reps},
+    )
 
 
 def _cnn():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, 20), nn.ReLU(), nn.Linear(20, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 20),
+        nn.ReLU(),
+        nn.Linear(20, 10),
+    )
 
 
 def test_near_proxy_deterministic_and_feeds_batches():
@@ -133,8 +166,9 @@ def test_near_proxy_deterministic_and_feeds_batches():
     assert a == b  # bit-identical on CPU
     # 6 hooked modules (conv, bn, relu, linear, relu, linear); Linear(8, 20) needs 20 rows > batch 8, so further batches must be fed
     ctx = _ctx(_cnn)
-    scores = near_layer_scores(ctx.model, [ctx.inputs, ctx.next_batch()[0], ctx.next_batch()[0]],
-                               rng=np.random.default_rng(0))
+    scores = near_layer_scores(
+        ctx.model, [ctx.inputs, ctx.next_batch()[0], ctx.next_batch()[0]], rng=np.random.default_rng(0)
+    )
     assert len(scores) == 6 and all(s is not None and s > 0 for s in scores)
     assert a > 0 and math.isfinite(a)
 
@@ -162,13 +196,32 @@ def test_batched_svd_path_equals_one_svd_per_layer():
     from nasprox.proxies import near
 
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
-                          nn.ReLU(), nn.Conv2d(8, 16, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
     x = torch.randn(12, 3, 8, 8)
     ref_model = copy.deepcopy(model)
-    ctx = ProxyContext(model=model, build_model=lambda: copy.deepcopy(ref_model), inputs=x, targets=torch.zeros(12),
-                       input_spec=InputSpec("image", (3, 8, 8), 10), loss_fn=None, next_batch=lambda: (x, None),
-                       device=torch.device("cpu"), seed=7, options={"repetitions": 4})
+    ctx = ProxyContext(
+        model=model,
+        build_model=lambda: copy.deepcopy(ref_model),
+        inputs=x,
+        targets=torch.zeros(12),
+        input_spec=InputSpec("image", (3, 8, 8), 10),
+        loss_fn=None,
+        next_batch=lambda: (x, None),
+        device=torch.device("cpu"),
+        seed=7,
+        options={"repetitions": 4},
+    )
     batched = near.near(ctx)
 
     rng = np.random.default_rng([7, 51])

@@ -16,6 +16,7 @@ an architecture's last proxy) must be bit-identical and are compared with ``==``
 Small inputs, 2-3 repetitions: the file runs in about a minute on one core. CUDA checks are
 marked ``cuda`` and skipped without a GPU (``scripts/gpu_check.sh`` runs them).
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,10 +57,18 @@ def _token_stream(vocab, batch, steps, seed=1):
 
 
 def _near(model, next_batch, reps, mode, seed=3, device="cpu", **options):
-    ctx = ProxyContext(model=model, build_model=None, inputs=next_batch()[0], targets=None,
-                       input_spec=InputSpec("image", (3, 8, 8), 10), loss_fn=None, next_batch=next_batch,
-                       device=torch.device(device), seed=seed,
-                       options={"repetitions": str(reps), "batched": mode, **{k: str(v) for k, v in options.items()}})
+    ctx = ProxyContext(
+        model=model,
+        build_model=None,
+        inputs=next_batch()[0],
+        targets=None,
+        input_spec=InputSpec("image", (3, 8, 8), 10),
+        loss_fn=None,
+        next_batch=next_batch,
+        device=torch.device(device),
+        seed=seed,
+        options={"repetitions": str(reps), "batched": mode, **{k: str(v) for k, v in options.items()}},
+    )
     return PROXIES.get("near").fn(ctx)
 
 
@@ -120,8 +129,10 @@ def _space_model(space, dataset, arch, **space_opts):
 
 
 # -- batched vs one by one, per space ---------------------------------------------------------------
-NATS_TSS = ["|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|",
-            "|skip_connect~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|skip_connect~2|"]
+NATS_TSS = [
+    "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|",
+    "|skip_connect~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|skip_connect~2|",
+]
 
 
 @pytest.mark.parametrize("arch", NATS_TSS)
@@ -133,7 +144,8 @@ def test_batched_equals_sequential_nats_tss(monkeypatch, arch):
 def test_batched_equals_sequential_nats_tss_channels_last(monkeypatch):
     build = _space_model("nats-tss", "cifar10", NATS_TSS[0])
     stream = lambda: (lambda s: lambda: (s()[0].contiguous(memory_format=torch.channels_last), None))(  # noqa: E731
-        _image_stream((3, 32, 32), 8))
+        _image_stream((3, 32, 32), 8)
+    )
     _compare(monkeypatch, lambda: build().to(memory_format=torch.channels_last), stream)
 
 
@@ -142,8 +154,12 @@ def test_batched_equals_sequential_nats_sss(monkeypatch):
 
 
 def test_batched_equals_sequential_nb101(monkeypatch):
-    _compare(monkeypatch, _space_model("nb101", "cifar10", "0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m"),
-             lambda: _image_stream((3, 32, 32), 4), reps=2)
+    _compare(
+        monkeypatch,
+        _space_model("nb101", "cifar10", "0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m"),
+        lambda: _image_stream((3, 32, 32), 4),
+        reps=2,
+    )
 
 
 @pytest.mark.parametrize("space,task", [("transnas-micro", "class_object"), ("transnas-macro", "segmentsemantic")])
@@ -168,12 +184,19 @@ class _Siamese(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(),
-                                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 20), nn.Tanh())
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, 12, 3, padding=1),
+            nn.BatchNorm2d(12),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(12, 20),
+            nn.Tanh(),
+        )
         self.head = nn.Linear(60, 5)
 
     def forward(self, x):
-        return self.head(torch.cat([self.encoder(x[:, :, :, i:i + 4]) for i in (0, 2, 4)], dim=1))
+        return self.head(torch.cat([self.encoder(x[:, :, :, i : i + 4]) for i in (0, 2, 4)], dim=1))
 
 
 def test_batched_equals_sequential_module_called_several_times(monkeypatch):
@@ -284,16 +307,34 @@ def test_batchnorm_reinit_skip_is_bit_identical(monkeypatch):
 def test_row_buffer_equals_full_concat_then_slice():
     """Rows kept across calls and batches, with in-place ops after hooked modules, bit for bit."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU(inplace=True),
-                          nn.Conv2d(24, 40, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(40, 30), nn.ReLU(inplace=True), nn.Linear(30, 5))
+    model = nn.Sequential(
+        nn.Conv2d(3, 24, 3, padding=1),
+        nn.BatchNorm2d(24),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(24, 40, 1),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(40, 30),
+        nn.ReLU(inplace=True),
+        nn.Linear(30, 5),
+    )
     batches = [torch.randn(3, 3, 2, 3) for _ in range(12)]
     got = near.near_layer_matrices(model, batches, rng=np.random.default_rng(7))
     layers = near.hooked_modules(model)
     events = []
-    handles = [m.register_forward_hook(lambda m, i, o, k=k: events.append(
-        (k, near._as_rows(m, o).view.reshape(-1, o.shape[1] if o.dim() > 2 else o.shape[-1]).clone(), o.shape[-1])))
-        for k, m in enumerate(layers)]
+    handles = [
+        m.register_forward_hook(
+            lambda m, i, o, k=k: events.append(
+                (
+                    k,
+                    near._as_rows(m, o).view.reshape(-1, o.shape[1] if o.dim() > 2 else o.shape[-1]).clone(),
+                    o.shape[-1],
+                )
+            )
+        )
+        for k, m in enumerate(layers)
+    ]
     with torch.no_grad():
         for x in batches:
             model(x)
@@ -308,7 +349,7 @@ def test_row_buffer_equals_full_concat_then_slice():
         if full.shape[0] >= mat.shape[1]:
             kk = full.shape[0] // w_last - 1
             start = w_last * int(rng.integers(0, kk)) if kk > 0 else 0
-            expected[k] = full[start:start + mat.shape[1]]
+            expected[k] = full[start : start + mat.shape[1]]
     for k, m in enumerate(got):
         want = expected.get(k, torch.cat(rows[k]) if k in rows else None)
         assert torch.equal(m, want), k
@@ -330,8 +371,10 @@ def test_nb201_node_sum_from_first_term_is_bit_identical(monkeypatch):
     from nasprox.spaces.nats import _nb201_ops
 
     sp = make_space("nats-tss")
-    keys = NATS_TSS + ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
-                       "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|skip_connect~1|avg_pool_3x3~2|"]
+    keys = NATS_TSS + [
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|skip_connect~1|avg_pool_3x3~2|",
+    ]
     keys += [sp.key(i) for i in random.Random(0).sample(range(len(sp)), 14)]
     x = torch.randn(4, 3, 32, 32)
     new_forward = _nb201_ops.InferCell.forward
@@ -365,8 +408,16 @@ def test_conv_avg_pool_matches_native():
 
 # -- engine: last proxy without a deep copy, OOM back-off, resume keys ---------------------------------
 def _scorer(shared, proxies, **kw):
-    config = RunConfig(space="nats-tss", dataset="cifar10", proxies=proxies, batch_size=8, device="cpu",
-                       data_root=str(shared(CIFAR)), proxy_options={"near": {"repetitions": "2"}}, **kw)
+    config = RunConfig(
+        space="nats-tss",
+        dataset="cifar10",
+        proxies=proxies,
+        batch_size=8,
+        device="cpu",
+        data_root=str(shared(CIFAR)),
+        proxy_options={"near": {"repetitions": "2"}},
+        **kw,
+    )
     return Scorer(config)
 
 
@@ -377,7 +428,9 @@ def test_last_proxy_scores_on_base_without_deep_copy(shared, monkeypatch):
     forward = {r.proxy: r.score for r in _scorer(shared, ["near", "naswot", "snip"]).score_arch(arch)}
     copies = []
     real_deepcopy = copy.deepcopy
-    monkeypatch.setattr(runner.copy, "deepcopy", lambda obj, *a: copies.append(type(obj).__name__) or real_deepcopy(obj, *a))
+    monkeypatch.setattr(
+        runner.copy, "deepcopy", lambda obj, *a: copies.append(type(obj).__name__) or real_deepcopy(obj, *a)
+    )
     backward = {r.proxy: r.score for r in _scorer(shared, ["snip", "naswot", "near"]).score_arch(arch)}
     assert forward == backward  # each proxy once last (on base) and once on a deep copy
     assert copies.count("TinyNetwork") == 2  # 3 proxies, 2 copies of the network
@@ -415,8 +468,13 @@ def test_oom_backoff_frees_the_failed_attempt_first(shared):
 
 def test_resume_key_unchanged_on_cpu_and_device_kind_off_cpu(shared):
     scorer = _scorer(shared, ["near"])
-    cfg = {"source": str(shared(CIFAR)), "batch": 8, "augment": False, "options": {"repetitions": "2"},
-           "memory_format": "channels_last"}
+    cfg = {
+        "source": str(shared(CIFAR)),
+        "batch": 8,
+        "augment": False,
+        "options": {"repetitions": "2"},
+        "memory_format": "channels_last",
+    }
     old = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
     assert scorer.data_config("near") == old  # the formula before this change, on CPU
     assert _scorer(shared, ["near"], allow_tf32=True).data_config("near") == old  # TF32 means nothing on CPU
@@ -434,8 +492,9 @@ def test_resume_key_unchanged_on_cpu_and_device_kind_off_cpu(shared):
 @pytest.mark.cuda
 @CUDA
 def test_cuda_tf32_off_by_default_and_on_when_allowed(shared):
-    config = RunConfig(space="nats-tss", dataset="cifar10", proxies=["near"], device="cuda", batch_size=8,
-                       data_root=str(shared(CIFAR)))
+    config = RunConfig(
+        space="nats-tss", dataset="cifar10", proxies=["near"], device="cuda", batch_size=8, data_root=str(shared(CIFAR))
+    )
     Scorer(config)
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
     Scorer(dataclasses.replace(config, allow_tf32=True))
@@ -455,8 +514,12 @@ def test_cuda_batched_equals_sequential_and_cpu(arch):
     torch.manual_seed(0)
     model = build()
     cpu = _near(copy.deepcopy(model), _image_stream((3, 32, 32), 16), 4, "off")
-    cuda = lambda mode, **o: _near(copy.deepcopy(model).cuda(), _image_stream((3, 32, 32), 16, device="cuda"),  # noqa: E731
-                                   4, mode, device="cuda", **o)
+
+    def cuda(mode, **o):
+        return _near(
+            copy.deepcopy(model).cuda(), _image_stream((3, 32, 32), 16, device="cuda"), 4, mode, device="cuda", **o
+        )
+
     # re-inits drawn by the CPU generator: the CPU run's weights, so only kernels differ (IEEE float32, no TF32)
     assert cuda("off", init_rng="cpu") == pytest.approx(cpu, rel=1e-5)
     assert cuda("auto", init_rng="cpu") == pytest.approx(cpu, rel=1e-5)

@@ -1,4 +1,5 @@
 """Pareto fronts of proxy score vs HW-NAS-Bench cost against the true accuracy front; `nasprox pareto`."""
+
 import ast
 import io
 import json
@@ -21,8 +22,13 @@ ZC = "naslib_suite_zero/zc_nasbench201.json"
 def test_pareto_mask_matches_brute_force():
     rng = np.random.default_rng(0)
     cost, value = rng.integers(0, 15, 300).astype(float), rng.integers(0, 15, 300).astype(float)
-    dominated = [any(cost[j] <= cost[i] and value[j] >= value[i] and (cost[j] < cost[i] or value[j] > value[i])
-                     for j in range(300)) for i in range(300)]
+    dominated = [
+        any(
+            cost[j] <= cost[i] and value[j] >= value[i] and (cost[j] < cost[i] or value[j] > value[i])
+            for j in range(300)
+        )
+        for i in range(300)
+    ]
     assert (pareto_mask(cost, value) == ~np.array(dominated)).all()
 
 
@@ -43,8 +49,11 @@ def test_naslib_cost_rows_go_through_the_nats_tss_space(tmp_path):
     costs = load_costs(good)
     assert list(costs.index) == [naslib_to_arch_string((4, 3, 3, 0, 0, 0)), naslib_to_arch_string((0, 1, 2, 3, 4, 0))]
     assert costs["edgegpu_latency"].tolist() == [1.5, 2.5]
-    for net, shown in [("(0, 1, 2, 3, 4, 7)", "(0, 1, 2, 3, 4, 7)"), ("(0, 1, 2)", "(0, 1, 2)"),
-                       ("[0, 1, 2, 3, 4, -1]", "[0, 1, 2, 3, 4, -1]")]:
+    for net, shown in [
+        ("(0, 1, 2, 3, 4, 7)", "(0, 1, 2, 3, 4, 7)"),
+        ("(0, 1, 2)", "(0, 1, 2)"),
+        ("[0, 1, 2, 3, 4, -1]", "[0, 1, 2, 3, 4, -1]"),
+    ]:
         bad = tmp_path / "bad.csv"
         bad.write_text(f'net,edgegpu_latency\n"{net}",1.0\n')
         with pytest.raises(NasproxError) as err:
@@ -58,8 +67,10 @@ def test_hwnasbench_keys_are_exactly_the_nb201_strings(shared):
     costs = load_costs(shared(HW))
     gt = pd.read_csv(shared(GT))
     assert len(costs) == 15625 and set(costs.index) == set(gt["ArchitectureString"])
-    assert naslib_to_arch_string((4, 3, 3, 0, 0, 0)) == \
-        "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    assert (
+        naslib_to_arch_string((4, 3, 3, 0, 0, 0))
+        == "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    )
     assert "edgegpu_latency" in costs.columns and "fpga_energy" in costs.columns
     # by default only latency/energy columns are costs, not HW-NAS-Bench's arithmetic-intensity ratio
     assert all(c.endswith(("_latency", "_energy")) for c in costs.columns), list(costs.columns)
@@ -73,8 +84,13 @@ def scored():
     zc = json.loads(shared_file(ZC).read_text())["nasbench201"]["cifar10"]
     gt = pd.read_csv(shared_file(GT)).set_index("ArchitectureString")
     keys = [naslib_to_arch_string(ast.literal_eval(t)) for t in zc]
-    return pd.DataFrame({"arch": keys, "synflow": [zc[t]["synflow"] for t in zc],
-                         "test_acc": gt.loc[keys, "CIFAR10TestAccuracy200Epochs"].to_numpy()})
+    return pd.DataFrame(
+        {
+            "arch": keys,
+            "synflow": [zc[t]["synflow"] for t in zc],
+            "test_acc": gt.loc[keys, "CIFAR10TestAccuracy200Epochs"].to_numpy(),
+        }
+    )
 
 
 def test_synflow_front_beats_random_fronts_on_edge_gpu_latency(shared, scored):
@@ -89,9 +105,18 @@ def test_synflow_front_beats_random_fronts_on_edge_gpu_latency(shared, scored):
 
 
 def _scores_csv(scored, path):
-    pd.DataFrame({"space": "nats-tss", "arch_index": -1, "arch": scored["arch"], "dataset": "cifar10",
-                  "proxy": "synflow", "score": scored["synflow"], "status": "ok",
-                  "gt_test_acc": scored["test_acc"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "space": "nats-tss",
+            "arch_index": -1,
+            "arch": scored["arch"],
+            "dataset": "cifar10",
+            "proxy": "synflow",
+            "score": scored["synflow"],
+            "status": "ok",
+            "gt_test_acc": scored["test_acc"],
+        }
+    ).to_csv(path, index=False)
     return path
 
 
@@ -103,9 +128,24 @@ def _need_nats():
 def test_cli_pareto_table_and_plot(shared, scored, tmp_path):
     _need_nats()
     png = tmp_path / "fronts.png"
-    result = CliRunner().invoke(app, [
-        "pareto", "--scores", str(_scores_csv(scored, tmp_path / "s.csv")), "--costs", str(shared(HW)),
-        "--metric", "edgegpu_latency", "--metric", "raspi4_latency", "--format", "csv", "--plot", str(png)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "pareto",
+            "--scores",
+            str(_scores_csv(scored, tmp_path / "s.csv")),
+            "--costs",
+            str(shared(HW)),
+            "--metric",
+            "edgegpu_latency",
+            "--metric",
+            "raspi4_latency",
+            "--format",
+            "csv",
+            "--plot",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(io.StringIO(result.stdout)).set_index("metric")
     assert list(table.index) == ["edgegpu_latency", "raspi4_latency"]
@@ -120,21 +160,35 @@ def test_cli_user_latency_csv(shared, scored, tmp_path):
     _need_nats()
     mine = tmp_path / "lat.csv"
     pd.DataFrame({"arch": scored["arch"], "latency_ms": np.arange(len(scored), dtype=float)}).to_csv(mine, index=False)
-    result = CliRunner().invoke(app, ["pareto", "--scores", str(_scores_csv(scored, tmp_path / "s.csv")),
-                                      "--costs", str(mine), "--metric", "latency_ms"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "pareto",
+            "--scores",
+            str(_scores_csv(scored, tmp_path / "s.csv")),
+            "--costs",
+            str(mine),
+            "--metric",
+            "latency_ms",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "| latency_ms | 491 |" in result.output
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--arch-column", "network"], "no architecture column"),
-    (["--metric", "watts"], "no numeric cost column"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--arch-column", "network"], "no architecture column"),
+        (["--metric", "watts"], "no numeric cost column"),
+    ],
+)
 def test_cli_bad_cost_file_is_one_line_exit_2(shared, scored, tmp_path, extra, message):
     _need_nats()
     mine = tmp_path / "lat.csv"
     pd.DataFrame({"arch": scored["arch"], "latency_ms": 1.0}).to_csv(mine, index=False)
-    result = CliRunner().invoke(app, ["pareto", "--scores", str(_scores_csv(scored, tmp_path / "s.csv")),
-                                      "--costs", str(mine), *extra])
+    result = CliRunner().invoke(
+        app, ["pareto", "--scores", str(_scores_csv(scored, tmp_path / "s.csv")), "--costs", str(mine), *extra]
+    )
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1

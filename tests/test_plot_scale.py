@@ -1,4 +1,5 @@
 """Score-vs-accuracy scatters choose their x scale by the data, so huge score ranges stay readable."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,15 @@ def test_positive_scores_over_many_decades_get_a_log_axis(drawn, tmp_path):
     assert len(labelled_ticks(ax)) <= plots.MAX_TICKS + 1
 
 
-@pytest.mark.parametrize("score", [np.linspace(10, 7000, 50), np.linspace(-3200, -60, 50),
-                                   1e8 + np.linspace(0, 5e5, 50), np.r_[0.0, np.linspace(1, 500, 49)]])
+@pytest.mark.parametrize(
+    "score",
+    [
+        np.linspace(10, 7000, 50),
+        np.linspace(-3200, -60, 50),
+        1e8 + np.linspace(0, 5e5, 50),
+        np.r_[0.0, np.linspace(1, 500, 49)],
+    ],
+)
 def test_narrow_ranges_stay_linear(drawn, tmp_path, score):
     ax = drawn(score, tmp_path)
     assert ax.get_xscale() == "linear"

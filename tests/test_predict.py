@@ -1,5 +1,6 @@
 """Learned predictors: no training arch in the evaluation, labels enter only through the training rows;
 NB201 unique cells (9,445) and GRAF-style architecture features."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,10 @@ def test_dead_edges_do_not_make_a_new_cell():
     assert canonical_cell(c) == "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
     assert live_edges(("none",) * 6) == (False,) * 6
     # all 'no path' cells are one class (the all-none cell)
-    assert canonical_cell("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|") == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    assert (
+        canonical_cell("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+        == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    )
     # node positions are kept: the mirror image of nodes 1 and 2 is another cell (the 9,445 convention)
     m1 = "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|skip_connect~2|"
     m2 = "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|"
@@ -63,9 +67,11 @@ def test_cell_params_match_the_built_model():
         model = space.build(space.parse(key), "cifar10")
         return sum(p.numel() for p in model.parameters())
 
-    keys = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
-            "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|",
-            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"]
+    keys = [
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    ]
     base = params(keys[0])
     for key in keys[1:]:
         assert params(key) - base == pytest.approx(nb201_features(key)["cell_params_k"] * 1e3)
@@ -111,8 +117,9 @@ def test_held_out_labels_do_not_change_the_model(model):
 def test_learning_curve_evaluates_held_out_only():
     X, y = synthetic(n=100)
     arch_index = np.arange(1000, 1100)
-    curve = learning_curve(X, y, [f"f{i}" for i in range(6)], 2, arch_index, train_sizes=[20, 50, 95],
-                           seeds=[0, 1], model="rf")
+    curve = learning_curve(
+        X, y, [f"f{i}" for i in range(6)], 2, arch_index, train_sizes=[20, 50, 95], seeds=[0, 1], model="rf"
+    )
     assert curve.skipped == [95]  # would leave < 10 held-out
     for row in curve.runs[curve.runs["method"] == "rf"].itertuples():
         trained = np.array([int(i) for i in row.train_arch_index.split(";")])
@@ -143,14 +150,42 @@ def test_cli_predict(tmp_path):
     for i, key in enumerate(keys):
         acc = float(rng.uniform(80, 94))
         for proxy, score in (("synflow", acc + rng.normal(0, 2)), ("zico", rng.normal())):
-            rows.append({"space": "nats-tss", "arch_index": i, "arch": key, "dataset": "cifar10", "proxy": proxy,
-                         "proxy_version": "1", "seed": 0, "data_config": "x", "score": score, "status": "ok",
-                         "error": "", "gt_test_acc": acc if i != 5 else float("nan")})
+            rows.append(
+                {
+                    "space": "nats-tss",
+                    "arch_index": i,
+                    "arch": key,
+                    "dataset": "cifar10",
+                    "proxy": proxy,
+                    "proxy_version": "1",
+                    "seed": 0,
+                    "data_config": "x",
+                    "score": score,
+                    "status": "ok",
+                    "error": "",
+                    "gt_test_acc": acc if i != 5 else float("nan"),
+                }
+            )
     path = tmp_path / "r.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     out, plot = tmp_path / "runs.csv", tmp_path / "curve.png"
-    result = runner.invoke(app, ["predict", str(path), "--train", "20,40,1000", "--seeds", "3", "--out", str(out),
-                                 "--plot", str(plot), "--importances", "3"])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(path),
+            "--train",
+            "20,40,1000",
+            "--seeds",
+            "3",
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+            "--importances",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "79 archs with ground truth (1 without left out)" in result.stdout
     assert "1000 skipped" in result.stderr

@@ -1,4 +1,5 @@
 """Activation/output-family proxies (PROXY_SPEC §4, §5.2, §6) on tiny hand-checkable networks."""
+
 from __future__ import annotations
 
 import math
@@ -31,10 +32,19 @@ def make_ctx(model_fn, inputs, *, seed=0, options=None, space="", kind="image"):
     def next_batch():
         return torch.randn(inputs.shape, generator=gen), torch.zeros(inputs.shape[0], dtype=torch.long)
 
-    return ProxyContext(model=model, build_model=build, inputs=inputs, targets=torch.zeros(inputs.shape[0], dtype=torch.long),
-                        input_spec=InputSpec(kind, tuple(inputs.shape[1:]), 10), loss_fn=nn.functional.cross_entropy,
-                        next_batch=next_batch, device=torch.device("cpu"), seed=seed, space=space,
-                        options=options or {})
+    return ProxyContext(
+        model=model,
+        build_model=build,
+        inputs=inputs,
+        targets=torch.zeros(inputs.shape[0], dtype=torch.long),
+        input_spec=InputSpec(kind, tuple(inputs.shape[1:]), 10),
+        loss_fn=nn.functional.cross_entropy,
+        next_batch=next_batch,
+        device=torch.device("cpu"),
+        seed=seed,
+        space=space,
+        options=options or {},
+    )
 
 
 def run(name, ctx):
@@ -118,8 +128,16 @@ def test_swap_ignores_relu_on_2d_inputs():
 
 
 def _small_cnn():
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
-                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 10),
+    )
 
 
 def test_swap_proxy_bounds_samples_and_reg_factor():
@@ -164,9 +182,11 @@ def test_te_nas_is_regions_minus_kappa():
 # -- Zen (§6.1) --------------------------------------------------------------------------------------
 def test_zen_one_repeat_by_hand():
     """Conv(1→1, 1x1) → BN → GAP → Linear; f = BN output; Zen = log Δ + log √running_var."""
+
     def model_fn():
-        return nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.BatchNorm2d(1), nn.AdaptiveAvgPool2d(1),
-                             nn.Flatten(), nn.Linear(1, 2))
+        return nn.Sequential(
+            nn.Conv2d(1, 1, 1, bias=False), nn.BatchNorm2d(1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1, 2)
+        )
 
     x_shape = (4, 1, 2, 2)
     ctx = make_ctx(model_fn, torch.zeros(x_shape), seed=11, options={"repetitions": "1", "alpha": "0.01"})
@@ -188,8 +208,9 @@ def test_zen_one_repeat_by_hand():
 
 
 def test_zen_undefined_for_tokens():
-    ctx = make_ctx(lambda: nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 10)), torch.zeros(2, 5, dtype=torch.long),
-                   kind="tokens")
+    ctx = make_ctx(
+        lambda: nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 10)), torch.zeros(2, 5, dtype=torch.long), kind="tokens"
+    )
     with pytest.raises(ProxyUndefined):
         run("zen", ctx)
 
@@ -219,6 +240,7 @@ def test_meco_flat_outputs_contribute_zero():
 
 def test_meco_opt_with_eight_channels_equals_meco_and_needs_eight():
     x = torch.randn(2, 8, 3, 3, generator=torch.Generator().manual_seed(0))
+
     def model_fn():
         return nn.Sequential(nn.Identity())
 
@@ -268,19 +290,44 @@ def test_relu_proxies_undefined_on_tanh_net(name):
         run(name, ctx)
 
 
-FAST = {"near": {"repetitions": "2"}, "swap": {"repetitions": "2", "samples": "4"},
-        "reg_swap": {"repetitions": "2", "samples": "4", "mu": "0.3", "sigma": "1"},
-        "zen": {"repetitions": "2"}}
+FAST = {
+    "near": {"repetitions": "2"},
+    "swap": {"repetitions": "2", "samples": "4"},
+    "reg_swap": {"repetitions": "2", "samples": "4", "mu": "0.3", "sigma": "1"},
+    "zen": {"repetitions": "2"},
+}
 
 
-@pytest.mark.parametrize("name", ["near", "naswot", "swap", "reg_swap", "linear_regions", "ntk_cond", "te_nas",
-                                  "zen", "meco", "meco_opt", "epsilon"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "near",
+        "naswot",
+        "swap",
+        "reg_swap",
+        "linear_regions",
+        "ntk_cond",
+        "te_nas",
+        "zen",
+        "meco",
+        "meco_opt",
+        "epsilon",
+    ],
+)
 def test_deterministic_for_a_seed(name):
     x = torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(2))
+
     def model_fn():
-        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                             nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                             nn.Linear(8, 10))
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, 10),
+        )
 
     first = run(name, make_ctx(model_fn, x, seed=4, options=FAST.get(name), space="nats-tss"))
     ctx = make_ctx(model_fn, x, seed=4, options=FAST.get(name), space="nats-tss")

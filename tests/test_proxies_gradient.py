@@ -6,6 +6,7 @@ Conventions used in the derivations below:
   For x = (1, 2), y = 0: p = (1 − q, q) with q = σ(1) = 0.7310586, so δ = (−q, q).
 * "M" is Linear(3, 2) -> ReLU -> Linear(2, 1), no biases, W1 = [[1,−2,3],[−4,5,−6]], W2 = [[0.5,−1]].
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ K = 1e-5  # jacob_cov / epe_nas offset
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def make_ctx(factory, inputs, targets, *, batches=(), kind="image", num_classes=2, loss_fn=F.cross_entropy,
-             options=None, seed=0) -> ProxyContext:
+def make_ctx(
+    factory, inputs, targets, *, batches=(), kind="image", num_classes=2, loss_fn=F.cross_entropy, options=None, seed=0
+) -> ProxyContext:
     extra = list(batches)
 
     def next_batch():
@@ -33,9 +35,18 @@ def make_ctx(factory, inputs, targets, *, batches=(), kind="image", num_classes=
         return extra.pop(0)
 
     spec = InputSpec(kind=kind, shape=tuple(inputs.shape[1:]), num_classes=num_classes)
-    return ProxyContext(model=factory(), build_model=factory, inputs=inputs, targets=targets, input_spec=spec,
-                        loss_fn=loss_fn, next_batch=next_batch, device=torch.device("cpu"), seed=seed,
-                        options=options or {})
+    return ProxyContext(
+        model=factory(),
+        build_model=factory,
+        inputs=inputs,
+        targets=targets,
+        input_spec=spec,
+        loss_fn=loss_fn,
+        next_batch=next_batch,
+        device=torch.device("cpu"),
+        seed=seed,
+        options=options or {},
+    )
 
 
 def run(name, *args, **kwargs) -> float:
@@ -67,9 +78,15 @@ YM = torch.zeros(3, dtype=torch.long)
 def small_cnn():
     torch.manual_seed(1)
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False, groups=2), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False, groups=2),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
     )
 
 
@@ -125,7 +142,7 @@ def test_fisher_conv_uses_spatial_sum_and_fan_in():
 
     x = torch.tensor([[[[1.5, 2.0]]]])
     value = run("fisher", factory, x, torch.zeros(1), loss_fn=lambda out, _t: out.sum())
-    assert value == pytest.approx(0.5 * 3.5 ** 2, rel=1e-6)
+    assert value == pytest.approx(0.5 * 3.5**2, rel=1e-6)
 
 
 # -- synflow and SSNR on net M ------------------------------------------------------------------
@@ -158,7 +175,7 @@ def test_synflow_runs_in_float64_without_overflow():
 
     # R = 4·40^40 = 4.8e64 and every layer's saliency sums to R, so synflow = 40 R
     value = run("synflow", deep, torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), num_classes=4)
-    assert value == pytest.approx(40 * 4 * 40.0 ** 40, rel=1e-9)
+    assert value == pytest.approx(40 * 4 * 40.0**40, rel=1e-9)
 
 
 def test_ssnr_with_known_layer_std():
@@ -169,7 +186,9 @@ def test_ssnr_with_known_layer_std():
     assert run("synflow_snr_log", net_m, XM, YM, num_classes=1) == pytest.approx(math.log(t1) + math.log(t2), rel=1e-9)
     # population std (ddof 0): √(26.5/6) and 6
     expected_pop = 18 / math.sqrt(26.5 / 6) + 18 / 6.0
-    assert run("synflow_snr", net_m, XM, YM, num_classes=1, options={"ddof": 0}) == pytest.approx(expected_pop, rel=1e-9)
+    assert run("synflow_snr", net_m, XM, YM, num_classes=1, options={"ddof": 0}) == pytest.approx(
+        expected_pop, rel=1e-9
+    )
     with pytest.raises(NasproxError):
         run("synflow_snr", net_m, XM, YM, num_classes=1, options={"ddof": 3})
 
@@ -198,7 +217,8 @@ def test_lnwot_and_tcet():
     t1 = 18 / math.sqrt(5.3)
     assert run("tcet_synflow", net_m, XM, YM, num_classes=1) == pytest.approx(t1 * math.log(4), rel=1e-9)
     assert run("tcet_synflow", net_m, XM, YM, num_classes=1, options={"log": True}) == pytest.approx(
-        math.log(t1) * math.log(4), rel=1e-9)
+        math.log(t1) * math.log(4), rel=1e-9
+    )
 
 
 def test_tcet_snip_by_hand():
@@ -232,10 +252,14 @@ def test_jacob_cov_by_hand():
     # score = −Σ [log(λ+k) + 1/(λ+k)]
     x = torch.tensor([[1.0, 1.0, -1.0], [1.0, -1.0, 1.0]])
     expected = -sum(math.log(v + K) + 1 / (v + K) for v in (0.5, 1.5))
-    assert run("jacob_cov", sum_relu, x, torch.zeros(2, dtype=torch.long), num_classes=1) == pytest.approx(expected, rel=1e-9)
+    assert run("jacob_cov", sum_relu, x, torch.zeros(2, dtype=torch.long), num_classes=1) == pytest.approx(
+        expected, rel=1e-9
+    )
     # a linear net has identical Jacobian rows: correlation all ones, eigenvalues 0 and 2
     expected_linear = -(math.log(K) + 1 / K + math.log(2 + K) + 1 / (2 + K))
-    assert run("jacov", lambda: net_m(relu=False), XM[:2], YM[:2], num_classes=1) == pytest.approx(expected_linear, rel=1e-6)
+    assert run("jacov", lambda: net_m(relu=False), XM[:2], YM[:2], num_classes=1) == pytest.approx(
+        expected_linear, rel=1e-6
+    )
 
 
 def test_jacob_cov_nan_and_undefined():
@@ -283,7 +307,9 @@ def test_zico_two_batches_by_hand():
     assert run("zico", net_l, X1, Y1, batches=[(X2, Y2)]) == pytest.approx(math.log(16 / 3), rel=1e-9)
     # the official loop without zero_grad stores g1 and g1 + g2 = [[−.5q,−2.5q],[.5q,2.5q]]:
     # μ/σ = (|g1|+|g1+g2|)/|g2| = 1.5/.5, 4.5/.5, 1.5/.5, 4.5/.5 = 3, 9, 3, 9 -> log 24
-    assert run("zico", net_l, X1, Y1, batches=[(X2, Y2)], options={"accumulate": True}) == pytest.approx(math.log(24), rel=1e-9)
+    assert run("zico", net_l, X1, Y1, batches=[(X2, Y2)], options={"accumulate": True}) == pytest.approx(
+        math.log(24), rel=1e-9
+    )
     with pytest.raises(NasproxError):
         run("zico", net_l, X1, Y1, options={"num_batches": 1})
 
@@ -313,7 +339,9 @@ def test_flops_reports_unsupported_layers():
     with pytest.raises(ProxyUndefined, match="LSTM"):
         run("flops", WithLSTM, x, torch.zeros(2), num_classes=3)
     # non-strict: only the Linear head counts, 5 positions × (4·3 + 3) = 75 MACs per sample
-    assert run("flops", WithLSTM, x, torch.zeros(2), num_classes=3, options={"strict": False}) == pytest.approx(75 / 1e6)
+    assert run("flops", WithLSTM, x, torch.zeros(2), num_classes=3, options={"strict": False}) == pytest.approx(
+        75 / 1e6
+    )
 
 
 # -- token models -------------------------------------------------------------------------------
@@ -352,9 +380,29 @@ def test_no_weight_layer_is_undefined():
             run(name, lambda: nn.Sequential(nn.Flatten()), X1, Y1)
 
 
-OWNED = ["grad_norm", "snip", "grasp", "fisher", "synflow", "synflow_bn", "plain", "l2_norm", "jacob_cov", "epe_nas",
-         "gradsign", "zico", "params", "flops", "synflow_snr", "snip_snr", "synflow_snr_log", "snip_snr_log", "lnwot",
-         "tcet_synflow", "tcet_snip"]
+OWNED = [
+    "grad_norm",
+    "snip",
+    "grasp",
+    "fisher",
+    "synflow",
+    "synflow_bn",
+    "plain",
+    "l2_norm",
+    "jacob_cov",
+    "epe_nas",
+    "gradsign",
+    "zico",
+    "params",
+    "flops",
+    "synflow_snr",
+    "snip_snr",
+    "synflow_snr_log",
+    "snip_snr_log",
+    "lnwot",
+    "tcet_synflow",
+    "tcet_snip",
+]
 
 
 @pytest.mark.parametrize("name", OWNED)

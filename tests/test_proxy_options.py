@@ -4,6 +4,7 @@ Registry-wide checks run through ``validate_proxy_options`` (fast, no torch work
 only for a few representative cases: a misspelt or ill-typed option exits 2 with one stderr line
 before any file is opened, an old alias is accepted with one warning line.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,7 +40,7 @@ def _misspell(name: str) -> str:
     """Two neighbouring letters swapped (or one doubled): close enough for a "did you mean"."""
     for i in range(len(name) - 1):
         if name[i] != name[i + 1] and name[i].isalpha() and name[i + 1].isalpha():
-            return name[:i] + name[i + 1] + name[i] + name[i + 2:]
+            return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
     return name + name[-1]
 
 
@@ -60,16 +61,29 @@ def _good_text(option: ProxyOption) -> str:
 # -- ProxyOption --------------------------------------------------------------------------------
 def test_option_parse_types_and_errors():
     flag = ProxyOption("strict", bool, True, "h")
-    assert [flag.parse(t) for t in ("true", "1", "YES", "false", "0", " no ")] == [True, True, True, False, False, False]
+    assert [flag.parse(t) for t in ("true", "1", "YES", "false", "0", " no ")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
     reps = ProxyOption("repetitions", "int", 32, "h", minimum=1)
     assert reps.type is int and reps.parse(" 8 ") == 8
     temp = ProxyOption("temperature", float, 1.0, "h", above=0.0)
     assert temp.parse("200") == 200.0 and isinstance(temp.parse("2"), float)
     mode = ProxyOption("input", str, "data", "h", choices=("data", "gaussian"))
     assert mode.parse("gaussian") == "gaussian"
-    for option, text, expected in [(flag, "maybe", "bool"), (reps, "abc", "int"), (reps, "1.5", "int"),
-                                   (reps, "0", ">= 1"), (temp, "nan", "float"), (temp, "0", "> 0"),
-                                   (mode, "images", "data, gaussian")]:
+    for option, text, expected in [
+        (flag, "maybe", "bool"),
+        (reps, "abc", "int"),
+        (reps, "1.5", "int"),
+        (reps, "0", ">= 1"),
+        (temp, "nan", "float"),
+        (temp, "0", "> 0"),
+        (mode, "images", "data, gaussian"),
+    ]:
         with pytest.raises(NasproxError) as err:
             option.parse(text, "p")
         message = str(err.value)
@@ -87,11 +101,28 @@ def test_optional_option_defaults_to_none():
 
 
 def test_ctx_opt_returns_declared_typed_values_and_refuses_undeclared():
-    spec = ProxySpec("toy_opts", fn=lambda ctx: 0.0, description="test", options=(
-        ProxyOption("repetitions", int, 32, "h", minimum=1, aliases=("repeats",)),
-        ProxyOption("log", bool, False, "h")))
-    ctx = ProxyContext(model=None, build_model=None, inputs=None, targets=None, input_spec=None, loss_fn=None,
-                       next_batch=None, device=None, seed=0, options={"repeats": "4", "log": "yes"}, spec=spec)
+    spec = ProxySpec(
+        "toy_opts",
+        fn=lambda ctx: 0.0,
+        description="test",
+        options=(
+            ProxyOption("repetitions", int, 32, "h", minimum=1, aliases=("repeats",)),
+            ProxyOption("log", bool, False, "h"),
+        ),
+    )
+    ctx = ProxyContext(
+        model=None,
+        build_model=None,
+        inputs=None,
+        targets=None,
+        input_spec=None,
+        loss_fn=None,
+        next_batch=None,
+        device=None,
+        seed=0,
+        options={"repeats": "4", "log": "yes"},
+        spec=spec,
+    )
     assert ctx.opt("repetitions") == 4  # found under the old alias, parsed
     assert ctx.opt("log") is True
     assert ctx.opt("batch_size") is None  # engine-level, declared for every proxy
@@ -105,8 +136,17 @@ def test_ctx_opt_returns_declared_typed_values_and_refuses_undeclared():
 def test_proxy_decorator_binds_the_spec_for_the_call():
     from nasprox.core import proxy
 
-    ctx = ProxyContext(model=None, build_model=None, inputs=None, targets=None, input_spec=None, loss_fn=None,
-                       next_batch=None, device=None, seed=0)
+    ctx = ProxyContext(
+        model=None,
+        build_model=None,
+        inputs=None,
+        targets=None,
+        input_spec=None,
+        loss_fn=None,
+        next_batch=None,
+        device=None,
+        seed=0,
+    )
     seen = []
 
     @proxy("toy_bind_check", "test", options=(ProxyOption("k", int, 3, "h"),))
@@ -148,7 +188,9 @@ def test_ill_typed_value_is_refused_and_valid_text_round_trips(name, option):
     spec = PROXIES.get(name)
     declared = spec.option(option)
     assert declared.help.strip(), f"{name}.{option} has no help text"
-    assert validate_proxy_options(spec, {option: _good_text(declared)}) == {option: declared.parse(_good_text(declared))}
+    assert validate_proxy_options(spec, {option: _good_text(declared)}) == {
+        option: declared.parse(_good_text(declared))
+    }
     bad = _bad_value(declared)
     if bad is None:
         pytest.skip(f"{name}.{option} is a free string")
@@ -163,7 +205,9 @@ def test_alias_maps_to_the_new_name_with_one_warning(name, option, alias):
     spec = PROXIES.get(name)
     text = _good_text(spec.option(option))
     messages: list[str] = []
-    assert validate_proxy_options(spec, {alias: text}, warn=messages.append) == {option: spec.option(option).parse(text)}
+    assert validate_proxy_options(spec, {alias: text}, warn=messages.append) == {
+        option: spec.option(option).parse(text)
+    }
     assert len(messages) == 1 and f"{name}.{alias}" in messages[0] and f"{name}.{option}" in messages[0]
     with pytest.warns(FutureWarning, match="deprecated"):  # without a callback: a FutureWarning
         validate_proxy_options(spec, {alias: text})
@@ -210,7 +254,12 @@ def _opt_calls_by_entry() -> dict[str, list[ast.Call]]:
             if not isinstance(node, ast.Call):
                 continue
             f = node.func
-            if isinstance(f, ast.Attribute) and f.attr == "opt" and isinstance(f.value, ast.Name) and f.value.id == "ctx":
+            if (
+                isinstance(f, ast.Attribute)
+                and f.attr == "opt"
+                and isinstance(f.value, ast.Name)
+                and f.value.id == "ctx"
+            ):
                 calls.append(node)
             elif isinstance(f, ast.Name):
                 calls += reachable(imports[key[0]].get(f.id, (key[0], f.id)), seen)
@@ -249,10 +298,17 @@ def test_every_ctx_opt_is_declared_by_its_proxy_and_every_option_is_read():
 
 def test_no_ctx_opt_outside_the_walk():
     """Every ``ctx.opt(`` in the package sits in nasprox/proxies (the walk above covers those)."""
+
     def opt_calls(path):
-        return [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Attribute) and n.func.attr == "opt"
-                and isinstance(n.func.value, ast.Name) and n.func.value.id == "ctx"]
+        return [
+            n
+            for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "opt"
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == "ctx"
+        ]
 
     hits = [p for p in PACKAGE.rglob("*.py") if p.parent.name != "proxies" and opt_calls(p)]
     assert hits == []
@@ -262,17 +318,29 @@ def test_no_ctx_opt_outside_the_walk():
 def test_parse_proxy_options_types_and_scopes():
     assert parse_proxy_options([], ["near", "snip"]) == {}  # no options: resume keys unchanged
     messages: list[str] = []
-    got = parse_proxy_options(["batch_size=32", "near.repetitions=8", "repeats=2", "zen.batch=4",
-                               "zico.batches=3", "flops.strict=no"],
-                              ["near", "snip", "swap", "zen", "zico", "flops"], warn=messages.append)
-    assert got == {"near": {"batch_size": 32, "repetitions": 8}, "snip": {"batch_size": 32},
-                   "swap": {"batch_size": 32, "repetitions": 2}, "zen": {"batch_size": 4, "repetitions": 2},
-                   "zico": {"batch_size": 32, "num_batches": 3}, "flops": {"batch_size": 32, "strict": False}}
+    got = parse_proxy_options(
+        ["batch_size=32", "near.repetitions=8", "repeats=2", "zen.batch=4", "zico.batches=3", "flops.strict=no"],
+        ["near", "snip", "swap", "zen", "zico", "flops"],
+        warn=messages.append,
+    )
+    assert got == {
+        "near": {"batch_size": 32, "repetitions": 8},
+        "snip": {"batch_size": 32},
+        "swap": {"batch_size": 32, "repetitions": 2},
+        "zen": {"batch_size": 4, "repetitions": 2},
+        "zico": {"batch_size": 32, "num_batches": 3},
+        "flops": {"batch_size": 32, "strict": False},
+    }
     assert json.loads(json.dumps(got)) == got
     assert len(messages) == 4 and all("deprecated" in m for m in messages)  # swap/zen repeats, zen.batch, zico.batches
-    for bad, match in [(["near.repetitons=1"], "did you mean 'repetitions'"), (["near.repetitions=abc"], "'abc'"),
-                       (["repetitons=1"], "no selected proxy"), (["near.repetitions"], "proxy.option=value"),
-                       (["nera.repetitions=1"], "did you mean"), (["batch_size=0"], ">= 1")]:
+    for bad, match in [
+        (["near.repetitons=1"], "did you mean 'repetitions'"),
+        (["near.repetitions=abc"], "'abc'"),
+        (["repetitons=1"], "no selected proxy"),
+        (["near.repetitions"], "proxy.option=value"),
+        (["nera.repetitions=1"], "did you mean"),
+        (["batch_size=0"], ">= 1"),
+    ]:
         with pytest.raises((NasproxError, KeyError), match=match):
             parse_proxy_options(bad, ["near", "snip"])
 
@@ -281,8 +349,9 @@ def test_parse_proxy_options_types_and_scopes():
 def _nasprox(*args, cwd):
     env = {k: v for k, v in os.environ.items() if k != "NASPROX_PLUGINS"}
     env["OMP_NUM_THREADS"] = "1"
-    return subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 SCORE = ["score", "--space", "nats-tss", "--synthetic", "--archs", "0", "--device", "cpu", "--no-progress"]
@@ -300,11 +369,14 @@ def existing_run(tmp_path_factory):
     return out, side
 
 
-@pytest.mark.parametrize("opt, message", [
-    ("near.repetitons=1", "did you mean 'repetitions'"),
-    ("near.repetitions=abc", "near.repetitions: 'abc' is not valid (expected an int"),
-    ("flops.strict=maybe", "flops.strict: 'maybe' is not valid (expected a bool"),
-])
+@pytest.mark.parametrize(
+    "opt, message",
+    [
+        ("near.repetitons=1", "did you mean 'repetitions'"),
+        ("near.repetitions=abc", "near.repetitions: 'abc' is not valid (expected an int"),
+        ("flops.strict=maybe", "flops.strict: 'maybe' is not valid (expected a bool"),
+    ],
+)
 def test_cli_bad_option_exits_2_with_one_line_and_touches_nothing(existing_run, opt, message):
     out, side = existing_run
     before = (out.read_bytes(), side.read_bytes(), sorted(p.name for p in out.parent.iterdir()))
@@ -318,14 +390,25 @@ def test_cli_bad_option_exits_2_with_one_line_and_touches_nothing(existing_run, 
 
 def test_cli_alias_is_accepted_with_one_warning_line(tmp_path):
     out = tmp_path / "zen.csv"
-    res = _nasprox(*SCORE, "--proxy", "zen", "--proxy-opt", "zen.repeats=1", "--proxy-opt", "zen.batch=4",
-                   "--out", str(out), cwd=tmp_path)
+    res = _nasprox(
+        *SCORE,
+        "--proxy",
+        "zen",
+        "--proxy-opt",
+        "zen.repeats=1",
+        "--proxy-opt",
+        "zen.batch=4",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     warned = [ln for ln in res.stderr.splitlines() if "deprecated" in ln]
-    assert warned == ["nasprox: warning: zen.repeats is deprecated, use zen.repetitions (the old name is accepted "
-                      "for one more release)",
-                      "nasprox: warning: zen.batch is deprecated, use zen.batch_size (the old name is accepted "
-                      "for one more release)"], res.stderr
+    assert warned == [
+        "nasprox: warning: zen.repeats is deprecated, use zen.repetitions (the old name is accepted "
+        "for one more release)",
+        "nasprox: warning: zen.batch is deprecated, use zen.batch_size (the old name is accepted for one more release)",
+    ], res.stderr
     from nasprox.storage.provenance import read_provenance
 
     assert read_provenance(out)[-1]["config"]["proxy_options"] == {"zen": {"repetitions": 1, "batch_size": 4}}
@@ -344,8 +427,16 @@ def test_cli_proxies_details_lists_the_options():
         result = CliRunner().invoke(app, ["proxies", "--details", "near"])
     assert result.exit_code == 0, result.output
     text = result.output
-    for needle in ("repetitions", "max_batches", "max_columns", "batch_size", "64 (run default)", "forward",
-                   "higher is better", "version"):
+    for needle in (
+        "repetitions",
+        "max_batches",
+        "max_columns",
+        "batch_size",
+        "64 (run default)",
+        "forward",
+        "higher is better",
+        "version",
+    ):
         assert needle in text, needle
     zen = CliRunner().invoke(app, ["proxies", "--details", "zen"]).output
     assert "repeats" in zen and "16" in zen

@@ -1,4 +1,5 @@
 """``nasprox report`` writes every table and figure; published YAMLs load and cite their sources."""
+
 from __future__ import annotations
 
 import math
@@ -39,12 +40,30 @@ def test_published_vs_ours_on_synthetic_entry(tmp_path):
     folder = tmp_path / "published"
     folder.mkdir()
     source = {"url": "https://example.org/paper", "table": "Table 1", "row": "good", "column": "rho"}
-    doc = {"version": 1, "paper": {"id": "toy"}, "entries": [
-        {"table": "Table 1", "space": "toy-space", "dataset": "cifar10", "proxy": "good", "metric": "spearman",
-         "value": 0.5, "source": source},
-        {"table": "Table 1", "space": "other", "dataset": "cifar10", "proxy": "good", "metric": "spearman",
-         "value": 0.5, "source": source},
-    ]}
+    doc = {
+        "version": 1,
+        "paper": {"id": "toy"},
+        "entries": [
+            {
+                "table": "Table 1",
+                "space": "toy-space",
+                "dataset": "cifar10",
+                "proxy": "good",
+                "metric": "spearman",
+                "value": 0.5,
+                "source": source,
+            },
+            {
+                "table": "Table 1",
+                "space": "other",
+                "dataset": "cifar10",
+                "proxy": "good",
+                "metric": "spearman",
+                "value": 0.5,
+                "source": source,
+            },
+        ],
+    }
     (folder / "toy.yaml").write_text(yaml.safe_dump(doc))
     table = load_results([results])
     comparison = compare_published(load_published(folder), table)
@@ -52,8 +71,9 @@ def test_published_vs_ours_on_synthetic_entry(tmp_path):
     sub = table.frame
     ours = spearman_rho(sub["good"], sub["gt_test_acc"])
     assert comparison.loc[0, "ours"] == pytest.approx(ours)
-    lo, hi = bootstrap_ci(spearman_rho, sub["good"].to_numpy(float), sub["gt_test_acc"].to_numpy(float),
-                          n_resamples=1000, seed=0)
+    lo, hi = bootstrap_ci(
+        spearman_rho, sub["good"].to_numpy(float), sub["gt_test_acc"].to_numpy(float), n_resamples=1000, seed=0
+    )
     assert (comparison.loc[0, "ci_lo"], comparison.loc[0, "ci_hi"]) == pytest.approx((lo, hi))
     assert comparison.loc[0, "n_used"] == finite_pairs(sub["good"], sub["gt_test_acc"]).n
     assert comparison.loc[0, "n_scored"] == len(sub) and comparison.loc[0, "kind"] == "own"
@@ -83,9 +103,11 @@ def test_quoted_cells_are_kept_apart_and_summarised(tmp_path):
     folder.mkdir()
     own = {"url": "https://example.org/p", "table": "Table 1", "row": "good", "column": "rho"}
     quoted = {**own, "column": "rho / bracketed reference (Other et al.)"}
-    text = ("version: 1\npaper: {id: toy}\nentries:\n"
-            f"  - {{table: 'Table 1', space: toy-space, dataset: cifar10, proxy: good, metric: spearman, value: 0.1, source: {own}}}  # reconstructed\n"
-            f"  - {{table: 'Table 1', space: toy-space, dataset: cifar10, proxy: bad, metric: spearman, value: 0.1, source: {quoted}}}\n")
+    text = (
+        "version: 1\npaper: {id: toy}\nentries:\n"
+        f"  - {{table: 'Table 1', space: toy-space, dataset: cifar10, proxy: good, metric: spearman, value: 0.1, source: {own}}}  # reconstructed\n"
+        f"  - {{table: 'Table 1', space: toy-space, dataset: cifar10, proxy: bad, metric: spearman, value: 0.1, source: {quoted}}}\n"
+    )
     (folder / "toy.yaml").write_text(text)
     entries = load_published(folder)
     assert [e.note for e in entries] == ["reconstructed", ""] and [e.quoted for e in entries] == [False, True]

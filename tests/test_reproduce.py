@@ -1,4 +1,5 @@
 """`nasprox reproduce`: protocols load and expand into nested runs; a toy protocol runs and reports."""
+
 import csv
 import subprocess
 import sys
@@ -11,8 +12,16 @@ from nasprox.engine.protocol import load_protocols, protocol_runs
 from nasprox.engine.runner import make_space
 from nasprox.engine.selection import select_archs
 
-REQUIRED = {"near-table1", "near-table2", "near-table3", "near-table9", "near-table12", "tcet-table2",
-            "epsilon-table1", "epsilon-table2"}
+REQUIRED = {
+    "near-table1",
+    "near-table2",
+    "near-table3",
+    "near-table9",
+    "near-table12",
+    "tcet-table2",
+    "epsilon-table1",
+    "epsilon-table2",
+}
 
 
 def _cli(*args, timeout=600):
@@ -29,8 +38,9 @@ def test_shipped_protocols_cover_the_required_tables(tmp_path):
         for ds in proto.datasets:
             assert ds.dataset in make_space(ds.space).datasets, (proto.id, ds)
         runs = protocol_runs(proto, 1000, tmp_path)
-        assert {p.name for r in runs for p in r.proxies if (r.space, r.dataset) == (runs[0].space, runs[0].dataset)} \
-            == {p.name for p in proto.proxies}
+        assert {
+            p.name for r in runs for p in r.proxies if (r.space, r.dataset) == (runs[0].space, runs[0].dataset)
+        } == {p.name for p in proto.proxies}
 
 
 def test_slow_proxies_score_a_subset_of_the_same_sample(tmp_path):
@@ -63,14 +73,37 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
     truth = shared("nb201/nb201_test_acc_200ep.csv")
     folder = tmp_path / "protocols"
     folder.mkdir()
-    (folder / "toy.yaml").write_text(yaml.safe_dump({
-        "version": 1, "id": "toy", "paper": "near", "tables": ["Table 1"], "title": "toy",
-        "target": "test_acc", "population": {"size": 15625, "label": "all 15,625 NATS-TSS cells"},
-        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
-        "proxies": {"params": {}, "flops": {}, "synflow": {"max_archs": 4}}}))
+    (folder / "toy.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "id": "toy",
+                "paper": "near",
+                "tables": ["Table 1"],
+                "title": "toy",
+                "target": "test_acc",
+                "population": {"size": 15625, "label": "all 15,625 NATS-TSS cells"},
+                "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+                "proxies": {"params": {}, "flops": {}, "synflow": {"max_archs": 4}},
+            }
+        )
+    )
     out = tmp_path / "out"
-    args = ["reproduce", "toy", "--protocol-dir", str(folder), "--sample", "8", "--ground-truth", str(truth),
-            "--out", str(out), "--no-progress", "--bootstrap", "100"]
+    args = [
+        "reproduce",
+        "toy",
+        "--protocol-dir",
+        str(folder),
+        "--sample",
+        "8",
+        "--ground-truth",
+        str(truth),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--bootstrap",
+        "100",
+    ]
     res = _cli(*args)
     assert res.returncode == 0, res.stderr
     with open(out / "nats-tss_cifar10.csv", newline="") as fh:
@@ -97,5 +130,8 @@ def test_sss_ground_truth_csv_params_are_in_millions_like_the_archive(shared):
     archive = make_space("nats-sss")
     archive.configure(benchmark=Path(shared("nats_format_samples/NATS-sss-v1_0-50262-simple")))
     for index in (0, 11, 284):
-        a, b = csv_space.ground_truth(csv_space.arch(index), "cifar10"), archive.ground_truth(archive.arch(index), "cifar10")
+        a, b = (
+            csv_space.ground_truth(csv_space.arch(index), "cifar10"),
+            archive.ground_truth(archive.arch(index), "cifar10"),
+        )
         assert a["params"] == pytest.approx(b["params"]) and a["test_acc"] == pytest.approx(b["test_acc"])

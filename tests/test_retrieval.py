@@ -1,4 +1,5 @@
 """nDCG@k and Precision@T against a direct computation; the 'unique' population of correlate/report."""
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,7 @@ def test_ndcg_with_ties_and_sklearn():
     sklearn = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(3)
     truth, pred = rng.uniform(0, 1, 30), rng.normal(size=30)
-    assert ndcg_at_k(pred, truth, 10, "value") == pytest.approx(
-        sklearn.ndcg_score([truth - truth.min()], [pred], k=10))
+    assert ndcg_at_k(pred, truth, 10, "value") == pytest.approx(sklearn.ndcg_score([truth - truth.min()], [pred], k=10))
 
 
 def test_ndcg_edges():
@@ -102,10 +102,23 @@ def write_dup_csv(path):
     d = nats_order()[0]
     assert canonical_cell(a) == canonical_cell(b) == c != canonical_cell(d)
     index = {k: i for i, k in enumerate(nats_order())}
-    rows = [{"space": "nats-tss", "arch_index": index[k], "arch": k, "dataset": "cifar10", "proxy": "synflow",
-             "proxy_version": "1", "seed": 0, "data_config": "x", "score": s, "status": "ok", "error": "",
-             "gt_test_acc": acc} for k, s, acc in ((a, 1.0, 80.0), (b, 2.0, 81.0), (c, 3.0, 82.0), (d, 0.5, 70.0),
-                                                   (nats_order()[1], 4.0, 90.0))]
+    rows = [
+        {
+            "space": "nats-tss",
+            "arch_index": index[k],
+            "arch": k,
+            "dataset": "cifar10",
+            "proxy": "synflow",
+            "proxy_version": "1",
+            "seed": 0,
+            "data_config": "x",
+            "score": s,
+            "status": "ok",
+            "error": "",
+            "gt_test_acc": acc,
+        }
+        for k, s, acc in ((a, 1.0, 80.0), (b, 2.0, 81.0), (c, 3.0, 82.0), (d, 0.5, 70.0), (nats_order()[1], 4.0, 90.0))
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return a, b, c, d
 
@@ -131,8 +144,9 @@ def test_correlate_and_report_say_the_population(tmp_path):
     assert "population all (5 archs)" in runner.invoke(app, ["correlate", str(tmp_path / "r.csv")]).stdout
     csv_out = runner.invoke(app, ["correlate", str(tmp_path / "r.csv"), "--format", "csv", "--population", "unique"])
     assert "population" in csv_out.stdout.splitlines()[0]
-    rep = runner.invoke(app, ["report", str(tmp_path / "r.csv"), "--out", str(tmp_path / "rep"), "--no-plots",
-                              "--population", "unique"])
+    rep = runner.invoke(
+        app, ["report", str(tmp_path / "r.csv"), "--out", str(tmp_path / "rep"), "--no-plots", "--population", "unique"]
+    )
     assert rep.exit_code == 0, rep.output
     table = pd.read_csv(tmp_path / "rep" / "correlations.csv")
     assert table["population"].iloc[0].startswith("unique (3 of 5") and "ndcg_at_k" in table.columns

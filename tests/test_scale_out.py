@@ -1,4 +1,5 @@
 """Shards + merge, worker processes with a per-arch timeout, worker crashes, and the Ray backend."""
+
 import csv
 import os
 import subprocess
@@ -13,8 +14,9 @@ TIMING = {"seconds", "peak_mem_mb"}
 
 def run_cli(*args, cwd=None, timeout=300):
     env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS)}
-    return subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )
 
 
 def rows(path, drop=TIMING):
@@ -22,7 +24,19 @@ def rows(path, drop=TIMING):
         return sorted(tuple((k, v) for k, v in r.items() if k not in drop) for r in csv.DictReader(fh))
 
 
-BASE = ["score", "--space", "toy", "--proxy", "toy_width,toy_mean", "--synthetic", "--sample", "12", "--seed", "5", "--no-progress"]
+BASE = [
+    "score",
+    "--space",
+    "toy",
+    "--proxy",
+    "toy_width,toy_mean",
+    "--synthetic",
+    "--sample",
+    "12",
+    "--seed",
+    "5",
+    "--no-progress",
+]
 
 
 def test_shards_merge_equal_unsharded_run(tmp_path):
@@ -56,8 +70,22 @@ def test_same_command_twice_gives_identical_csv(tmp_path):
 
 def test_timeout_per_arch_isolates_a_hung_model(tmp_path):
     out = tmp_path / "t.csv"
-    res = run_cli("score", "--space", "toy", "--proxy", "toy_hang", "--synthetic", "--archs", "0:5",
-                  "--timeout-per-arch", "3", "--no-progress", "--out", str(out), timeout=240)
+    res = run_cli(
+        "score",
+        "--space",
+        "toy",
+        "--proxy",
+        "toy_hang",
+        "--synthetic",
+        "--archs",
+        "0:5",
+        "--timeout-per-arch",
+        "3",
+        "--no-progress",
+        "--out",
+        str(out),
+        timeout=240,
+    )
     assert res.returncode == 0, res.stderr
     got = {r["arch"]: (r["status"], r["score"]) for r in csv.DictReader(open(out))}
     assert got["w3"][0] == "timeout"
@@ -100,7 +128,10 @@ def test_cpu_workers_use_the_runs_thread_count(monkeypatch):
     started = []
     monkeypatch.setattr(parallel, "_Worker", lambda ctx, config, threads: started.append((config.device, threads)))
     for threads in (1, 3):
-        scorer = Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=["params"], synthetic=True,
-                                  device="auto", threads=threads))
+        scorer = Scorer(
+            RunConfig(
+                space="nats-tss", dataset="cifar10", proxies=["params"], synthetic=True, device="auto", threads=threads
+            )
+        )
         parallel.WorkerPool(scorer, ["auto", "auto"])._start("auto")
     assert started == [("auto", 1), ("auto", 3)]

@@ -3,6 +3,7 @@
 Proxy values are NASLib's synflow scores (NAS-Bench-Suite-Zero, 491 NB201 archs) and the oracle is
 the NATS-TSS 200-epoch CIFAR-10 test accuracy; the effects checked are measured, not built in.
 """
+
 import ast
 import io
 import json
@@ -25,6 +26,7 @@ def nb201_neighbours(key):
     """The space's declared neighbourhood, as arch strings."""
     return [TSS.key(i) for i in TSS.neighbours(TSS.index_of(key))]
 
+
 GT = "nb201/nb201_test_acc_200ep.csv"
 ZC = "naslib_suite_zero/zc_nasbench201.json"
 
@@ -43,16 +45,25 @@ def synflow(gt_table):
     zc = json.loads(shared_file(ZC).read_text())["nasbench201"]["cifar10"]
     keys = [naslib_to_arch_string(ast.literal_eval(t)) for t in zc]
     index = {k: i for i, k in enumerate(gt_table["ArchitectureString"])}
-    return pd.DataFrame({"arch": keys, "arch_index": [index[k] for k in keys],
-                         "score": [zc[t]["synflow"] for t in zc],
-                         "test_acc": gt_table["CIFAR10TestAccuracy200Epochs"].to_numpy()[[index[k] for k in keys]]})
+    return pd.DataFrame(
+        {
+            "arch": keys,
+            "arch_index": [index[k] for k in keys],
+            "score": [zc[t]["synflow"] for t in zc],
+            "test_acc": gt_table["CIFAR10TestAccuracy200Epochs"].to_numpy()[[index[k] for k in keys]],
+        }
+    )
 
 
 def _problem(frame, with_proxy=True):
     keys = frame["arch"].tolist()
     position = {k: i for i, k in enumerate(keys)}
-    return SearchProblem(keys, frame["test_acc"].to_numpy(), frame["score"].to_numpy().__getitem__ if with_proxy else None,
-                         lambda p, rng: [position[k] for k in nb201_neighbours(keys[p]) if k in position])
+    return SearchProblem(
+        keys,
+        frame["test_acc"].to_numpy(),
+        frame["score"].to_numpy().__getitem__ if with_proxy else None,
+        lambda p, rng: [position[k] for k in nb201_neighbours(keys[p]) if k in position],
+    )
 
 
 def test_nb201_neighbours_are_the_24_one_edge_edits_and_all_exist(gt_table):
@@ -103,10 +114,18 @@ def _need_nats():
 
 
 def _scores_csv(synflow, path):
-    rows = synflow.assign(space="nats-tss", dataset="cifar10", proxy="synflow", status="ok", proxy_version="1",
-                          seed=0, data_config="naslib")
-    rows[["space", "arch_index", "arch", "dataset", "proxy", "proxy_version", "seed", "data_config", "score",
-          "status"]].to_csv(path, index=False)
+    rows = synflow.assign(
+        space="nats-tss",
+        dataset="cifar10",
+        proxy="synflow",
+        status="ok",
+        proxy_version="1",
+        seed=0,
+        data_config="naslib",
+    )
+    rows[
+        ["space", "arch_index", "arch", "dataset", "proxy", "proxy_version", "seed", "data_config", "score", "status"]
+    ].to_csv(path, index=False)
     return path
 
 
@@ -114,10 +133,38 @@ def test_cli_search_with_a_scores_csv_and_the_space_oracle(synflow, tmp_path, sh
     _need_nats()
     scores = _scores_csv(synflow, tmp_path / "synflow.csv")
     png = tmp_path / "curves.png"
-    result = CliRunner().invoke(app, [
-        "search", "--space", "nats-tss", "--dataset", "cifar10", "--scores", str(scores), "--proxy", "synflow",
-        "--ground-truth", str(shared(GT)), "--seeds", "40", "--budget", "50", "--warmup-pool", "50",
-        "--population", "10", "--sample-size", "3", "--checkpoints", "10,25,50", "--format", "csv", "--plot", str(png)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "search",
+            "--space",
+            "nats-tss",
+            "--dataset",
+            "cifar10",
+            "--scores",
+            str(scores),
+            "--proxy",
+            "synflow",
+            "--ground-truth",
+            str(shared(GT)),
+            "--seeds",
+            "40",
+            "--budget",
+            "50",
+            "--warmup-pool",
+            "50",
+            "--population",
+            "10",
+            "--sample-size",
+            "3",
+            "--checkpoints",
+            "10,25,50",
+            "--format",
+            "csv",
+            "--plot",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(io.StringIO(result.stdout)).set_index("strategy")
     assert len(table) == 6
@@ -129,21 +176,59 @@ def test_cli_search_with_a_scores_csv_and_the_space_oracle(synflow, tmp_path, sh
 
 def test_cli_unknown_strategy_is_one_line_exit_2(synflow, tmp_path, shared):
     _need_nats()
-    result = CliRunner().invoke(app, ["search", "--space", "nats-tss", "--scores", str(_scores_csv(synflow, tmp_path / "s.csv")),
-                                      "--ground-truth", str(shared(GT)), "--strategy", "hillclimb"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "search",
+            "--space",
+            "nats-tss",
+            "--scores",
+            str(_scores_csv(synflow, tmp_path / "s.csv")),
+            "--ground-truth",
+            str(shared(GT)),
+            "--strategy",
+            "hillclimb",
+        ],
+    )
     assert result.exit_code == 2 and "unknown strategy" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
 def test_cli_warmup_without_a_proxy_is_exit_2(shared):
     _need_nats()
-    result = CliRunner().invoke(app, ["search", "--space", "nats-tss", "--ground-truth", str(shared(GT)),
-                                      "--strategy", "random+warmup", "--budget", "5", "--seeds", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "search",
+            "--space",
+            "nats-tss",
+            "--ground-truth",
+            str(shared(GT)),
+            "--strategy",
+            "random+warmup",
+            "--budget",
+            "5",
+            "--seeds",
+            "1",
+        ],
+    )
     assert result.exit_code == 2 and "needs a proxy" in result.output
 
 
 def test_cli_unknown_proxy_in_scores_is_exit_2(synflow, tmp_path, shared):
     _need_nats()
-    result = CliRunner().invoke(app, ["search", "--space", "nats-tss", "--scores", str(_scores_csv(synflow, tmp_path / "s.csv")),
-                                      "--proxy", "snip", "--ground-truth", str(shared(GT))])
+    result = CliRunner().invoke(
+        app,
+        [
+            "search",
+            "--space",
+            "nats-tss",
+            "--scores",
+            str(_scores_csv(synflow, tmp_path / "s.csv")),
+            "--proxy",
+            "snip",
+            "--ground-truth",
+            str(shared(GT)),
+        ],
+    )
     assert result.exit_code == 2 and "not in" in result.output

@@ -1,4 +1,5 @@
 """NATS-Bench TSS/SSS: index order, parameter counts vs the benchmark's own figures, ground truth."""
+
 import bz2
 import csv
 import json
@@ -46,8 +47,11 @@ def raw_record(path, hp):
 
 
 def seed_mean(record, runs, eval_set):
-    values = [r["eval_acc1es"][f"{eval_set}@{r['epochs'] - 1}"]
-              for (name, _), r in record["all_results"].items() if name == runs]
+    values = [
+        r["eval_acc1es"][f"{eval_set}@{r['epochs'] - 1}"]
+        for (name, _), r in record["all_results"].items()
+        if name == runs
+    ]
     return sum(values) / len(values)
 
 
@@ -143,8 +147,9 @@ def test_tss_archive_fields_follow_the_nats_api(shared, csv_rows):
     assert c10["valid_acc"] == pytest.approx(seed_mean(record, "cifar10-valid", "x-valid"))
     img = space.ground_truth(arch, "ImageNet16-120")
     assert img["valid_acc"] == pytest.approx(seed_mean(record, "ImageNet16-120", "x-valid"))
-    for ds, col in zip(DATASETS, ("CIFAR10TestAccuracy200Epochs", "CIFAR100TestAccuracy200Epochs",
-                                  "ImageNetTestAccuracy200Epochs")):
+    for ds, col in zip(
+        DATASETS, ("CIFAR10TestAccuracy200Epochs", "CIFAR100TestAccuracy200Epochs", "ImageNetTestAccuracy200Epochs")
+    ):
         for i in RECORDED:  # the archive reproduces the published CSV (survey convention)
             got = space.ground_truth(space.arch(i), ds)
             assert got["test_acc"] == pytest.approx(float(csv_rows[i][col]), abs=1e-9)
@@ -173,8 +178,7 @@ def test_ground_truth_from_the_csv(csv_rows, shared):
 def test_long_and_wide_csv_layouts(tmp_path):
     space = SPACES.get("nats-sss")()
     wide = tmp_path / "wide.csv"
-    wide.write_text("Arch,CIFAR-10 valid acc,cifar100_test_acc,imagenet16_120_params\n"
-                    "8:8:8:8:16,70.5,40.25,0.05\n")
+    wide.write_text("Arch,CIFAR-10 valid acc,cifar100_test_acc,imagenet16_120_params\n8:8:8:8:16,70.5,40.25,0.05\n")
     long = tmp_path / "long.csv"
     long.write_text("arch_str,dataset,gt_test_acc,flops\n8:8:8:8:16,ImageNet16-120,20.5,1.5\n8:8:8:8:16,mnist,1,1\n")
     space.configure(ground_truth=wide)
@@ -185,14 +189,17 @@ def test_long_and_wide_csv_layouts(tmp_path):
     assert space.ground_truth(arch, "ImageNet16-120") == {"params": 0.05, "test_acc": 20.5, "flops": 1.5}
 
 
-@pytest.mark.parametrize("text", [
-    "foo,bar\n1,2\n",  # no arch column
-    "arch,notes\n8:8:8:8:8,hello\n",  # no metric column
-    "arch,cifar10_test_acc\n8:8:8:8:8,high\n",  # not a number
-    "arch,cifar10_test_acc\n8:8:8:8:9,1.0\n",  # not an architecture of the space
-    "arch,cifar10_test_acc\n8:8:8:8:8,1.0,2.0\n",  # ragged row
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "foo,bar\n1,2\n",  # no arch column
+        "arch,notes\n8:8:8:8:8,hello\n",  # no metric column
+        "arch,cifar10_test_acc\n8:8:8:8:8,high\n",  # not a number
+        "arch,cifar10_test_acc\n8:8:8:8:9,1.0\n",  # not an architecture of the space
+        "arch,cifar10_test_acc\n8:8:8:8:8,1.0,2.0\n",  # ragged row
+        "",
+    ],
+)
 def test_malformed_csv_raises_one_line(tmp_path, text):
     bad = tmp_path / "bad.csv"
     bad.write_text(text)
@@ -242,7 +249,8 @@ def test_parse_and_bad_input(tss, sss):
     key = tss.key(11)
     assert tss.parse(key).index == 11 and tss.parse(f"  {key} ").key == key
     assert tss.parse("(2, 2, 3, 4, 1, 0)").key == (
-        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|")
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|"
+    )
     assert sss.parse("64:64:64:64:64").index == 32767 and sss.parse("8:8:8:8:16").index == 1
     for bad in ("|conv~0|", "(9, 9, 9, 9, 9, 9)", "(1, 2, 3)", "junk", key.replace("~2", "~1")):
         with pytest.raises(NasproxError):

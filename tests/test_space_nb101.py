@@ -16,6 +16,7 @@ Reference numbers and where they come from:
   ``zc_nasbench101.json`` (``../shared/data``).
 * CRC-32C check values: RFC 3720 appendix B.4 and the CRC catalogue check value of "123456789".
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,7 +46,13 @@ INCEPTION_MATRIX = [
     [0, 0, 0, 0, 0, 0, 0],
 ]
 INCEPTION_OPS = [
-    "input", "conv1x1-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "maxpool3x3", "output"
+    "input",
+    "conv1x1-bn-relu",
+    "conv3x3-bn-relu",
+    "conv3x3-bn-relu",
+    "conv3x3-bn-relu",
+    "maxpool3x3",
+    "output",
 ]
 INCEPTION_HASH = "28cfc7874f6d200472e1a9dcd8650aa0"
 INCEPTION_PARAMS = 2694282
@@ -232,8 +239,14 @@ def _evaluation(epoch: float, test: float, valid: float) -> bytes:
     # EvaluationData: 1 current_epoch, 2 training_time, 3 train_accuracy, 4 validation, 5 test, 6 path
     path = b"/ckpt/model.ckpt-1"
     return (
-        _double(1, epoch) + _double(2, 1.5 * epoch) + _double(3, 1.0) + _double(4, valid) + _double(5, test)
-        + _varint(6 << 3 | 2) + _varint(len(path)) + path
+        _double(1, epoch)
+        + _double(2, 1.5 * epoch)
+        + _double(3, 1.0)
+        + _double(4, valid)
+        + _double(5, test)
+        + _varint(6 << 3 | 2)
+        + _varint(len(path))
+        + path
     )
 
 

@@ -1,4 +1,5 @@
 """NAS-Bench-NLP space and PTB token batches, checked against the 345 real WikiText-2 training logs."""
+
 import json
 import math
 import zipfile

@@ -1,5 +1,6 @@
 """TransNAS-Bench-101 micro/macro spaces: enumeration order, models for all 7 tasks, losses, targets,
 ground truth from the NASLib CSV exports and from a .pth in the official API structure."""
+
 import csv
 import math
 
@@ -78,10 +79,13 @@ def test_forward_shapes_and_losses_all_tasks(micro):
         _check_task(micro, ref, task, gen, backward=task == "room_layout")
 
 
-@pytest.mark.parametrize("arch,tasks", [
-    ("64-1132-basic", ("segmentsemantic", "class_scene")),  # one halving: 3 upsampling layers
-    ("64-3444-basic", ("normal", "jigsaw")),  # four halvings: 6 upsampling layers
-])
+@pytest.mark.parametrize(
+    "arch,tasks",
+    [
+        ("64-1132-basic", ("segmentsemantic", "class_scene")),  # one halving: 3 upsampling layers
+        ("64-3444-basic", ("normal", "jigsaw")),  # four halvings: 6 upsampling layers
+    ],
+)
 def test_macro_decoders(macro, arch, tasks):
     gen = torch.Generator().manual_seed(1)
     for task in tasks:
@@ -91,7 +95,12 @@ def test_macro_decoders(macro, arch, tasks):
 def test_input_specs_follow_benchmark_configs():
     space = SPACES.get("transnas-micro")()  # full 256 resolution
     spec = space.input_spec("segmentsemantic")
-    assert (spec.shape, spec.num_classes, spec.task, spec.target_shape) == ((3, 256, 256), 17, "dense_classification", (256, 256))
+    assert (spec.shape, spec.num_classes, spec.task, spec.target_shape) == (
+        (3, 256, 256),
+        17,
+        "dense_classification",
+        (256, 256),
+    )
     spec = space.input_spec("jigsaw")  # nine 64x64 tiles as one 3x3 grid
     assert (spec.shape, spec.num_classes, spec.task) == ((3, 192, 192), 1000, "classification")
     assert space.input_spec("class_object").num_classes == 75
@@ -115,7 +124,7 @@ def test_jigsaw_tiles_image_equals_explicit_tiles(macro):
     model = macro.build(macro.parse("64-1234-basic"), "jigsaw").eval()
     image = torch.randn(2, *macro.input_spec("jigsaw").shape)
     t = RES // 4
-    tiles = torch.stack([image[:, :, r * t:(r + 1) * t, c * t:(c + 1) * t] for r in range(3) for c in range(3)], 1)
+    tiles = torch.stack([image[:, :, r * t : (r + 1) * t, c * t : (c + 1) * t] for r in range(3) for c in range(3)], 1)
     with torch.no_grad():
         torch.testing.assert_close(model(image), model(tiles))
 
@@ -166,40 +175,76 @@ def test_csv_of_the_other_space_is_refused(shared):
 
 def test_official_pth_structure(tmp_path):
     """A .pth in the structure api/api.py reads (the real release is not in the shared data)."""
-    data = {"micro": {
-        "64-41414-1_02_333": {
-            "class_object": {"total_epochs": 3, "model_info": {"model_params": 1.0},
-                             "metrics": {"valid_top1": [10.0, 30.0, 25.0], "test_top1": [9.0, 28.0, 24.0],
-                                         "valid_loss": [3.0, 2.0, 2.1], "test_loss": [3.1, 2.2, 2.3]}},
-            "room_layout": {"total_epochs": 2, "metrics": {"valid_neg_loss": [-1.0, -0.7], "test_neg_loss": [-1.1, -0.8],
-                                                           "valid_loss": [1.0, 0.7], "test_loss": [1.1, 0.8]}},
-            "autoencoder": {"total_epochs": 2, "metrics": {"valid_ssim": [0.4, 0.5], "test_ssim": [0.41, 0.52],
-                                                           "valid_l1_loss": [0.3, 0.2], "test_l1_loss": [0.31, 0.21]}},
-        }}, "macro": {"64-1234-basic": {}}}
+    data = {
+        "micro": {
+            "64-41414-1_02_333": {
+                "class_object": {
+                    "total_epochs": 3,
+                    "model_info": {"model_params": 1.0},
+                    "metrics": {
+                        "valid_top1": [10.0, 30.0, 25.0],
+                        "test_top1": [9.0, 28.0, 24.0],
+                        "valid_loss": [3.0, 2.0, 2.1],
+                        "test_loss": [3.1, 2.2, 2.3],
+                    },
+                },
+                "room_layout": {
+                    "total_epochs": 2,
+                    "metrics": {
+                        "valid_neg_loss": [-1.0, -0.7],
+                        "test_neg_loss": [-1.1, -0.8],
+                        "valid_loss": [1.0, 0.7],
+                        "test_loss": [1.1, 0.8],
+                    },
+                },
+                "autoencoder": {
+                    "total_epochs": 2,
+                    "metrics": {
+                        "valid_ssim": [0.4, 0.5],
+                        "test_ssim": [0.41, 0.52],
+                        "valid_l1_loss": [0.3, 0.2],
+                        "test_l1_loss": [0.31, 0.21],
+                    },
+                },
+            }
+        },
+        "macro": {"64-1234-basic": {}},
+    }
     db = {"data": data, "task_list": list(TASKS), "metrics_dict": {}, "info_names": ["model_params"]}
     torch.save(db, tmp_path / "transnas-bench_v10141024.pth")
     space = SPACES.get("transnas-micro")()
     space.configure(benchmark=tmp_path)
     ref = space.parse("64-41414-1_02_333")
-    assert space.ground_truth(ref, "class_object") == {"valid_metric": 25.0, "test_metric": 24.0,
-                                                        "valid_loss": 2.1, "test_loss": 2.3}
+    assert space.ground_truth(ref, "class_object") == {
+        "valid_metric": 25.0,
+        "test_metric": 24.0,
+        "valid_loss": 2.1,
+        "test_loss": 2.3,
+    }
     assert space.ground_truth(ref, "room_layout")["valid_metric"] == -0.7
-    assert space.ground_truth(ref, "autoencoder") == {"valid_metric": 0.5, "test_metric": 0.52,
-                                                       "valid_loss": 0.2, "test_loss": 0.21}
+    assert space.ground_truth(ref, "autoencoder") == {
+        "valid_metric": 0.5,
+        "test_metric": 0.52,
+        "valid_loss": 0.2,
+        "test_loss": 0.21,
+    }
     assert space.ground_truth(ref, "jigsaw") == {}
     with pytest.raises(NasproxError, match="API file"):
         torch.save({"nothing": 1}, tmp_path / "bad.pth")
         space.configure(benchmark=tmp_path / "bad.pth")
 
 
-@pytest.mark.parametrize("name,text", [
-    ("transnas-micro", "64-41414-4_00_000"),
-    ("transnas-micro", "64-1234-basic"),
-    ("transnas-micro", "(1, 2, 3)"),
-    ("transnas-macro", "64-1111-basic"),  # no halving: outside the space
-    ("transnas-macro", "64-2222222-basic"),
-    ("transnas-macro", "(1, 0, 3, 4)"),
-])
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("transnas-micro", "64-41414-4_00_000"),
+        ("transnas-micro", "64-1234-basic"),
+        ("transnas-micro", "(1, 2, 3)"),
+        ("transnas-macro", "64-1111-basic"),  # no halving: outside the space
+        ("transnas-macro", "64-2222222-basic"),
+        ("transnas-macro", "(1, 0, 3, 4)"),
+    ],
+)
 def test_bad_architectures(name, text):
     with pytest.raises(NasproxError):
         SPACES.get(name)().parse(text)

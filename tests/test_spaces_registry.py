@@ -1,5 +1,6 @@
 """Registry-wide space contract: every registered space (a new one is picked up automatically) builds
 models whose forward gives the declared output shape, and its arch strings round-trip."""
+
 import pytest
 import torch
 

@@ -4,6 +4,7 @@ real inputs from ../shared/data, and ``nasprox correlate`` on lower-is-better / 
 CPU-cheap by design: 2 small archs per space, NEAR with 2 repetitions, small batches, TransNAS at
 64x64 (``--space-opt resolution=64``), nb101 cells given as specs (no benchmark file needed).
 """
+
 from __future__ import annotations
 
 import io
@@ -28,10 +29,26 @@ SPACES = {
     "nats-tss": ["--dataset", "cifar10", "--data-root", "{cifar}", "--archs", "0,1"],
     "nats-sss": ["--dataset", "cifar10", "--data-root", "{cifar}", "--archs", "0,32767"],
     "nb101": ["--dataset", "cifar10", "--data-root", "{cifar}", "--arch-list", "{nb101_list}"],
-    "transnas-micro": ["--dataset", "class_scene", "--data-root", "{cifar}", "--archs", "0,1234",
-                       "--space-opt", "resolution=64"],
-    "transnas-macro": ["--dataset", "room_layout", "--data-root", "{cifar}", "--archs", "0,1000",
-                       "--space-opt", "resolution=64"],
+    "transnas-micro": [
+        "--dataset",
+        "class_scene",
+        "--data-root",
+        "{cifar}",
+        "--archs",
+        "0,1234",
+        "--space-opt",
+        "resolution=64",
+    ],
+    "transnas-macro": [
+        "--dataset",
+        "room_layout",
+        "--data-root",
+        "{cifar}",
+        "--archs",
+        "0,1000",
+        "--space-opt",
+        "resolution=64",
+    ],
     "nb-nlp": ["--dataset", "ptb", "--data-root", "{ptb}", "--benchmark", "{nlp_logs}", "--archs", "0,1"],
 }
 NB101_CELLS = ["010.001.000:1", "011.001.000:3"]  # input->conv1x1->output; conv3x3 plus a skip
@@ -53,8 +70,27 @@ def test_score_params_flops_near_on_every_space(space, tmp_path):
     fill["nb101_list"] = nb101_list
     extra = [a.format(**fill) for a in SPACES[space]]
     out = tmp_path / f"{space}.csv"
-    _invoke(["score", "--space", space, "--proxy", "params,flops,near", "--proxy-opt", "near.repetitions=2",
-             "--batch-size", "8", "--seed", "0", "--device", "cpu", "--no-progress", "--out", out, *extra])
+    _invoke(
+        [
+            "score",
+            "--space",
+            space,
+            "--proxy",
+            "params,flops,near",
+            "--proxy-opt",
+            "near.repetitions=2",
+            "--batch-size",
+            "8",
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            out,
+            *extra,
+        ]
+    )
     rows = pd.read_csv(out)
     assert len(rows) == 6 and set(rows["proxy"]) == {"params", "flops", "near"}
     assert rows["arch"].nunique() == 2
@@ -66,8 +102,11 @@ def test_score_params_flops_near_on_every_space(space, tmp_path):
         rows = rows[rows["proxy"] != "near"]
         # arch 0 is the cell h = tanh(W [x, h_prev] + b) in 3 layers (400->600, 600->600, 600->400) and a
         # 400 -> 10,000 decoder; MACs per 70-token sequence, bias included, counted by hand:
-        by_hand = 70 * ((400 + 600) * 600 + 600 + (600 + 600) * 600 + 600 + (600 + 400) * 400 + 400
-                        + 400 * 10_000 + 10_000) / 1e6
+        by_hand = (
+            70
+            * ((400 + 600) * 600 + 600 + (600 + 600) * 600 + 600 + (600 + 400) * 400 + 400 + 400 * 10_000 + 10_000)
+            / 1e6
+        )
         flops0 = rows[(rows["proxy"] == "flops") & (rows["arch_index"] == 0)]["score"].item()
         assert flops0 == pytest.approx(by_hand, rel=1e-9)
     bad = rows[rows["status"] != "ok"]
@@ -86,9 +125,29 @@ def _correlate(path, target):
 
 def test_correlate_flips_lower_is_better_nlp_log_perplexity(tmp_path):
     out = tmp_path / "nlp.csv"
-    _invoke(["score", "--space", "nb-nlp", "--dataset", "wikitext-2", "--benchmark", shared_file(NLP_LOGS),
-             "--proxy", "params", "--synthetic", "--sample", "12", "--seed", "1", "--device", "cpu",
-             "--no-progress", "--out", out])
+    _invoke(
+        [
+            "score",
+            "--space",
+            "nb-nlp",
+            "--dataset",
+            "wikitext-2",
+            "--benchmark",
+            shared_file(NLP_LOGS),
+            "--proxy",
+            "params",
+            "--synthetic",
+            "--sample",
+            "12",
+            "--seed",
+            "1",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            out,
+        ]
+    )
     rows = pd.read_csv(out)
     assert len(rows) == 12 and (rows["status"] == "ok").all() and rows["gt_val_loss"].notna().all()
     for target in ("val_loss", "test_loss"):
@@ -104,14 +163,36 @@ def test_correlate_flips_lower_is_better_nlp_log_perplexity(tmp_path):
 
 def test_correlate_keeps_transnas_room_layout_negative_loss(tmp_path):
     out = tmp_path / "room.csv"
-    _invoke(["score", "--space", "transnas-micro", "--dataset", "room_layout", "--proxy", "params", "--synthetic",
-             "--ground-truth", shared_file("transnas/tnb101_micro_valmetric_zen.csv"), "--sample", "16",
-             "--seed", "3", "--device", "cpu", "--no-progress", "--out", out])
+    _invoke(
+        [
+            "score",
+            "--space",
+            "transnas-micro",
+            "--dataset",
+            "room_layout",
+            "--proxy",
+            "params",
+            "--synthetic",
+            "--ground-truth",
+            shared_file("transnas/tnb101_micro_valmetric_zen.csv"),
+            "--sample",
+            "16",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            out,
+        ]
+    )
     rows = pd.read_csv(out)
     assert len(rows) == 16 and (rows["status"] == "ok").all()
     assert (rows["gt_valid_metric"] < 0).all()  # negative MSE loss: higher is already better, no flip
     table = _correlate(out, "valid_metric")
     assert table.loc["params", "spearman"] == pytest.approx(
-        sps.spearmanr(rows["score"], rows["gt_valid_metric"]).statistic, abs=1e-9)
+        sps.spearmanr(rows["score"], rows["gt_valid_metric"]).statistic, abs=1e-9
+    )
     assert table.loc["params", "kendall"] == pytest.approx(
-        sps.kendalltau(rows["score"], rows["gt_valid_metric"]).statistic, abs=1e-9)
+        sps.kendalltau(rows["score"], rows["gt_valid_metric"]).statistic, abs=1e-9
+    )

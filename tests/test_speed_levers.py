@@ -1,4 +1,5 @@
 """The engine's speed levers change no score beyond their stated tolerance (docs/performance.md)."""
+
 import math
 
 import numpy as np
@@ -25,9 +26,16 @@ def test_near_row_slice_equals_index_gather(shape):
 
 
 def _scores(images, memory_format):
-    config = RunConfig(space="nats-tss", dataset="cifar10", proxies=["near", "synflow", "snip", "naswot"],
-                       batch_size=16, device="cpu", data_root=str(images), memory_format=memory_format,
-                       proxy_options={"near": {"repetitions": "2"}})
+    config = RunConfig(
+        space="nats-tss",
+        dataset="cifar10",
+        proxies=["near", "synflow", "snip", "naswot"],
+        batch_size=16,
+        device="cpu",
+        data_root=str(images),
+        memory_format=memory_format,
+        proxy_options={"near": {"repetitions": "2"}},
+    )
     scorer = Scorer(config)
     archs = select_archs(scorer.space, sample=3, seed=0)
     return {(r.arch, r.proxy): r.score for recs in scorer.run(archs) for r in recs}, scorer
@@ -54,8 +62,16 @@ def test_channels_last_is_part_of_the_resume_key(shared):
     images = shared("inputs/cifar10_test_1000_from_jpg.npz")
 
     def make(fmt):
-        return Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=["near"], device="cpu",
-                                data_root=str(images), memory_format=fmt))
+        return Scorer(
+            RunConfig(
+                space="nats-tss",
+                dataset="cifar10",
+                proxies=["near"],
+                device="cpu",
+                data_root=str(images),
+                memory_format=fmt,
+            )
+        )
 
     assert make("channels_last").data_config("near") != make("contiguous").data_config("near")
 

@@ -1,4 +1,5 @@
 """Every statistic against scipy or an O(n^2) brute force, on random data with ties and NaNs."""
+
 from __future__ import annotations
 
 import itertools
@@ -49,7 +50,9 @@ def test_correlations_match_scipy_with_nan_omitted(seed):
     keep = np.isfinite(score) & np.isfinite(gt)
     assert finite_pairs(score, gt).n == keep.sum()
     assert finite_pairs(score, gt).n_nonfinite == (~keep).sum() > 0
-    assert kendall_tau(score, gt) == pytest.approx(sps.kendalltau(score[keep], gt[keep], variant="b").statistic, abs=1e-12)
+    assert kendall_tau(score, gt) == pytest.approx(
+        sps.kendalltau(score[keep], gt[keep], variant="b").statistic, abs=1e-12
+    )
     assert spearman_rho(score, gt) == pytest.approx(sps.spearmanr(score[keep], gt[keep]).statistic, abs=1e-12)
     assert pearson_r(score, gt) == pytest.approx(np.corrcoef(score[keep], gt[keep])[0, 1], abs=1e-12)
 
@@ -177,10 +180,14 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
 
 
 def test_average_rank_table_by_hand():
-    metrics = pd.DataFrame({
-        "space": ["s1"] * 3 + ["s2"] * 3, "dataset": ["d"] * 6,
-        "proxy": ["a", "b", "c", "a", "b", "c"], "spearman": [0.9, 0.5, 0.5, 0.1, 0.8, np.nan],
-    })
+    metrics = pd.DataFrame(
+        {
+            "space": ["s1"] * 3 + ["s2"] * 3,
+            "dataset": ["d"] * 6,
+            "proxy": ["a", "b", "c", "a", "b", "c"],
+            "spearman": [0.9, 0.5, 0.5, 0.1, 0.8, np.nan],
+        }
+    )
     table = average_rank_table(metrics).set_index("proxy")
     # s1: a=1, b=c=2.5 ; s2: b=1, a=2, c unranked
     assert table.loc["a", "mean_rank"] == pytest.approx(1.5)
@@ -198,9 +205,24 @@ def write_results(path, space="toy-space", lower=False, n=60, seed=0):
         loss = 100 - acc
         for proxy, score in (("good", acc + rng.normal(0, 5)), ("bad", rng.normal())):
             status = "ok" if i % 17 else "error"
-            rows.append({"space": space, "arch_index": i, "arch": f"arch{i}", "dataset": "cifar10", "proxy": proxy,
-                         "proxy_version": "1", "seed": 0, "data_config": "x", "score": score, "status": status,
-                         "error": "", "gt_test_acc": acc, "gt_params": 0.1 + i / n, "gt_test_loss": loss})
+            rows.append(
+                {
+                    "space": space,
+                    "arch_index": i,
+                    "arch": f"arch{i}",
+                    "dataset": "cifar10",
+                    "proxy": proxy,
+                    "proxy_version": "1",
+                    "seed": 0,
+                    "data_config": "x",
+                    "score": score,
+                    "status": status,
+                    "error": "",
+                    "gt_test_acc": acc,
+                    "gt_params": 0.1 + i / n,
+                    "gt_test_loss": loss,
+                }
+            )
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 

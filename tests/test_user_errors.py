@@ -1,5 +1,6 @@
 """Bad input found by trying nasprox as a new user: one stderr line, exit 2, no traceback, and the
 existing result CSV and its provenance sidecar byte-identical afterwards (subprocess, real CLI)."""
+
 import csv
 import os
 import subprocess
@@ -11,8 +12,9 @@ import pytest
 
 def _cli(*args, cwd=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 def _snapshot(folder):
@@ -23,14 +25,27 @@ def _snapshot(folder):
 def existing(tmp_path_factory):
     """A finished run: results.csv + its sidecar, scored with params on 3 NATS-TSS cells."""
     folder = tmp_path_factory.mktemp("user")
-    res = _cli("score", "--space", "nats-tss", "--proxy", "params", "--archs", "0:3", "--synthetic",
-               "--out", str(folder / "results.csv"), "--no-progress")
+    res = _cli(
+        "score",
+        "--space",
+        "nats-tss",
+        "--proxy",
+        "params",
+        "--archs",
+        "0:3",
+        "--synthetic",
+        "--out",
+        str(folder / "results.csv"),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     return folder
 
 
 def _bad_inputs(folder):
-    (folder / "latin1.txt").write_bytes("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2| é".encode("latin-1"))
+    (folder / "latin1.txt").write_bytes(
+        "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2| é".encode("latin-1")
+    )
     (folder / "header_only.csv").write_text((folder / "results.csv").read_text().splitlines()[0] + "\n")
     (folder / "existing_file.txt").write_text("not a folder\n")
     (folder / "text.npz").write_text("this is not an npz\n")
@@ -41,29 +56,94 @@ def _bad_inputs(folder):
 
 SCORE = ["score", "--space", "nats-tss", "--no-progress"]
 CASES = {
-    "arch list not UTF-8": (SCORE + ["--proxy", "params", "--synthetic", "--arch-list", "{d}/latin1.txt",
-                                     "--out", "{d}/results.csv"], "not UTF-8"),
+    "arch list not UTF-8": (
+        SCORE + ["--proxy", "params", "--synthetic", "--arch-list", "{d}/latin1.txt", "--out", "{d}/results.csv"],
+        "not UTF-8",
+    ),
     "correlate a header-only CSV": (["correlate", "{d}/header_only.csv"], "no result rows"),
     "report into an existing file": (["report", "{d}/results.csv", "--out", "{d}/existing_file.txt"], "is a file"),
-    "ill-typed proxy option": (SCORE + ["--proxy", "near", "--synthetic", "--archs", "0:3", "--proxy-opt",
-                                        "near.repetitions=abc", "--out", "{d}/results.csv"], "repetitions"),
-    "misspelt proxy option": (SCORE + ["--proxy", "near", "--synthetic", "--archs", "0:3", "--proxy-opt",
-                                        "near.repetitons=1", "--out", "{d}/results.csv"], "did you mean 'repetitions'"),
+    "ill-typed proxy option": (
+        SCORE
+        + [
+            "--proxy",
+            "near",
+            "--synthetic",
+            "--archs",
+            "0:3",
+            "--proxy-opt",
+            "near.repetitions=abc",
+            "--out",
+            "{d}/results.csv",
+        ],
+        "repetitions",
+    ),
+    "misspelt proxy option": (
+        SCORE
+        + [
+            "--proxy",
+            "near",
+            "--synthetic",
+            "--archs",
+            "0:3",
+            "--proxy-opt",
+            "near.repetitons=1",
+            "--out",
+            "{d}/results.csv",
+        ],
+        "did you mean 'repetitions'",
+    ),
     "merge into a folder": (["merge", "{d}/results.csv", "--out", "{d}/out_dir"], "is a directory"),
-    "data root is a text file": (SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/text.npz",
-                                          "--out", "{d}/results.csv"], "cannot read images"),
-    "data root is a corrupt npz": (SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/corrupt.npz",
-                                            "--out", "{d}/results.csv"], "corrupt.npz"),
-    "data root is an empty folder": (SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/empty_dir",
-                                              "--out", "{d}/results.csv"], "docs/data.md"),
-    "space option with a bad value": (["score", "--space", "transnas-micro", "--dataset", "class_object", "--proxy",
-                                       "params", "--synthetic", "--archs", "0", "--space-opt", "resolution=abc",
-                                       "--out", "{d}/results.csv"], "resolution='abc' is not a valid int"),
-    "reversed range": (SCORE + ["--proxy", "params", "--synthetic", "--archs", "5:2", "--out", "{d}/results.csv"],
-                       "empty range"),
-    "batch larger than the image set": (SCORE + ["--proxy", "naswot", "--archs", "0", "--data-root", "{imagenet}",
-                                                 "--dataset", "ImageNet16-120", "--out", "{d}/results.csv"],
-                                        "holds 120 images"),
+    "data root is a text file": (
+        SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/text.npz", "--out", "{d}/results.csv"],
+        "cannot read images",
+    ),
+    "data root is a corrupt npz": (
+        SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/corrupt.npz", "--out", "{d}/results.csv"],
+        "corrupt.npz",
+    ),
+    "data root is an empty folder": (
+        SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/empty_dir", "--out", "{d}/results.csv"],
+        "docs/data.md",
+    ),
+    "space option with a bad value": (
+        [
+            "score",
+            "--space",
+            "transnas-micro",
+            "--dataset",
+            "class_object",
+            "--proxy",
+            "params",
+            "--synthetic",
+            "--archs",
+            "0",
+            "--space-opt",
+            "resolution=abc",
+            "--out",
+            "{d}/results.csv",
+        ],
+        "resolution='abc' is not a valid int",
+    ),
+    "reversed range": (
+        SCORE + ["--proxy", "params", "--synthetic", "--archs", "5:2", "--out", "{d}/results.csv"],
+        "empty range",
+    ),
+    "batch larger than the image set": (
+        SCORE
+        + [
+            "--proxy",
+            "naswot",
+            "--archs",
+            "0",
+            "--data-root",
+            "{imagenet}",
+            "--dataset",
+            "ImageNet16-120",
+            "--out",
+            "{d}/results.csv",
+        ],
+        "holds 120 images",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """A tiny search space and proxies for engine/storage/CLI tests (loaded via NASPROX_PLUGINS)."""
+
 import math
 import os
 import time
@@ -33,7 +34,9 @@ class ToySpace(SearchSpace):
 
     def build(self, arch, dataset):
         w = arch.index + 1
-        return nn.Sequential(nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w, 10))
+        return nn.Sequential(
+            nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w, 10)
+        )
 
     def ground_truth(self, arch, dataset):
         return {"test_acc": 50.0 + arch.index, "params": (3 * 9 * (arch.index + 1) + (arch.index + 1) * 11 + 10) / 1e6}

@@ -1,4 +1,5 @@
 """The ``nasprox`` command. Each module here with ``register(app)`` adds its subcommand(s)."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Helpers shared by subcommands: one-line user errors with exit code 2, table and file output."""
+
 from __future__ import annotations
 
 import functools

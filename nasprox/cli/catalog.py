@@ -1,4 +1,5 @@
 """``nasprox spaces`` and ``nasprox proxies``: what exists, with metadata."""
+
 from __future__ import annotations
 
 from typing import Annotated, Optional
@@ -36,10 +37,16 @@ def spaces(
             size = "known once --benchmark files are given (see files)"
         inputs = list(dict.fromkeys(DATASET_SOURCES[d] for d in sp.datasets if d in DATASET_SOURCES))
         lines = [
-            f"space:        {sp.name}", f"description:  {sp.description}", f"size:         {size}",
+            f"space:        {sp.name}",
+            f"description:  {sp.description}",
+            f"size:         {size}",
             f"datasets:     {', '.join(sp.datasets)}",
             f"ground truth: {', '.join(sp.gt_fields) or '-'} (default target {sp.default_target}"
-            + (f"; lower is better: {', '.join(sorted(sp.lower_is_better_targets))})" if sp.lower_is_better_targets else ")"),
+            + (
+                f"; lower is better: {', '.join(sorted(sp.lower_is_better_targets))})"
+                if sp.lower_is_better_targets
+                else ")"
+            ),
             f"files:        {sp.files_help or '-'}",
             f"inputs:       {describe_files(*inputs) if inputs else '-'}",
         ]
@@ -61,8 +68,9 @@ def spaces(
 
 @user_errors
 def proxies(
-    details: Annotated[Optional[str], typer.Option(
-        "--details", help="print everything about one proxy, with its options")] = None,
+    details: Annotated[
+        Optional[str], typer.Option("--details", help="print everything about one proxy, with its options")
+    ] = None,
 ) -> None:
     """List proxies with cost class and whether each needs labels / gradients / real data; --details NAME for one.
 
@@ -90,14 +98,19 @@ def _proxy_details(spec) -> str:
     direction = {True: "higher is better", False: "lower is better", None: "raw (no direction)"}[spec.higher_is_better]
     batch = str(spec.default_batch_size) if spec.default_batch_size else "64 (run default)"
     lines = [
-        f"proxy:          {spec.name}", f"description:    {spec.description}", f"version:        {spec.version}",
-        f"direction:      {direction}", f"needs labels:   {yes[spec.needs_labels]}",
+        f"proxy:          {spec.name}",
+        f"description:    {spec.description}",
+        f"version:        {spec.version}",
+        f"direction:      {direction}",
+        f"needs labels:   {yes[spec.needs_labels]}",
         f"needs grads:    {yes[spec.needs_gradients]}",
         f"needs data:     {'real input batches' if spec.needs_real_data else 'no (synthetic inputs or none)'}",
-        f"bn handling:    {spec.bn}", f"cost class:     {spec.cost}",
+        f"bn handling:    {spec.bn}",
+        f"cost class:     {spec.cost}",
         f"batch size:     {batch}  (reference; --batch-size or --proxy-opt {spec.name}.batch_size=N overrides)",
         f"aliases:        {', '.join(spec.aliases) or '-'}",
-        "", f"options (--proxy-opt {spec.name}.NAME=VALUE):",
+        "",
+        f"options (--proxy-opt {spec.name}.NAME=VALUE):",
     ]
     rows = [("name", "type", "default", "old names", "help")]
     for option in spec.all_options.values():

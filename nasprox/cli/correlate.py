@@ -1,4 +1,5 @@
 """``nasprox correlate``: Kendall/Spearman tables per (space, dataset) from result CSVs."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -17,24 +18,50 @@ class TableFormat(str, Enum):
     latex = "latex"
 
 
-COLUMNS = ["proxy", "kendall", "spearman", "kendall_top", "spearman_top", "n_used", "n_nonfinite", "ndcg_at_k",
-           "precision_at_t"]
+COLUMNS = [
+    "proxy",
+    "kendall",
+    "spearman",
+    "kendall_top",
+    "spearman_top",
+    "n_used",
+    "n_nonfinite",
+    "ndcg_at_k",
+    "precision_at_t",
+]
 CI_COLUMNS = ["kendall_lo", "kendall_hi", "spearman_lo", "spearman_hi"]
 
 
 @user_errors
 def correlate(
     results: Annotated[list[Path], typer.Argument(help="result CSV files written by `nasprox score`")],
-    target: Annotated[Optional[str], typer.Option(help="ground-truth column without gt_ (default: each space's default, e.g. test_acc)")] = None,
+    target: Annotated[
+        Optional[str],
+        typer.Option(help="ground-truth column without gt_ (default: each space's default, e.g. test_acc)"),
+    ] = None,
     top: Annotated[str, typer.Option(help="top fraction by ground truth for the top-x% columns: 10% or 0.1")] = "10%",
-    fmt: Annotated[TableFormat, typer.Option("--format", help="output format (markdown = md)", callback=markdown_is_md)] = TableFormat.md,
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="output format (markdown = md)", callback=markdown_is_md)
+    ] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="bootstrap resamples for 95% CIs (0: none)")] = 0,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
-    ndcg_k: Annotated[int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")] = 10,
-    precision_t: Annotated[str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")] = "10",
-    population: Annotated[str, typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)")] = "all",
-    split_settings: Annotated[bool, typer.Option(help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting columns instead of refusing")] = False,
+    ndcg_k: Annotated[
+        int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")
+    ] = 10,
+    precision_t: Annotated[
+        str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")
+    ] = "10",
+    population: Annotated[
+        str,
+        typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)"),
+    ] = "all",
+    split_settings: Annotated[
+        bool,
+        typer.Option(
+            help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting columns instead of refusing"
+        ),
+    ] = False,
 ) -> None:
     """Correlate proxy scores with ground truth: Kendall tau and Spearman rho on all and on the top-x%.
 
@@ -57,22 +84,29 @@ def correlate(
     fraction = parse_fraction(top)
     t_value = parse_t(precision_t)
     loaded, pop = select_population(load_results(results, keep_settings_apart=split_settings), population)
-    table = correlation_table(loaded, target=target, top=fraction, bootstrap=bootstrap, seed=seed,
-                              ndcg_k=ndcg_k, precision_t=t_value)
+    table = correlation_table(
+        loaded, target=target, top=fraction, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=t_value
+    )
     for reason in nan_reasons(loaded, target):
         typer.echo(f"nasprox: warning: {reason}", err=True)
     if len(table):
         table["population"] = [pop.label(s, d) for s, d in zip(table["space"], table["dataset"])]
     columns = COLUMNS + (CI_COLUMNS if bootstrap else [])
     if fmt is TableFormat.csv:
-        text = render(table[["space", "dataset", "target", *columns, "ndcg_k", "precision_t", "population"]]
-                      if len(table) else table, "csv")
+        text = render(
+            table[["space", "dataset", "target", *columns, "ndcg_k", "precision_t", "population"]]
+            if len(table)
+            else table,
+            "csv",
+        )
     else:
         parts = []
         for (space, dataset), sub in table.groupby(["space", "dataset"], sort=True):
             t_text = f"{t_value:.0%}" if isinstance(t_value, float) else str(t_value)
-            caption = (f"{space} / {dataset}: target {sub['target'].iloc[0]}, top {fraction:.0%}, "
-                       f"nDCG@{ndcg_k}, Precision@T T={t_text}; population {sub['population'].iloc[0]}")
+            caption = (
+                f"{space} / {dataset}: target {sub['target'].iloc[0]}, top {fraction:.0%}, "
+                f"nDCG@{ndcg_k}, Precision@T T={t_text}; population {sub['population'].iloc[0]}"
+            )
             if fmt is TableFormat.md:
                 parts.append(f"### {caption}\n\n" + render(sub[columns], "md"))
             else:

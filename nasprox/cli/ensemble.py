@@ -1,4 +1,5 @@
 """``nasprox ensemble``: rank aggregates of several proxies, written as a pseudo-proxy in the result schema."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,15 +13,40 @@ from nasprox.cli._common import user_errors
 @user_errors
 def ensemble(
     results: Annotated[list[Path], typer.Argument(help="result CSV files written by `nasprox score`")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="output CSV (same schema; input rows plus the aggregate rows); default: <first input>_ensemble.csv next to it")] = None,
-    proxies: Annotated[Optional[str], typer.Option(help="members, comma-separated (default: every proxy in the results with a registry direction)")] = None,
-    method: Annotated[list[str], typer.Option(help="rank-mean | geo-mean | log-rank | borda | greedy (repeatable: one pseudo-proxy each)")] = ["rank-mean"],
-    sign: Annotated[list[str], typer.Option(help="direction of a member, NAME=+1 or NAME=-1 (needed for raw proxies such as l2_norm, plain)")] = [],
-    name: Annotated[Optional[str], typer.Option(help="proxy name of the aggregate (default e.g. 'ensemble:rank-mean(near+zico)'); the sidecar says what it is")] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="output CSV (same schema; input rows plus the aggregate rows); default: <first input>_ensemble.csv next to it",
+        ),
+    ] = None,
+    proxies: Annotated[
+        Optional[str],
+        typer.Option(help="members, comma-separated (default: every proxy in the results with a registry direction)"),
+    ] = None,
+    method: Annotated[
+        list[str],
+        typer.Option(help="rank-mean | geo-mean | log-rank | borda | greedy (repeatable: one pseudo-proxy each)"),
+    ] = ["rank-mean"],
+    sign: Annotated[
+        list[str],
+        typer.Option(help="direction of a member, NAME=+1 or NAME=-1 (needed for raw proxies such as l2_norm, plain)"),
+    ] = [],
+    name: Annotated[
+        Optional[str],
+        typer.Option(
+            help="proxy name of the aggregate (default e.g. 'ensemble:rank-mean(near+zico)'); the sidecar says what it is"
+        ),
+    ] = None,
     base: Annotated[str, typer.Option(help="aggregation used inside --method greedy")] = "rank-mean",
-    select_labels: Annotated[int, typer.Option(min=3, help="greedy: labelled archs that choose the subset (removed from the output)")] = 100,
+    select_labels: Annotated[
+        int, typer.Option(min=3, help="greedy: labelled archs that choose the subset (removed from the output)")
+    ] = 100,
     seed: Annotated[int, typer.Option(help="greedy: seed of the labelled split")] = 0,
-    target: Annotated[Optional[str], typer.Option(help="greedy: ground-truth column without gt_ (default: the space's)")] = None,
+    target: Annotated[
+        Optional[str], typer.Option(help="greedy: ground-truth column without gt_ (default: the space's)")
+    ] = None,
     only_ensemble: Annotated[bool, typer.Option(help="write only the aggregate rows, not the input rows")] = False,
     force: Annotated[bool, typer.Option(help="replace --out if it exists")] = False,
 ) -> None:
@@ -55,22 +81,45 @@ def ensemble(
     if out.resolve() in {p.resolve() for p in results}:
         raise NasproxError(f"--out {out} is one of the inputs")
     members = [p.strip() for p in proxies.split(",") if p.strip()] if proxies else None
-    result = build_ensembles(results, proxies=members, methods=method, signs=parse_signs(sign), name=name,
-                             base=base, select_labels=select_labels, seed=seed, target=target,
-                             only_ensemble=only_ensemble)
+    result = build_ensembles(
+        results,
+        proxies=members,
+        methods=method,
+        signs=parse_signs(sign),
+        name=name,
+        base=base,
+        select_labels=select_labels,
+        seed=seed,
+        target=target,
+        only_ensemble=only_ensemble,
+    )
     for line in result.messages:
         typer.echo(line, err=True)
     write_rows(result, out)
     if sidecar.exists():
         sidecar.unlink()
-    config = {"command": "ensemble", "results": [str(p) for p in results], "proxies": members, "methods": method,
-              "signs": sign, "name": name, "base": base, "select_labels": select_labels, "seed": seed,
-              "target": target, "only_ensemble": only_ensemble}
-    write_provenance(out, config, extra={"inputs": file_checksums({str(p): str(p) for p in results}),
-                                         "ensembles": result.info})
+    config = {
+        "command": "ensemble",
+        "results": [str(p) for p in results],
+        "proxies": members,
+        "methods": method,
+        "signs": sign,
+        "name": name,
+        "base": base,
+        "select_labels": select_labels,
+        "seed": seed,
+        "target": target,
+        "only_ensemble": only_ensemble,
+    }
+    write_provenance(
+        out, config, extra={"inputs": file_checksums({str(p): str(p) for p in results}), "ensembles": result.info}
+    )
     for entry in result.info:
-        typer.echo(f"{entry['space']}/{entry['dataset']}: {entry['proxy']} over {entry['n_ranked']} archs"
-                   + (f" ({entry['n_undefined']} undefined)" if entry["n_undefined"] else ""), err=True)
+        typer.echo(
+            f"{entry['space']}/{entry['dataset']}: {entry['proxy']} over {entry['n_ranked']} archs"
+            + (f" ({entry['n_undefined']} undefined)" if entry["n_undefined"] else ""),
+            err=True,
+        )
     typer.echo(f"wrote {out} ({len(result.rows)} rows) and {sidecar.name}", err=True)
 
 

@@ -1,4 +1,5 @@
 """``nasprox merge``: combine shard CSVs, refusing duplicates and reporting anything missing."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,9 @@ def _expected_pairs(paths: list[Path]) -> tuple[set[tuple[str, str]] | None, str
             selections.add(repr(sorted((run.get("selection") or {}).items())))
             shards.add(run.get("shard", "0/1"))
     if len(configs) != 1 or len(selections) != 1:
-        raise NasproxError("the inputs come from different commands (their config or selection differ); merge only shards of one run")
+        raise NasproxError(
+            "the inputs come from different commands (their config or selection differ); merge only shards of one run"
+        )
     counts = {s.split("/")[1] for s in shards}
     if len(counts) != 1:
         raise NasproxError(f"the inputs mix shard counts {sorted(counts)}")
@@ -51,10 +54,18 @@ def _expected_pairs(paths: list[Path]) -> tuple[set[tuple[str, str]] | None, str
     cfg, sel = first["config"], first.get("selection") or {}
     space = make_space(cfg["space"], cfg.get("space_options"))
     if cfg.get("benchmark") or cfg.get("ground_truth"):
-        space.configure(benchmark=Path(cfg["benchmark"]) if cfg.get("benchmark") else None,
-                        ground_truth=Path(cfg["ground_truth"]) if cfg.get("ground_truth") else None)
-    archs = select_archs(space, archs=sel.get("archs"), sample=sel.get("sample"), seed=sel.get("seed", 0),
-                         arch_list=sel.get("arch_list"), subset=sel.get("subset"))
+        space.configure(
+            benchmark=Path(cfg["benchmark"]) if cfg.get("benchmark") else None,
+            ground_truth=Path(cfg["ground_truth"]) if cfg.get("ground_truth") else None,
+        )
+    archs = select_archs(
+        space,
+        archs=sel.get("archs"),
+        sample=sel.get("sample"),
+        seed=sel.get("seed", 0),
+        arch_list=sel.get("arch_list"),
+        subset=sel.get("subset"),
+    )
     proxies = [PROXIES.canonical(p) for p in cfg["proxies"]]
     return {(a.key, p) for a in archs for p in proxies}, f"{n} shard(s)"
 
@@ -75,7 +86,9 @@ def merge(
         return
     if report.missing:
         typer.echo(f"nasprox: warning: {len(report.missing)} (arch, proxy) rows missing", err=True)
-    typer.echo(f"merged {report.rows} rows from {how} into {out}; none duplicated, {len(report.missing)} missing", err=True)
+    typer.echo(
+        f"merged {report.rows} rows from {how} into {out}; none duplicated, {len(report.missing)} missing", err=True
+    )
 
 
 def register(app: typer.Typer) -> None:

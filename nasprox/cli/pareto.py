@@ -1,4 +1,5 @@
 """``nasprox pareto``: Pareto fronts of proxy score vs latency/energy against the true accuracy front."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -30,26 +31,58 @@ class TableFormat(str, Enum):
     csv = "csv"
 
 
-COLUMNS = ["metric", "n_archs", "n_true_front", "n_proxy_front", "on_true_front", "near_true_front", "mean_gap",
-           "max_gap", "hv_ratio", "hv_ratio_random", "hv_proxy", "hv_true"]
+COLUMNS = [
+    "metric",
+    "n_archs",
+    "n_true_front",
+    "n_proxy_front",
+    "on_true_front",
+    "near_true_front",
+    "mean_gap",
+    "max_gap",
+    "hv_ratio",
+    "hv_ratio_random",
+    "hv_proxy",
+    "hv_true",
+]
 
 
 @user_errors
 def pareto(
     scores: Annotated[Path, typer.Option(help="result CSV with proxy scores (`nasprox score` output)")],
-    costs: Annotated[Path, typer.Option(help="cost CSV: an HW-NAS-Bench hw_<dataset>.csv (column `net`) or your own with --arch-column")],
+    costs: Annotated[
+        Path,
+        typer.Option(help="cost CSV: an HW-NAS-Bench hw_<dataset>.csv (column `net`) or your own with --arch-column"),
+    ],
     space: Annotated[str, typer.Option("--space", "-s", help="search space of the scores")] = "nats-tss",
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset of the scores")] = "cifar10",
-    proxy: Annotated[Optional[str], typer.Option("--proxy", "-p", help="proxy in --scores (needed when it holds several)")] = None,
+    proxy: Annotated[
+        Optional[str], typer.Option("--proxy", "-p", help="proxy in --scores (needed when it holds several)")
+    ] = None,
     negate_proxy: Annotated[bool, typer.Option(help="treat lower proxy values as better")] = False,
-    metric: Annotated[list[str], typer.Option(help="cost column(s) (repeatable; default: the *_latency and *_energy columns, else every numeric column)")] = [],
-    arch_column: Annotated[Optional[str], typer.Option(help="architecture column of a user cost CSV (default: arch)")] = None,
-    target: Annotated[Optional[str], typer.Option(help="ground-truth field (default: the space's, e.g. test_acc)")] = None,
-    ground_truth: Annotated[Optional[Path], typer.Option(help="ground-truth CSV for the space (else the gt_ column of --scores)")] = None,
+    metric: Annotated[
+        list[str],
+        typer.Option(
+            help="cost column(s) (repeatable; default: the *_latency and *_energy columns, else every numeric column)"
+        ),
+    ] = [],
+    arch_column: Annotated[
+        Optional[str], typer.Option(help="architecture column of a user cost CSV (default: arch)")
+    ] = None,
+    target: Annotated[
+        Optional[str], typer.Option(help="ground-truth field (default: the space's, e.g. test_acc)")
+    ] = None,
+    ground_truth: Annotated[
+        Optional[Path], typer.Option(help="ground-truth CSV for the space (else the gt_ column of --scores)")
+    ] = None,
     benchmark: Annotated[Optional[Path], typer.Option(help="upstream benchmark file/folder for ground truth")] = None,
-    tolerance: Annotated[float, typer.Option(help="'near the true front': accuracy gap at most this (accuracy units)")] = 0.5,
+    tolerance: Annotated[
+        float, typer.Option(help="'near the true front': accuracy gap at most this (accuracy units)")
+    ] = 0.5,
     random_trials: Annotated[int, typer.Option(help="random-score fronts for the hv_ratio_random baseline")] = 20,
-    fmt: Annotated[TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)] = TableFormat.md,
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)
+    ] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write the table here instead of stdout")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG/PDF with one panel per cost metric")] = None,
 ) -> None:
@@ -68,7 +101,12 @@ def pareto(
 
     if tolerance < 0 or random_trials < 0:
         raise NasproxError("--tolerance and --random-trials must be >= 0")
-    for path, flag in ((scores, "--scores"), (costs, "--costs"), (ground_truth, "--ground-truth"), (benchmark, "--benchmark")):
+    for path, flag in (
+        (scores, "--scores"),
+        (costs, "--costs"),
+        (ground_truth, "--ground-truth"),
+        (benchmark, "--benchmark"),
+    ):
         if path is not None and not path.exists():
             raise NasproxError(f"{flag} {path} does not exist")
     sp = SPACES.get(space)()
@@ -98,12 +136,23 @@ def pareto(
         res = compare_fronts(cost, sign * acc, score, tolerance=tolerance, random_trials=random_trials)
         keep, true_front, proxy_front = res.pop("_masks")
         results.append({"metric": name, **res})
-        panels.append({"metric": name, "target": target, "cost": cost[keep], "acc": acc[keep],
-                       "true_front": true_front, "proxy_front": proxy_front, "on": res["on_true_front"],
-                       "hv_ratio": res["hv_ratio"]})
+        panels.append(
+            {
+                "metric": name,
+                "target": target,
+                "cost": cost[keep],
+                "acc": acc[keep],
+                "true_front": true_front,
+                "proxy_front": proxy_front,
+                "on": res["on_true_front"],
+                "hv_ratio": res["hv_ratio"],
+            }
+        )
     table = pd.DataFrame(results)[COLUMNS]
-    header = (f"{sp.name} / {dataset}: proxy {proxy} vs {source}; costs {costs.name} "
-              f"({len(matched)} of {len(keys)} scored archs have costs); near = gap <= {tolerance}")
+    header = (
+        f"{sp.name} / {dataset}: proxy {proxy} vs {source}; costs {costs.name} "
+        f"({len(matched)} of {len(keys)} scored archs have costs); near = gap <= {tolerance}"
+    )
     emit_table(table, fmt.value, header, out)
     if plot:
         write_file(plot, lambda path: plot_fronts(panels, path, title=header))

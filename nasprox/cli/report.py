@@ -1,4 +1,5 @@
 """``nasprox report``: tables (md, csv, tex), figures (png, pdf) and published-vs-ours."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,16 +14,32 @@ from nasprox.cli._common import user_errors
 def report(
     results: Annotated[list[Path], typer.Argument(help="result CSV files written by `nasprox score`")],
     out: Annotated[Path, typer.Option(help="output folder")] = Path("report"),
-    target: Annotated[Optional[str], typer.Option(help="ground-truth column without gt_ (default: each space's default)")] = None,
+    target: Annotated[
+        Optional[str], typer.Option(help="ground-truth column without gt_ (default: each space's default)")
+    ] = None,
     top: Annotated[str, typer.Option(help="top fraction for the top-x% correlations: 10% or 0.1")] = "10%",
     bootstrap: Annotated[int, typer.Option(min=0, help="bootstrap resamples for 95% CIs (0: none)")] = 0,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
-    published: Annotated[Optional[Path], typer.Option(help="folder of published-number YAMLs (default: configs/published)")] = None,
+    published: Annotated[
+        Optional[Path], typer.Option(help="folder of published-number YAMLs (default: configs/published)")
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw figures")] = True,
-    ndcg_k: Annotated[int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")] = 10,
-    precision_t: Annotated[str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")] = "10",
-    population: Annotated[str, typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)")] = "all",
-    split_settings: Annotated[bool, typer.Option(help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting columns instead of refusing")] = False,
+    ndcg_k: Annotated[
+        int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")
+    ] = 10,
+    precision_t: Annotated[
+        str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")
+    ] = "10",
+    population: Annotated[
+        str,
+        typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)"),
+    ] = "all",
+    split_settings: Annotated[
+        bool,
+        typer.Option(
+            help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting columns instead of refusing"
+        ),
+    ] = False,
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted
@@ -44,9 +61,19 @@ def report(
     table, pop = select_population(load_results(results, keep_settings_apart=split_settings), population)
     for reason in nan_reasons(table, target):
         typer.echo(f"nasprox: warning: {reason}", err=True)
-    written = write_report(table, out, target=target, top=parse_fraction(top), bootstrap=bootstrap,
-                           seed=seed, published_dir=published, plots=plots, ndcg_k=ndcg_k,
-                           precision_t=parse_t(precision_t), population=pop)
+    written = write_report(
+        table,
+        out,
+        target=target,
+        top=parse_fraction(top),
+        bootstrap=bootstrap,
+        seed=seed,
+        published_dir=published,
+        plots=plots,
+        ndcg_k=ndcg_k,
+        precision_t=parse_t(precision_t),
+        population=pop,
+    )
     typer.echo(f"population {pop.label()}", err=True)
     typer.echo(f"wrote {len(written)} files under {out}", err=True)
 

@@ -1,4 +1,5 @@
 """``nasprox reproduce``: run a paper table's protocol (configs/reproduce/*.yaml), then report it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,21 +42,34 @@ def _by_key(items: list[str], flag: str) -> dict[str, str]:
 @user_errors
 def reproduce(
     protocol: Annotated[Optional[str], typer.Argument(help="protocol id, e.g. near-table1 (see --list)")] = None,
-    list_: Annotated[bool, typer.Option("--list", help="list the protocols with their proxies, population and cost")] = False,
-    sample: Annotated[Optional[int], typer.Option(help="seeded sample of N cells per space (default: every cell, the paper's population)")] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="list the protocols with their proxies, population and cost")
+    ] = False,
+    sample: Annotated[
+        Optional[int],
+        typer.Option(help="seeded sample of N cells per space (default: every cell, the paper's population)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the sample, model init and input batches")] = 0,
     data_root: Annotated[list[str], typer.Option(help="DATASET=PATH (repeatable) or PATH for every dataset")] = [],
-    ground_truth: Annotated[list[str], typer.Option(help="SPACE=CSV (repeatable) or CSV: plain ground-truth file")] = [],
+    ground_truth: Annotated[
+        list[str], typer.Option(help="SPACE=CSV (repeatable) or CSV: plain ground-truth file")
+    ] = [],
     benchmark: Annotated[list[str], typer.Option(help="SPACE=PATH (repeatable) or PATH: upstream benchmark file")] = [],
     datasets: Annotated[Optional[str], typer.Option(help="comma-separated subset of the protocol's datasets")] = None,
     proxies: Annotated[Optional[str], typer.Option(help="comma-separated subset of the protocol's proxies")] = None,
-    synthetic: Annotated[bool, typer.Option(help="Gaussian inputs for datasets without --data-root (correlations are lower)")] = False,
+    synthetic: Annotated[
+        bool, typer.Option(help="Gaussian inputs for datasets without --data-root (correlations are lower)")
+    ] = False,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",
     workers: Annotated[int, typer.Option(help="CPU worker processes")] = 1,
-    out: Annotated[Path, typer.Option(help="folder of the result CSVs (the report goes to OUT/report)")] = Path("results/reproduction"),
+    out: Annotated[Path, typer.Option(help="folder of the result CSVs (the report goes to OUT/report)")] = Path(
+        "results/reproduction"
+    ),
     report_only: Annotated[bool, typer.Option(help="only rebuild the report from the CSVs already there")] = False,
     report: Annotated[bool, typer.Option("--report/--no-report", help="write the report after scoring")] = True,
-    protocol_dir: Annotated[Optional[Path], typer.Option(help="folder of protocol YAMLs (default: configs/reproduce)")] = None,
+    protocol_dir: Annotated[
+        Optional[Path], typer.Option(help="folder of protocol YAMLs (default: configs/reproduce)")
+    ] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="bootstrap resamples for the 95% CIs")] = 1000,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
@@ -72,14 +86,28 @@ def reproduce(
     wanted_ds = datasets.split(",") if datasets else None
     wanted_px = proxies.split(",") if proxies else None
     if not report_only:
-        _score(proto, sample, seed, _by_key(data_root, "--data-root"), _by_key(ground_truth, "--ground-truth"),
-               _by_key(benchmark, "--benchmark"), wanted_ds, wanted_px, synthetic, device, workers, out, progress)
+        _score(
+            proto,
+            sample,
+            seed,
+            _by_key(data_root, "--data-root"),
+            _by_key(ground_truth, "--ground-truth"),
+            _by_key(benchmark, "--benchmark"),
+            wanted_ds,
+            wanted_px,
+            synthetic,
+            device,
+            workers,
+            out,
+            progress,
+        )
     if report or report_only:
         _report(proto, sample, out, wanted_ds, bootstrap, seed)
 
 
-def _score(proto, sample, seed, roots, truths, benchmarks, datasets, proxies, synthetic, device, workers, out,
-           progress) -> None:
+def _score(
+    proto, sample, seed, roots, truths, benchmarks, datasets, proxies, synthetic, device, workers, out, progress
+) -> None:
     from nasprox.api import run_to_csv
     from nasprox.engine import RunConfig
     from nasprox.engine.pipeline import Execution, Selection, plan
@@ -90,17 +118,27 @@ def _score(proto, sample, seed, roots, truths, benchmarks, datasets, proxies, sy
     for run in runs:  # plan every run first: a missing input stops the command before anything is written
         root = roots.get(run.dataset, roots.get("*"))
         options = {p.name: {**p.options, **({"batch_size": p.batch_size} if p.batch_size else {})} for p in run.proxies}
-        config = RunConfig(space=run.space, dataset=run.dataset, proxies=[p.name for p in run.proxies], seed=seed,
-                           device=device, data_root=root, synthetic=synthetic and root is None,
-                           proxy_options={k: v for k, v in options.items() if v},
-                           benchmark=benchmarks.get(run.space, benchmarks.get("*")),
-                           ground_truth=truths.get(run.space, truths.get("*")))
+        config = RunConfig(
+            space=run.space,
+            dataset=run.dataset,
+            proxies=[p.name for p in run.proxies],
+            seed=seed,
+            device=device,
+            data_root=root,
+            synthetic=synthetic and root is None,
+            proxy_options={k: v for k, v in options.items() if v},
+            benchmark=benchmarks.get(run.space, benchmarks.get("*")),
+            ground_truth=truths.get(run.space, truths.get("*")),
+        )
         subset = run.n_archs if sample is not None and run.n_archs != sample else None
         selection = Selection(sample=sample, subset=subset, seed=seed)
         plans.append((run, plan(config, selection, Execution(workers=workers))))
     for run, run_plan in plans:
-        typer.echo(f"== {proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells: "
-                   f"{', '.join(p.name for p in run.proxies)} -> {run.out}", err=True)
+        typer.echo(
+            f"== {proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells: "
+            f"{', '.join(p.name for p in run.proxies)} -> {run.out}",
+            err=True,
+        )
         run_to_csv(run_plan, run.out, progress)
 
 
@@ -109,16 +147,24 @@ def _report(proto, sample, out, datasets, bootstrap, seed) -> None:
     from nasprox.report import write_report
     from nasprox.stats import load_results
 
-    csvs = sorted({csv_path(out, d.space, d.dataset) for d in proto.datasets
-                   if datasets is None or d.dataset in datasets})
+    csvs = sorted(
+        {csv_path(out, d.space, d.dataset) for d in proto.datasets if datasets is None or d.dataset in datasets}
+    )
     present = [p for p in csvs if p.is_file()]
     if not present:
         raise NasproxError(f"no result CSVs of {proto.id} under {out} yet ({', '.join(map(str, csvs))}); run it first")
     folder = out / "report"
     if folder.exists() and not folder.is_dir():
         raise NasproxError(f"{folder} is a file; the report needs a folder")
-    written = write_report(load_results(present), folder, target=proto.target, bootstrap=0, seed=seed,
-                           plots=True, published_bootstrap=bootstrap)
+    written = write_report(
+        load_results(present),
+        folder,
+        target=proto.target,
+        bootstrap=0,
+        seed=seed,
+        plots=True,
+        published_bootstrap=bootstrap,
+    )
     typer.echo(f"wrote {len(written)} files under {folder}", err=True)
     summary = folder / "published_vs_ours_summary.md"
     if summary.is_file():
@@ -131,16 +177,29 @@ def _list(protocols, sample: int | None) -> None:
     seconds = measured_seconds_per_arch()
     lines = []
     for proto in protocols.values():
-        cells = ", ".join(f"{d.space}/{d.dataset}" + (f" (first {d.max_archs})" if d.max_archs else "") for d in proto.datasets)
-        proxies = ", ".join(f"{p.name}@{p.effective_batch()}" + (f"[{p.max_archs}]" if p.max_archs else "")
-                            + ("".join(f" {k}={v}" for k, v in p.options.items())) for p in proto.proxies)
+        cells = ", ".join(
+            f"{d.space}/{d.dataset}" + (f" (first {d.max_archs})" if d.max_archs else "") for d in proto.datasets
+        )
+        proxies = ", ".join(
+            f"{p.name}@{p.effective_batch()}"
+            + (f"[{p.max_archs}]" if p.max_archs else "")
+            + ("".join(f" {k}={v}" for k, v in p.options.items()))
+            for p in proto.proxies
+        )
         cost = estimated_seconds(proto, seconds["cpu"], sample or 1000, {})
-        cost_text = f"~{cost / 3600:.1f} CPU core-hours for --sample {sample or 1000}" if cost else \
-            "CPU cost unknown (a proxy or space without a measured s/arch)"
-        lines += [f"{proto.id}: {proto.paper} {', '.join(proto.tables)} - {proto.title}",
-                  f"  population (paper): {proto.population_label}",
-                  f"  runs: {cells}", f"  proxies (name@batch[cells]): {proxies}",
-                  f"  cost: {cost_text}; GPU: {seconds['gpu_note']}", ""]
+        cost_text = (
+            f"~{cost / 3600:.1f} CPU core-hours for --sample {sample or 1000}"
+            if cost
+            else "CPU cost unknown (a proxy or space without a measured s/arch)"
+        )
+        lines += [
+            f"{proto.id}: {proto.paper} {', '.join(proto.tables)} - {proto.title}",
+            f"  population (paper): {proto.population_label}",
+            f"  runs: {cells}",
+            f"  proxies (name@batch[cells]): {proxies}",
+            f"  cost: {cost_text}; GPU: {seconds['gpu_note']}",
+            "",
+        ]
     typer.echo("\n".join(lines).rstrip())
 
 

@@ -1,4 +1,5 @@
 """``nasprox score``: score architectures of a space with proxies into a resumable CSV."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,32 +32,82 @@ def default_out(space: str, dataset: str, proxies: list[str], seed: int) -> Path
 @user_errors
 def score(
     space: Annotated[str, typer.Option("--space", "-s", help="search space (see `nasprox spaces`)")],
-    proxy: Annotated[list[str], typer.Option("--proxy", "-p", help="proxy names, comma-separated or repeated; globs like 'grad*'")],
+    proxy: Annotated[
+        list[str], typer.Option("--proxy", "-p", help="proxy names, comma-separated or repeated; globs like 'grad*'")
+    ],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset or task of the space")] = "cifar10",
     archs: Annotated[Optional[str], typer.Option(help="indices: '0:200', '5', '1,4,9'")] = None,
-    sample: Annotated[Optional[int], typer.Option(help="score a seeded random sample of this many architectures")] = None,
-    subset: Annotated[Optional[int], typer.Option(help="with --sample N: only the first K cells of the seeded sample, in drawn order (a subset of the same N-cell sample, e.g. the slow proxies on 200 of 1,000)")] = None,
+    sample: Annotated[
+        Optional[int], typer.Option(help="score a seeded random sample of this many architectures")
+    ] = None,
+    subset: Annotated[
+        Optional[int],
+        typer.Option(
+            help="with --sample N: only the first K cells of the seeded sample, in drawn order (a subset of the same N-cell sample, e.g. the slow proxies on 200 of 1,000)"
+        ),
+    ] = None,
     arch_list: Annotated[Optional[Path], typer.Option(help="file with one architecture string per line")] = None,
     seed: Annotated[int, typer.Option(help="seed for sampling, model init and input batches")] = 0,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",
-    batch_size: Annotated[Optional[int], typer.Option(help="input batch size for every proxy; default: each proxy's reference batch (`nasprox proxies`), 64 where it declares none; proxy.batch_size=N sets one proxy's")] = None,
-    data_root: Annotated[Optional[Path], typer.Option(help="dataset folder (CIFAR python batches, ImageNet16, PTB) or an .npz with x/y")] = None,
-    synthetic: Annotated[bool, typer.Option(help="Gaussian inputs instead of real data (correlations are lower)")] = False,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option(
+            help="input batch size for every proxy; default: each proxy's reference batch (`nasprox proxies`), 64 where it declares none; proxy.batch_size=N sets one proxy's"
+        ),
+    ] = None,
+    data_root: Annotated[
+        Optional[Path], typer.Option(help="dataset folder (CIFAR python batches, ImageNet16, PTB) or an .npz with x/y")
+    ] = None,
+    synthetic: Annotated[
+        bool, typer.Option(help="Gaussian inputs instead of real data (correlations are lower)")
+    ] = False,
     augment: Annotated[bool, typer.Option(help="random crop + flip on input batches (the foresight pipeline)")] = False,
-    memory_format: Annotated[str, typer.Option(help="auto | channels_last | contiguous: layout of image models and batches; auto = channels_last on CPU (NEAR 1.6-2.2x faster, scores equal to round-off)")] = "auto",
+    memory_format: Annotated[
+        str,
+        typer.Option(
+            help="auto | channels_last | contiguous: layout of image models and batches; auto = channels_last on CPU (NEAR 1.6-2.2x faster, scores equal to round-off)"
+        ),
+    ] = "auto",
     benchmark: Annotated[Optional[Path], typer.Option(help="upstream benchmark file/folder for ground truth")] = None,
-    ground_truth: Annotated[Optional[Path], typer.Option(help="plain ground-truth CSV (arch string + metric columns)")] = None,
+    ground_truth: Annotated[
+        Optional[Path], typer.Option(help="plain ground-truth CSV (arch string + metric columns)")
+    ] = None,
     proxy_opt: Annotated[list[str], typer.Option(help="proxy option, e.g. near.repetitions=8 (repeatable)")] = [],
-    space_opt: Annotated[list[str], typer.Option(help="search-space option, e.g. resolution=64 (transnas) or dropout=true (nb-nlp)")] = [],
-    shard: Annotated[Optional[str], typer.Option(help="i/n: score only this shard of the selected architectures")] = None,
-    devices: Annotated[Optional[str], typer.Option(help="'all' local GPUs or a list like cuda:0,cuda:1: one worker process per device")] = None,
+    space_opt: Annotated[
+        list[str], typer.Option(help="search-space option, e.g. resolution=64 (transnas) or dropout=true (nb-nlp)")
+    ] = [],
+    shard: Annotated[
+        Optional[str], typer.Option(help="i/n: score only this shard of the selected architectures")
+    ] = None,
+    devices: Annotated[
+        Optional[str], typer.Option(help="'all' local GPUs or a list like cuda:0,cuda:1: one worker process per device")
+    ] = None,
     workers: Annotated[int, typer.Option(help="CPU worker processes (ignored with --devices)")] = 1,
-    threads: Annotated[int, typer.Option(help="intra-op CPU threads per scoring process; 1 (default) makes CPU scores identical whatever --workers/--shard; other counts change round-off and are part of the resume key")] = 1,
-    allow_tf32: Annotated[bool, typer.Option(help="CUDA only: TF32 matmuls/convolutions (faster, ~1e-3 relative score drift); off by default, part of the resume key")] = False,
-    timeout_per_arch: Annotated[Optional[float], typer.Option(help="seconds; a hung architecture is killed in its isolated worker and recorded as timeout")] = None,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="intra-op CPU threads per scoring process; 1 (default) makes CPU scores identical whatever --workers/--shard; other counts change round-off and are part of the resume key"
+        ),
+    ] = 1,
+    allow_tf32: Annotated[
+        bool,
+        typer.Option(
+            help="CUDA only: TF32 matmuls/convolutions (faster, ~1e-3 relative score drift); off by default, part of the resume key"
+        ),
+    ] = False,
+    timeout_per_arch: Annotated[
+        Optional[float],
+        typer.Option(help="seconds; a hung architecture is killed in its isolated worker and recorded as timeout"),
+    ] = None,
     backend: Annotated[str, typer.Option(help="local | ray")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address ('auto' for the running cluster); default: start a local Ray")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="result CSV (default results/<space>_<dataset>_<proxy>_s<seed>.csv)")] = None,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(help="Ray cluster address ('auto' for the running cluster); default: start a local Ray"),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="result CSV (default results/<space>_<dataset>_<proxy>_s<seed>.csv)"),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Score architectures of a search space with zero-cost proxies; one CSV row per (arch, proxy)."""
@@ -65,15 +116,31 @@ def score(
 
     proxies = PROXIES.select(proxy)
     config = RunConfig(
-        space=SPACES.canonical(space), dataset=dataset, proxies=proxies, seed=seed, batch_size=batch_size,
-        device=device, data_root=_str(data_root), synthetic=synthetic, augment=augment,
-        proxy_options=parse_proxy_options(proxy_opt, proxies), benchmark=_str(benchmark),
-        ground_truth=_str(ground_truth), space_options=parse_space_options(space_opt),
-        memory_format=memory_format, threads=threads, allow_tf32=allow_tf32,
+        space=SPACES.canonical(space),
+        dataset=dataset,
+        proxies=proxies,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        data_root=_str(data_root),
+        synthetic=synthetic,
+        augment=augment,
+        proxy_options=parse_proxy_options(proxy_opt, proxies),
+        benchmark=_str(benchmark),
+        ground_truth=_str(ground_truth),
+        space_options=parse_space_options(space_opt),
+        memory_format=memory_format,
+        threads=threads,
+        allow_tf32=allow_tf32,
     )
     selection = Selection(archs=archs, sample=sample, subset=subset, arch_list=_str(arch_list), seed=seed, shard=shard)
-    execution = Execution(backend=backend, devices=_split(devices), workers=workers,
-                          timeout_per_arch=timeout_per_arch, ray_address=ray_address)
+    execution = Execution(
+        backend=backend,
+        devices=_split(devices),
+        workers=workers,
+        timeout_per_arch=timeout_per_arch,
+        ray_address=ray_address,
+    )
     run_plan = plan(config, selection, execution)  # every input is checked before the output is opened
     run_to_csv(run_plan, out or default_out(config.space, dataset, proxies, seed), progress)
 

@@ -1,4 +1,5 @@
 """``nasprox select-init``: rank activation x initialisation pairs by NEAR (NEAR paper Tables 7-8)."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -45,14 +46,20 @@ def _image_inputs(path: Path, limit: int | None):
         data = np.load(path)
         x = data["x"]
     except Exception as exc:
-        raise NasproxError(f"--model cnn needs an image .npz with an array 'x' ({exc.__class__.__name__}: {exc})".splitlines()[0]) from None
+        raise NasproxError(
+            f"--model cnn needs an image .npz with an array 'x' ({exc.__class__.__name__}: {exc})".splitlines()[0]
+        ) from None
     if x.ndim != 4:
         raise NasproxError(f"{path}: 'x' must be N x H x W x C images for --model cnn, got shape {x.shape}")
     if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
     x = torch.from_numpy(np.ascontiguousarray(x[:limit])).float() / (255.0 if x.dtype == np.uint8 else 1.0)
     x = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
-    y = torch.from_numpy(np.unique(data["y"][:limit], return_inverse=True)[1].astype(np.int64)) if "y" in data.files else None
+    y = (
+        torch.from_numpy(np.unique(data["y"][:limit], return_inverse=True)[1].astype(np.int64))
+        if "y" in data.files
+        else None
+    )
     return x, y
 
 
@@ -62,15 +69,23 @@ def select_init(
     output_size: Annotated[int, typer.Option(help="width of the output layer (classes)")] = 10,
     model: Annotated[ModelKind, typer.Option(help="mlp, or a small CNN on image NPZ data")] = ModelKind.mlp,
     hidden: Annotated[str, typer.Option(help="MLP hidden sizes, comma-separated")] = "64,64",
-    activation: Annotated[str, typer.Option(help="activations, comma-separated")] = "relu,silu,tanh,tanhshrink,gelu,stanh",
-    init: Annotated[str, typer.Option(help="initialisations: kaiming_uniform, xavier_uniform, uniform, stanh, default")] = "kaiming_uniform,xavier_uniform,uniform,stanh",
-    proxy: Annotated[list[str], typer.Option("--proxy", "-p", help="further proxies to report (repeatable or comma-separated)")] = [],
+    activation: Annotated[
+        str, typer.Option(help="activations, comma-separated")
+    ] = "relu,silu,tanh,tanhshrink,gelu,stanh",
+    init: Annotated[
+        str, typer.Option(help="initialisations: kaiming_uniform, xavier_uniform, uniform, stanh, default")
+    ] = "kaiming_uniform,xavier_uniform,uniform,stanh",
+    proxy: Annotated[
+        list[str], typer.Option("--proxy", "-p", help="further proxies to report (repeatable or comma-separated)")
+    ] = [],
     repetitions: Annotated[int, typer.Option(help="networks per pair (mean and std over them)")] = 8,
     label_column: Annotated[Optional[str], typer.Option(help="CSV column holding labels")] = None,
     limit: Annotated[Optional[int], typer.Option(help="use only the first N samples")] = 500,
     batch_size: Annotated[int, typer.Option(help="batch size of the further proxies")] = 64,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
-    fmt: Annotated[TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)] = TableFormat.md,
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)
+    ] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write the table here instead of stdout")] = None,
 ) -> None:
     """Score one network under every activation x initialisation pair; rank pairs by mean NEAR."""
@@ -99,13 +114,26 @@ def select_init(
         if any(w < 1 for w in widths) or not widths:
             raise NasproxError("--hidden needs at least one size >= 1")
         if len(inputs) < max(widths + (output_size,)):
-            raise NasproxError(f"NEAR needs at least as many samples as the widest layer ({max(widths)}); have {len(inputs)}")
+            raise NasproxError(
+                f"NEAR needs at least as many samples as the widest layer ({max(widths)}); have {len(inputs)}"
+            )
         spec = GridSpec("mlp", (inputs.shape[1],), output_size, widths)
-    table = score_grid(spec, inputs, labels, activations=_names(activation), inits=_names(init),
-                       repetitions=repetitions, proxies=proxies, seed=seed, batch_size=batch_size)
+    table = score_grid(
+        spec,
+        inputs,
+        labels,
+        activations=_names(activation),
+        inits=_names(init),
+        repetitions=repetitions,
+        proxies=proxies,
+        seed=seed,
+        batch_size=batch_size,
+    )
     body = " -> ".join(map(str, spec.hidden)) if spec.model == "mlp" else f"width {spec.cnn_width}"
-    header = (f"{spec.model} {list(spec.input_shape)} -> {body} -> {output_size}; {repetitions} repetitions; "
-              f"ranked by mean NEAR (higher = better)")
+    header = (
+        f"{spec.model} {list(spec.input_shape)} -> {body} -> {output_size}; {repetitions} repetitions; "
+        f"ranked by mean NEAR (higher = better)"
+    )
     emit_table(table, fmt.value, header, out)
 
 

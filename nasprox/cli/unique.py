@@ -1,4 +1,5 @@
 """``nasprox unique-cells``: one architecture per isomorphism class, as an --arch-list file for `score`."""
+
 from __future__ import annotations
 
 from pathlib import Path

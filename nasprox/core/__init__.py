@@ -1,4 +1,5 @@
 """Core types and registries. Importing this imports no torch."""
+
 import functools
 
 from nasprox.core.registry import Registry, RegistryError
@@ -66,7 +67,26 @@ def space(name: str, *, aliases=()):
 
 
 __all__ = [
-    "BATCH_SIZE_OPTION", "COST_CLASSES", "OPTION_TYPES", "ProxyOption", "validate_proxy_options",
-    "ArchRef", "InputSpec", "NasproxError", "ProxyContext", "ProxySpec", "ProxyUndefined", "ResultKey",
-    "SearchSpace", "ScoreRecord", "STATUSES", "Registry", "RegistryError", "SPACES", "PROXIES", "register_proxy", "proxy", "space",
+    "BATCH_SIZE_OPTION",
+    "COST_CLASSES",
+    "OPTION_TYPES",
+    "ProxyOption",
+    "validate_proxy_options",
+    "ArchRef",
+    "InputSpec",
+    "NasproxError",
+    "ProxyContext",
+    "ProxySpec",
+    "ProxyUndefined",
+    "ResultKey",
+    "SearchSpace",
+    "ScoreRecord",
+    "STATUSES",
+    "Registry",
+    "RegistryError",
+    "SPACES",
+    "PROXIES",
+    "register_proxy",
+    "proxy",
+    "space",
 ]

@@ -5,6 +5,7 @@ A registry can also hold lazy ``"module:attr"`` entries, and discovers the publi
 package (and of its public subpackages, e.g. one per benchmark family) on first lookup, so adding a
 proxy or space is one new file.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -135,4 +136,3 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return [(n, self.get(n)) for n in self.names()]
-

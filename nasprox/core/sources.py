@@ -10,6 +10,7 @@ the names they look for; when one is missing they append :func:`hint` to their o
 (shown wrapped here; messages stay on one line). ``docs/data.md`` lists the same sources with sizes,
 checksums and how to verify a download. Pure data, no I/O, no torch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,52 +31,100 @@ NATS_URL = "https://github.com/D-X-Y/NATS-Bench"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 SOURCES: dict[str, Source] = {
-    "nats-tss": Source("the NATS-Bench topology (TSS) archive",
-                       "NATS-tss-v1_0-3ffb9-simple.tar (unpacked) or NATS-tss-v1_0-3ffb9.pickle.pbz2",
-                       NATS_URL, "--benchmark"),
-    "nats-sss": Source("the NATS-Bench size (SSS) archive",
-                       "NATS-sss-v1_0-50262-simple.tar (unpacked) or NATS-sss-v1_0-50262.pickle.pbz2",
-                       NATS_URL, "--benchmark"),
-    "nats-tss-csv": Source("a NATS-Bench TSS ground-truth CSV",
-                           "a CSV of arch strings and per-dataset accuracies (e.g. nb201_test_acc_200ep.csv)",
-                           NATS_URL, "--ground-truth", made=True),
-    "nats-sss-csv": Source("a NATS-Bench SSS ground-truth CSV",
-                           "a CSV of channel strings and per-dataset accuracies (e.g. sss_test_acc_90ep.csv)",
-                           NATS_URL, "--ground-truth", made=True),
-    "nb101": Source("the NAS-Bench-101 dataset",
-                    "nasbench_only108.tfrecord (or nasbench_full.tfrecord)",
-                    "https://github.com/google-research/nasbench", "--benchmark"),
-    "transnas": Source("the TransNAS-Bench-101 API file",
-                       "transnas-bench_v10141024.pth",
-                       "https://github.com/yawen-d/TransNASBench", "--benchmark"),
-    "transnas-csv": Source("a TransNAS-Bench-101 ground-truth CSV",
-                           "a CSV with tnb_arch_str and val_<task> columns (e.g. tnb101_micro_valmetric_zen.csv or the macro one)",
-                           "https://github.com/automl/NASLib", "--ground-truth", made=True),
-    "nb-nlp": Source("the NAS-Bench-NLP training logs",
-                     "train_logs_single_run/logs.zip or train_logs_wikitext-2/logs.zip (log_stats_model_*.json)",
-                     "https://github.com/fmsnew/nas-bench-nlp-release", "--benchmark"),
-    "cifar10": Source("CIFAR-10 (python version)", "cifar-10-python.tar.gz (unpacked: cifar-10-batches-py/)",
-                      CIFAR_URL, "--data-root"),
-    "cifar100": Source("CIFAR-100 (python version)", "cifar-100-python.tar.gz (unpacked: cifar-100-python/)",
-                       CIFAR_URL, "--data-root"),
-    "ImageNet16-120": Source("ImageNet16 (16x16 downsampled ImageNet, as used by NATS-Bench)",
-                             "the ImageNet16/ folder with train_data_batch_1..10 and val_data",
-                             "https://github.com/D-X-Y/AutoDL-Projects", "--data-root"),
-    "ptb": Source("Penn Treebank (Mikolov)", "simple-examples.tgz (data/ptb.train.txt, ptb.valid.txt, ptb.test.txt)",
-                  "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz", "--data-root"),
-    "wikitext-2": Source("WikiText-2 (v1)", "wikitext-2-v1.zip (wikitext-2/wiki.train.tokens, ...)",
-                         "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip", "--data-root"),
-    "taskonomy": Source("Taskonomy RGB images (the TransNAS-Bench-101 inputs)",
-                        "images saved as an .npz with x (N x H x W x 3 uint8) and y",
-                        "https://github.com/StanfordVL/taskonomy", "--data-root"),
+    "nats-tss": Source(
+        "the NATS-Bench topology (TSS) archive",
+        "NATS-tss-v1_0-3ffb9-simple.tar (unpacked) or NATS-tss-v1_0-3ffb9.pickle.pbz2",
+        NATS_URL,
+        "--benchmark",
+    ),
+    "nats-sss": Source(
+        "the NATS-Bench size (SSS) archive",
+        "NATS-sss-v1_0-50262-simple.tar (unpacked) or NATS-sss-v1_0-50262.pickle.pbz2",
+        NATS_URL,
+        "--benchmark",
+    ),
+    "nats-tss-csv": Source(
+        "a NATS-Bench TSS ground-truth CSV",
+        "a CSV of arch strings and per-dataset accuracies (e.g. nb201_test_acc_200ep.csv)",
+        NATS_URL,
+        "--ground-truth",
+        made=True,
+    ),
+    "nats-sss-csv": Source(
+        "a NATS-Bench SSS ground-truth CSV",
+        "a CSV of channel strings and per-dataset accuracies (e.g. sss_test_acc_90ep.csv)",
+        NATS_URL,
+        "--ground-truth",
+        made=True,
+    ),
+    "nb101": Source(
+        "the NAS-Bench-101 dataset",
+        "nasbench_only108.tfrecord (or nasbench_full.tfrecord)",
+        "https://github.com/google-research/nasbench",
+        "--benchmark",
+    ),
+    "transnas": Source(
+        "the TransNAS-Bench-101 API file",
+        "transnas-bench_v10141024.pth",
+        "https://github.com/yawen-d/TransNASBench",
+        "--benchmark",
+    ),
+    "transnas-csv": Source(
+        "a TransNAS-Bench-101 ground-truth CSV",
+        "a CSV with tnb_arch_str and val_<task> columns (e.g. tnb101_micro_valmetric_zen.csv or the macro one)",
+        "https://github.com/automl/NASLib",
+        "--ground-truth",
+        made=True,
+    ),
+    "nb-nlp": Source(
+        "the NAS-Bench-NLP training logs",
+        "train_logs_single_run/logs.zip or train_logs_wikitext-2/logs.zip (log_stats_model_*.json)",
+        "https://github.com/fmsnew/nas-bench-nlp-release",
+        "--benchmark",
+    ),
+    "cifar10": Source(
+        "CIFAR-10 (python version)", "cifar-10-python.tar.gz (unpacked: cifar-10-batches-py/)", CIFAR_URL, "--data-root"
+    ),
+    "cifar100": Source(
+        "CIFAR-100 (python version)", "cifar-100-python.tar.gz (unpacked: cifar-100-python/)", CIFAR_URL, "--data-root"
+    ),
+    "ImageNet16-120": Source(
+        "ImageNet16 (16x16 downsampled ImageNet, as used by NATS-Bench)",
+        "the ImageNet16/ folder with train_data_batch_1..10 and val_data",
+        "https://github.com/D-X-Y/AutoDL-Projects",
+        "--data-root",
+    ),
+    "ptb": Source(
+        "Penn Treebank (Mikolov)",
+        "simple-examples.tgz (data/ptb.train.txt, ptb.valid.txt, ptb.test.txt)",
+        "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz",
+        "--data-root",
+    ),
+    "wikitext-2": Source(
+        "WikiText-2 (v1)",
+        "wikitext-2-v1.zip (wikitext-2/wiki.train.tokens, ...)",
+        "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip",
+        "--data-root",
+    ),
+    "taskonomy": Source(
+        "Taskonomy RGB images (the TransNAS-Bench-101 inputs)",
+        "images saved as an .npz with x (N x H x W x 3 uint8) and y",
+        "https://github.com/StanfordVL/taskonomy",
+        "--data-root",
+    ),
 }
 
 # dataset (as spaces name it) -> key of its input data in SOURCES
 DATASET_SOURCES = {
-    "cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "ImageNet16-120",
-    "ptb": "ptb", "wikitext-2": "wikitext-2",
-    **{task: "taskonomy" for task in ("class_object", "class_scene", "room_layout", "jigsaw",
-                                      "segmentsemantic", "normal", "autoencoder")},
+    "cifar10": "cifar10",
+    "cifar100": "cifar100",
+    "ImageNet16-120": "ImageNet16-120",
+    "ptb": "ptb",
+    "wikitext-2": "wikitext-2",
+    **{
+        task: "taskonomy"
+        for task in ("class_object", "class_scene", "room_layout", "jigsaw", "segmentsemantic", "normal", "autoencoder")
+    },
 }
 
 

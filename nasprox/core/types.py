@@ -1,4 +1,5 @@
 """Frozen value types and the two plug-in contracts (SearchSpace, ProxySpec). No I/O here."""
+
 from __future__ import annotations
 
 import difflib
@@ -45,7 +46,9 @@ class InputSpec:
     shape: tuple[int, ...]  # per-sample shape: (C, H, W) for images, (T,) for tokens
     num_classes: int  # logits width (vocab size for language models)
     norm: str = "cifar10"  # normalisation family for images: cifar10 | cifar100 | imagenet16 | none
-    task: str = "classification"  # classification | regression | dense_classification | dense_regression | language_model
+    task: str = (
+        "classification"  # classification | regression | dense_classification | dense_regression | language_model
+    )
     target_shape: tuple[int, ...] = ()  # per-sample target shape for non-classification tasks
 
 
@@ -186,7 +189,8 @@ class ProxyOption:
         if self.type is bool:
             return "a bool (true/false, 1/0, yes/no)"
         bound = (f" >= {self.minimum:g}" if self.minimum is not None else "") + (
-            f" > {self.above:g}" if self.above is not None else "")
+            f" > {self.above:g}" if self.above is not None else ""
+        )
         return {int: "an int", float: "a finite float", str: "a string"}[self.type] + bound
 
     def _bad(self, value: Any, owner: str) -> NasproxError:
@@ -253,8 +257,13 @@ _UNSET: Any = object()
 
 # engine-level, accepted by every proxy: read by the engine (Scorer.batch_size_for), not by the proxy
 BATCH_SIZE_OPTION = ProxyOption(
-    "batch_size", int, None, "input batch size for this proxy; overrides --batch-size and the proxy's reference "
-    "batch size (engine-level, accepted by every proxy)", minimum=1)
+    "batch_size",
+    int,
+    None,
+    "input batch size for this proxy; overrides --batch-size and the proxy's reference "
+    "batch size (engine-level, accepted by every proxy)",
+    minimum=1,
+)
 
 
 @dataclass
@@ -324,8 +333,9 @@ class ProxySpec:
         if self.cost not in COST_CLASSES:
             raise ValueError(f"proxy {self.name}: cost {self.cost!r} not in {COST_CLASSES}")
         # a declaration may also be a mapping of ProxyOption's fields (for modules that do not import it)
-        object.__setattr__(self, "options", tuple(o if isinstance(o, ProxyOption) else ProxyOption(**o)
-                                                  for o in self.options))
+        object.__setattr__(
+            self, "options", tuple(o if isinstance(o, ProxyOption) else ProxyOption(**o) for o in self.options)
+        )
         seen: set[str] = set()
         for option in self.options:
             for key in (option.name, *option.aliases):
@@ -351,12 +361,15 @@ class ProxySpec:
         try:
             return self.all_options[name]
         except KeyError:
-            raise KeyError(f"proxy {self.name} reads option '{name}' but does not declare it; add "
-                           f"ProxyOption('{name}', ...) to its @proxy(options=...)") from None
+            raise KeyError(
+                f"proxy {self.name} reads option '{name}' but does not declare it; add "
+                f"ProxyOption('{name}', ...) to its @proxy(options=...)"
+            ) from None
 
 
-def validate_proxy_options(spec: ProxySpec, raw: Mapping[str, Any],
-                           warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+def validate_proxy_options(
+    spec: ProxySpec, raw: Mapping[str, Any], warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """``raw`` (``--proxy-opt`` text, or values) -> typed values under canonical names, for one proxy.
 
     An unknown name or an ill-typed value raises a one-line NasproxError (with a "did you mean" for
@@ -372,8 +385,10 @@ def validate_proxy_options(spec: ProxySpec, raw: Mapping[str, Any],
         option = declared.get(key)
         if option is None and key in by_alias:
             option = by_alias[key]
-            message = (f"{spec.name}.{key} is deprecated, use {spec.name}.{option.name} "
-                       f"(the old name is accepted for one more release)")
+            message = (
+                f"{spec.name}.{key} is deprecated, use {spec.name}.{option.name} "
+                f"(the old name is accepted for one more release)"
+            )
             if warn is None:
                 warnings.warn(message, FutureWarning, stacklevel=2)
             else:
@@ -387,11 +402,15 @@ def validate_proxy_options(spec: ProxySpec, raw: Mapping[str, Any],
                 hint = f"; did you mean '{by_alias[close[0]].name if close[0] in by_alias else close[0]}'?"
             else:
                 hint = ""
-            raise NasproxError(f"proxy {spec.name} has no option '{key}'{hint} (its options: {', '.join(names)}; "
-                               f"see `nasprox proxies --details {spec.name}`)")
+            raise NasproxError(
+                f"proxy {spec.name} has no option '{key}'{hint} (its options: {', '.join(names)}; "
+                f"see `nasprox proxies --details {spec.name}`)"
+            )
         if option.name in given_as and given_as[option.name] != key:
-            raise NasproxError(f"{spec.name}.{given_as[option.name]} and {spec.name}.{key} set the same option "
-                               f"{option.name}; give it once")
+            raise NasproxError(
+                f"{spec.name}.{given_as[option.name]} and {spec.name}.{key} set the same option "
+                f"{option.name}; give it once"
+            )
         given_as[option.name] = key
         out[option.name] = option.coerce(value, owner=spec.name)
     return out
@@ -424,8 +443,16 @@ class ResultKey:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ResultKey:
         """The key of a CSV row (values as read: strings); raises ValueError/KeyError on a bad row."""
-        return cls(str(row["space"]), int(row["arch_index"]), str(row["arch"]), str(row["dataset"]),
-                   str(row["proxy"]), str(row["proxy_version"]), int(row["seed"]), str(row["data_config"]))
+        return cls(
+            str(row["space"]),
+            int(row["arch_index"]),
+            str(row["arch"]),
+            str(row["dataset"]),
+            str(row["proxy"]),
+            str(row["proxy_version"]),
+            int(row["seed"]),
+            str(row["data_config"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -451,5 +478,13 @@ class ScoreRecord:
 
     @property
     def key(self) -> ResultKey:
-        return ResultKey(self.space, self.arch_index, self.arch, self.dataset, self.proxy, self.proxy_version,
-                         self.seed, self.data_config)
+        return ResultKey(
+            self.space,
+            self.arch_index,
+            self.arch,
+            self.dataset,
+            self.proxy,
+            self.proxy_version,
+            self.seed,
+            self.data_config,
+        )

@@ -4,6 +4,7 @@ Batches are drawn without replacement by a seeded permutation, so the same seed 
 images in the same order on every machine. Normalisation follows the benchmarks' own pipelines
 (PROXY_SPEC §1.3). Random crop/flip augmentation (the foresight pipeline) is opt-in.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,7 +59,9 @@ def _from_npz(path: Path, height: int) -> ImageSource:
         x = data[key]
         y = data["y"] if "y" in data.files else np.arange(len(x))
     except Exception as exc:
-        raise NasproxError(f"cannot read images from {path}: expected an .npz with arrays 'x' and 'y' ({exc})") from None
+        raise NasproxError(
+            f"cannot read images from {path}: expected an .npz with arrays 'x' and 'y' ({exc})"
+        ) from None
     if x.ndim != 4:
         raise NasproxError(f"{path}: 'x' must be N x H x W x C uint8 images, got shape {x.shape}")
     if x.shape[-1] != 3 and x.shape[1] == 3:
@@ -81,7 +84,9 @@ def _from_cifar_dir(root: Path, dataset: str) -> ImageSource | None:
             if (d / "train").is_file():
                 p = _unpickle(d / "train")
                 x = np.asarray(p["data"]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-                return ImageSource(np.ascontiguousarray(x), np.asarray(p["fine_labels"], np.int64), f"cifar100-train:{d}")
+                return ImageSource(
+                    np.ascontiguousarray(x), np.asarray(p["fine_labels"], np.int64), f"cifar100-train:{d}"
+                )
     if dataset == "ImageNet16-120":
         for d in (root, root / "ImageNet16"):
             files = sorted(d.glob("train_data_batch_*"))
@@ -115,8 +120,18 @@ def load_image_source(dataset: str, data_root: str | Path, height: int = 32) -> 
 class ImageStream:
     """An endless, seeded stream of normalised image batches on ``device``."""
 
-    def __init__(self, source: ImageSource | None, batch_size: int, seed: int, *, shape=(3, 32, 32),
-                 norm: str = "cifar10", augment: bool = False, num_classes: int | None = None, device="cpu"):
+    def __init__(
+        self,
+        source: ImageSource | None,
+        batch_size: int,
+        seed: int,
+        *,
+        shape=(3, 32, 32),
+        norm: str = "cifar10",
+        augment: bool = False,
+        num_classes: int | None = None,
+        device="cpu",
+    ):
         if batch_size < 1:
             raise NasproxError(f"batch size must be >= 1, got {batch_size}")
         self.source, self.batch_size, self.shape = source, batch_size, tuple(shape)
@@ -140,7 +155,7 @@ class ImageStream:
         while need:
             if self._pos >= len(self._order):
                 self._order, self._pos = self._rng.permutation(n), 0
-            take = self._order[self._pos:self._pos + need]
+            take = self._order[self._pos : self._pos + need]
             self._pos += len(take)
             need -= len(take)
             out.append(take)
@@ -177,21 +192,34 @@ class ImageStream:
         flip = self._rng.random(n) < 0.5
         out = torch.empty_like(x)
         for i in range(n):
-            crop = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+            crop = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
             out[i] = crop.flip(-1) if flip[i] else crop
         return out
 
 
-def image_batches(dataset: str, batch_size: int, seed: int, *, shape=(3, 32, 32), data_root=None,
-                  synthetic: bool = False, augment: bool = False, num_classes: int | None = None,
-                  norm: str | None = None, device="cpu") -> ImageStream:
+def image_batches(
+    dataset: str,
+    batch_size: int,
+    seed: int,
+    *,
+    shape=(3, 32, 32),
+    data_root=None,
+    synthetic: bool = False,
+    augment: bool = False,
+    num_classes: int | None = None,
+    norm: str | None = None,
+    device="cpu",
+) -> ImageStream:
     """A seeded stream of batches for ``dataset``: real images from ``data_root`` or Gaussian noise."""
     if synthetic:
         source = None
     elif data_root is None:
-        raise NasproxError(f"no input data: give --data-root, or --synthetic for Gaussian inputs; {dataset_hint(dataset)}")
+        raise NasproxError(
+            f"no input data: give --data-root, or --synthetic for Gaussian inputs; {dataset_hint(dataset)}"
+        )
     else:
         source = load_image_source(dataset, data_root, shape[-2])
     norm = norm or DATASET_NORM.get(dataset, "cifar10")
-    return ImageStream(source, batch_size, seed, shape=shape, norm=norm, augment=augment,
-                       num_classes=num_classes, device=device)
+    return ImageStream(
+        source, batch_size, seed, shape=shape, norm=norm, augment=augment, num_classes=num_classes, device=device
+    )

@@ -20,6 +20,7 @@ by one token. Each row is a window of the training stream at a start drawn unifo
 Synthetic batches (``synthetic=True``) are uniform random ids in ``[0, vocab_size)`` from a
 seeded ``torch.Generator``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -90,8 +91,10 @@ def find_split_files(dataset: str, data_root: Path) -> dict[str, Path]:
         if "train" in found:
             return found
     wanted = ", ".join(SPLIT_FILES[dataset]["train"])
-    raise NasproxError(f"no {dataset} training text ({wanted}) in {root} or its "
-                       f"{'/'.join(s for s in SUBFOLDERS[dataset] if s)} subfolder; {dataset_hint(dataset)}")
+    raise NasproxError(
+        f"no {dataset} training text ({wanted}) in {root} or its "
+        f"{'/'.join(s for s in SUBFOLDERS[dataset] if s)} subfolder; {dataset_hint(dataset)}"
+    )
 
 
 @lru_cache(maxsize=4)
@@ -121,8 +124,17 @@ def load_corpus(dataset: str, data_root: Path) -> Corpus:
 class TokenStream:
     """An endless, seeded stream of (inputs, targets) token windows on ``device``."""
 
-    def __init__(self, tokens: np.ndarray | None, batch_size: int, seed: int, *, seq_len: int, vocab_size: int,
-                 device="cpu", description: str = "synthetic:uniform-tokens"):
+    def __init__(
+        self,
+        tokens: np.ndarray | None,
+        batch_size: int,
+        seed: int,
+        *,
+        seq_len: int,
+        vocab_size: int,
+        device="cpu",
+        description: str = "synthetic:uniform-tokens",
+    ):
         if batch_size < 1:
             raise NasproxError(f"batch size must be >= 1, got {batch_size}")
         if seq_len < 1:
@@ -139,12 +151,21 @@ class TokenStream:
             seq = torch.randint(0, self.vocab_size, (self.batch_size, self.seq_len + 1), generator=self._gen)
         else:
             starts = self._rng.integers(0, len(self.tokens) - self.seq_len - 1, self.batch_size)
-            seq = torch.from_numpy(np.stack([self.tokens[s:s + self.seq_len + 1] for s in starts]))
+            seq = torch.from_numpy(np.stack([self.tokens[s : s + self.seq_len + 1] for s in starts]))
         return seq[:, :-1].to(self.device), seq[:, 1:].to(self.device)
 
 
-def token_batches(dataset: str, batch_size: int, seed: int, *, seq_len: int = 70, data_root=None,
-                  synthetic: bool = False, vocab_size: int | None = None, device="cpu") -> TokenStream:
+def token_batches(
+    dataset: str,
+    batch_size: int,
+    seed: int,
+    *,
+    seq_len: int = 70,
+    data_root=None,
+    synthetic: bool = False,
+    vocab_size: int | None = None,
+    device="cpu",
+) -> TokenStream:
     """A seeded stream of token batches for ``dataset`` ('ptb' or 'wikitext-2').
 
     ``vocab_size`` is the model's vocabulary: real text whose vocabulary is larger is refused.
@@ -154,13 +175,21 @@ def token_batches(dataset: str, batch_size: int, seed: int, *, seq_len: int = 70
             raise NasproxError("synthetic token batches need the vocabulary size")
         return TokenStream(None, batch_size, seed, seq_len=seq_len, vocab_size=vocab_size, device=device)
     if data_root is None:
-        raise NasproxError(f"no input text: give --data-root DIR holding the {dataset} files, or --synthetic; "
-                           f"{dataset_hint(dataset)}")
+        raise NasproxError(
+            f"no input text: give --data-root DIR holding the {dataset} files, or --synthetic; {dataset_hint(dataset)}"
+        )
     corpus = load_corpus(dataset, Path(data_root))
     if vocab_size is not None and corpus.vocab_size > vocab_size:
         raise NasproxError(
             f"{corpus.description}: vocabulary of {corpus.vocab_size} words exceeds the model's {vocab_size}; "
             f"is this really {dataset}?"
         )
-    return TokenStream(corpus.train, batch_size, seed, seq_len=seq_len, vocab_size=vocab_size or corpus.vocab_size,
-                       device=device, description=corpus.description)
+    return TokenStream(
+        corpus.train,
+        batch_size,
+        seed,
+        seq_len=seq_len,
+        vocab_size=vocab_size or corpus.vocab_size,
+        device=device,
+        description=corpus.description,
+    )

@@ -1,4 +1,5 @@
 """Device choice and memory measurement; never hard-codes cuda:0."""
+
 from __future__ import annotations
 
 import resource

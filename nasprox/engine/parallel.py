@@ -4,6 +4,7 @@ The parent process stays the single writer; workers only compute. A worker that 
 per-architecture timeout is killed (a hung model cannot stall the run), the architecture gets
 ``timeout`` rows, and a fresh worker takes over the rest of the queue.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -96,7 +97,9 @@ class WorkerPool:
                             continue
                         if w.current and self.timeout and time.monotonic() - w.started > self.timeout:
                             w.kill()
-                            yield from self._fail(w, f"no result within --timeout-per-arch {self.timeout:g}s", "timeout")
+                            yield from self._fail(
+                                w, f"no result within --timeout-per-arch {self.timeout:g}s", "timeout"
+                            )
                             workers[slot] = self._start(w.config.device)
                         continue
                     if task_id == "ready":

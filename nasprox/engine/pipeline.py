@@ -7,6 +7,7 @@
 Every backend (inline, worker processes, Ray) takes the same ``done`` set of ``ResultKey`` and
 yields each architecture's new records; the caller is the single writer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence, Set
@@ -65,13 +66,23 @@ class RunPlan:
 
     def provenance(self) -> dict[str, Any]:
         """What a provenance entry records about this run besides the environment."""
-        return {"selection": self.selection.to_dict(),
-                "shard": self.selection.shard or "0/1", "n_archs": len(self.archs), "backend": self.execution.backend,
-                "devices": self.device_list, "device_used": str(self.scorer.device),
-                "batch_sizes": {p.name: self.scorer.batch_size_for(p) for p in self.scorer.proxies},
-                "threads": self.config.threads, "input_checksums": file_checksums(
-                    {"data_root": self.config.data_root, "benchmark": self.config.benchmark,
-                     "ground_truth": self.config.ground_truth})}
+        return {
+            "selection": self.selection.to_dict(),
+            "shard": self.selection.shard or "0/1",
+            "n_archs": len(self.archs),
+            "backend": self.execution.backend,
+            "devices": self.device_list,
+            "device_used": str(self.scorer.device),
+            "batch_sizes": {p.name: self.scorer.batch_size_for(p) for p in self.scorer.proxies},
+            "threads": self.config.threads,
+            "input_checksums": file_checksums(
+                {
+                    "data_root": self.config.data_root,
+                    "benchmark": self.config.benchmark,
+                    "ground_truth": self.config.ground_truth,
+                }
+            ),
+        }
 
 
 def _check_paths(config: RunConfig) -> None:
@@ -81,8 +92,10 @@ def _check_paths(config: RunConfig) -> None:
         raise NasproxError(f"--data-root {config.data_root} does not exist; {dataset_hint(config.dataset)}")
     for value, flag in ((config.benchmark, "--benchmark"), (config.ground_truth, "--ground-truth")):
         if value is not None and not Path(value).exists():
-            raise NasproxError(f"{flag} {value} does not exist; `nasprox spaces --details {config.space}` says which "
-                               f"files {config.space} reads and where they come from; see {DOCS}")
+            raise NasproxError(
+                f"{flag} {value} does not exist; `nasprox spaces --details {config.space}` says which "
+                f"files {config.space} reads and where they come from; see {DOCS}"
+            )
 
 
 def _check_inputs(config: RunConfig) -> None:
@@ -93,7 +106,11 @@ def _check_inputs(config: RunConfig) -> None:
     if config.synthetic and config.data_root is not None:
         raise NasproxError("--synthetic and --data-root exclude each other")
     _check_paths(config)
-    if not config.synthetic and config.data_root is None and any(PROXIES.get(p).needs_real_data for p in config.proxies):
+    if (
+        not config.synthetic
+        and config.data_root is None
+        and any(PROXIES.get(p).needs_real_data for p in config.proxies)
+    ):
         raise NasproxError("these proxies need input data: give --data-root DIR (or an .npz), or --synthetic")
 
 
@@ -130,8 +147,15 @@ def plan(config: RunConfig, selection: Selection, execution: Execution = Executi
     if len(devices) == 1 and devices[0] != config.device:  # e.g. --devices cuda:1: score inline there
         config = replace(config, device=devices[0])
     scorer = Scorer(config)  # loads the input data and checks it fits every proxy's batch
-    archs = select_archs(scorer.space, archs=selection.archs, sample=selection.sample, seed=selection.seed,
-                         arch_list=selection.arch_list, shard=selection.shard, subset=selection.subset)
+    archs = select_archs(
+        scorer.space,
+        archs=selection.archs,
+        sample=selection.sample,
+        seed=selection.seed,
+        arch_list=selection.arch_list,
+        shard=selection.shard,
+        subset=selection.subset,
+    )
     return RunPlan(config, scorer, archs, selection, execution, devices, _warnings(config, scorer))
 
 
@@ -141,8 +165,10 @@ def _warnings(config: RunConfig, scorer: Scorer) -> list[str]:
         out.append("--synthetic Gaussian inputs; correlations are lower than with real data")
     covered = scorer.space.ground_truth_datasets()
     if covered is not None and config.dataset not in covered:
-        out.append(f"the ground-truth files given cover {', '.join(sorted(covered)) or 'no dataset'}, not "
-                   f"{config.dataset}: the gt_* columns of this run will be empty")
+        out.append(
+            f"the ground-truth files given cover {', '.join(sorted(covered)) or 'no dataset'}, not "
+            f"{config.dataset}: the gt_* columns of this run will be empty"
+        )
     return out
 
 
@@ -183,8 +209,15 @@ class RayBackend:
     def run(self, scorer: Scorer, archs: Sequence[ArchRef], done: Set[ResultKey]) -> Iterator[list[ScoreRecord]]:
         from nasprox.engine.ray_backend import run_ray
 
-        return run_ray(scorer, archs, done, address=self.address, num_cpus=self.num_cpus,
-                       gpus_per_task=1.0 if scorer.device.type == "cuda" else 0.0, on_worker=self.on_worker)
+        return run_ray(
+            scorer,
+            archs,
+            done,
+            address=self.address,
+            num_cpus=self.num_cpus,
+            gpus_per_task=1.0 if scorer.device.type == "cuda" else 0.0,
+            on_worker=self.on_worker,
+        )
 
 
 def backend_for(run_plan: RunPlan, on_worker: Callable[[dict], None] = lambda info: None) -> Backend:
@@ -200,4 +233,3 @@ def execute(run_plan: RunPlan, done: Set[ResultKey], backend: Backend | None = N
     """Score the plan's architectures whose rows are not in ``done``; yields records per architecture."""
     backend = backend or backend_for(run_plan)
     return backend.run(run_plan.scorer, run_plan.pending(done), done)
-

@@ -24,6 +24,7 @@ File format (``version: 1``)::
       grasp: {max_archs: 200}      # slow: the first 200 cells of the sample
     notes: "what differs from the paper's protocol"
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -111,20 +112,40 @@ def load_protocol(path: Path) -> Protocol:
         space = str(run.get("space", ""))
         for dataset, extra in (run.get("datasets") or {}).items():
             extra = extra or {}
-            datasets.append(DatasetPlan(space, str(dataset), _int_or_none(extra.get("max_archs"), f"{path}: {dataset}.max_archs"),
-                                        _int_or_none(extra.get("batch_cap"), f"{path}: {dataset}.batch_cap")))
+            datasets.append(
+                DatasetPlan(
+                    space,
+                    str(dataset),
+                    _int_or_none(extra.get("max_archs"), f"{path}: {dataset}.max_archs"),
+                    _int_or_none(extra.get("batch_cap"), f"{path}: {dataset}.batch_cap"),
+                )
+            )
     proxies = []
     for name, extra in doc["proxies"].items():
         extra = extra or {}
         canonical = PROXIES.canonical(str(name))  # an unknown proxy is a one-line error naming close matches
-        proxies.append(ProxyPlan(canonical, _int_or_none(extra.get("batch_size"), f"{path}: {name}.batch_size"),
-                                 dict(extra.get("options") or {}),
-                                 _int_or_none(extra.get("max_archs"), f"{path}: {name}.max_archs")))
+        proxies.append(
+            ProxyPlan(
+                canonical,
+                _int_or_none(extra.get("batch_size"), f"{path}: {name}.batch_size"),
+                dict(extra.get("options") or {}),
+                _int_or_none(extra.get("max_archs"), f"{path}: {name}.max_archs"),
+            )
+        )
     population = doc.get("population") or {}
-    return Protocol(str(doc["id"]), str(doc["paper"]), tuple(map(str, doc["tables"])), str(doc.get("title", "")),
-                    doc.get("target"), _int_or_none(population.get("size"), f"{path}: population.size"),
-                    str(population.get("label", "not stated")), tuple(datasets), tuple(proxies),
-                    str(doc.get("notes", "")).strip(), Path(path))
+    return Protocol(
+        str(doc["id"]),
+        str(doc["paper"]),
+        tuple(map(str, doc["tables"])),
+        str(doc.get("title", "")),
+        doc.get("target"),
+        _int_or_none(population.get("size"), f"{path}: population.size"),
+        str(population.get("label", "not stated")),
+        tuple(datasets),
+        tuple(proxies),
+        str(doc.get("notes", "")).strip(),
+        Path(path),
+    )
 
 
 def default_protocol_dir() -> Path:
@@ -161,8 +182,13 @@ def csv_path(out_dir: Path, space: str, dataset: str) -> Path:
     return Path(out_dir) / f"{space}_{dataset}.csv"
 
 
-def protocol_runs(proto: Protocol, sample: int | None, out_dir: Path, datasets: list[str] | None = None,
-                  proxies: list[str] | None = None) -> list[PlannedRun]:
+def protocol_runs(
+    proto: Protocol,
+    sample: int | None,
+    out_dir: Path,
+    datasets: list[str] | None = None,
+    proxies: list[str] | None = None,
+) -> list[PlannedRun]:
     """The scoring runs of ``proto``: per (space, dataset), proxies grouped by how many cells they get.
 
     With ``sample`` N every run scores the first min(N, limits) cells of one seeded N-cell sample
@@ -192,8 +218,9 @@ def protocol_runs(proto: Protocol, sample: int | None, out_dir: Path, datasets: 
     return runs
 
 
-def estimated_seconds(proto: Protocol, seconds_per_arch: Mapping[str, float], sample: int | None,
-                      space_sizes: Mapping[str, int]) -> float | None:
+def estimated_seconds(
+    proto: Protocol, seconds_per_arch: Mapping[str, float], sample: int | None, space_sizes: Mapping[str, int]
+) -> float | None:
     """Sum over runs of cells x measured s/arch of each proxy; None when a proxy has no measurement."""
     total = 0.0
     for run in protocol_runs(proto, sample, Path(".")):
@@ -220,6 +247,8 @@ def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         return {"cpu": {}, "gpu": {}, "gpu_note": "not measured"}
     doc = yaml.safe_load(path.read_text()) or {}
-    return {"cpu": {str(k): float(v) for k, v in (doc.get("cpu_seconds_per_arch") or {}).items()},
-            "gpu": {str(k): float(v) for k, v in (doc.get("gpu_seconds_per_arch") or {}).items()},
-            "gpu_note": str(doc.get("gpu_note", "not measured"))}
+    return {
+        "cpu": {str(k): float(v) for k, v in (doc.get("cpu_seconds_per_arch") or {}).items()},
+        "gpu": {str(k): float(v) for k, v in (doc.get("gpu_seconds_per_arch") or {}).items()},
+        "gpu_note": str(doc.get("gpu_note", "not measured")),
+    }

@@ -4,6 +4,7 @@ Start a cluster the usual way (``ray start --head`` on one node, ``ray start --a
 on the others) and pass ``--backend ray --ray-address auto``; without an address a local Ray
 instance is started on this machine.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,17 @@ def _score_chunk(config: RunConfig, work: list[tuple[ArchRef, frozenset]]) -> tu
     return info, [r for r in out if r]
 
 
-def run_ray(scorer: Scorer, archs: Iterable[ArchRef], done: Set[ResultKey], *, address: str | None = None,
-            num_cpus: int | None = None, chunk_size: int = 8, gpus_per_task: float = 0.0,
-            on_worker: Callable[[dict], None] = lambda info: None) -> Iterator[list[ScoreRecord]]:
+def run_ray(
+    scorer: Scorer,
+    archs: Iterable[ArchRef],
+    done: Set[ResultKey],
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    chunk_size: int = 8,
+    gpus_per_task: float = 0.0,
+    on_worker: Callable[[dict], None] = lambda info: None,
+) -> Iterator[list[ScoreRecord]]:
     try:
         import ray
     except ImportError:
@@ -50,9 +59,13 @@ def run_ray(scorer: Scorer, archs: Iterable[ArchRef], done: Set[ResultKey], *, a
         ray.init(**init_kwargs)
     except Exception as exc:  # noqa: BLE001 - e.g. no cluster at that address
         raise NasproxError(f"cannot connect to Ray ({address or 'local'}): {str(exc).splitlines()[0]}") from None
-    config = scorer.config if gpus_per_task else replace(scorer.config, device="cpu" if scorer.device.type == "cpu" else scorer.config.device)
+    config = (
+        scorer.config
+        if gpus_per_task
+        else replace(scorer.config, device="cpu" if scorer.device.type == "cpu" else scorer.config.device)
+    )
     task = ray.remote(num_gpus=gpus_per_task, num_cpus=1)(_score_chunk)
-    pending = [task.remote(config, work[i:i + chunk_size]) for i in range(0, len(work), chunk_size)]
+    pending = [task.remote(config, work[i : i + chunk_size]) for i in range(0, len(work), chunk_size)]
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)

@@ -1,4 +1,5 @@
 """The scoring loop: architectures x proxies -> ScoreRecords. It yields records; it never writes."""
+
 from __future__ import annotations
 
 import copy
@@ -69,8 +70,9 @@ class RunConfig:
         return out
 
 
-def parse_proxy_options(items: Iterable[str], proxies: list[str],
-                        warn: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+def parse_proxy_options(
+    items: Iterable[str], proxies: list[str], warn: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
     """``near.repetitions=8`` -> {"near": {"repetitions": 8}}, validated against each proxy's declared options.
 
     Values are typed and keyed by canonical names (an old alias is mapped, with a one-line
@@ -91,6 +93,7 @@ def parse_proxy_options(items: Iterable[str], proxies: list[str],
     from nasprox.core import validate_proxy_options
 
     if warn is None:
+
         def warn(message: str) -> None:
             print(f"nasprox: warning: {message}", file=sys.stderr, flush=True)
 
@@ -113,8 +116,10 @@ def parse_proxy_options(items: Iterable[str], proxies: list[str],
                 known = sorted(set().union(*(accepted(p) for p in selected)))
                 close = difflib.get_close_matches(opt, known, n=1, cutoff=0.6)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise NasproxError(f"--proxy-opt '{item}': no selected proxy has an option '{opt}'{hint} "
-                                   f"(see `nasprox proxies --details NAME`)")
+                raise NasproxError(
+                    f"--proxy-opt '{item}': no selected proxy has an option '{opt}'{hint} "
+                    f"(see `nasprox proxies --details NAME`)"
+                )
         for t in targets:  # one item at a time, so a later item overrides an earlier one (also via an alias)
             out.setdefault(t, {}).update(validate_proxy_options(PROXIES.get(t), {opt: value.strip()}, warn=warn))
     return out
@@ -128,8 +133,11 @@ def meaningful_options(proxy: ProxySpec, options: Mapping[str, Any]) -> dict[str
     """The options that change a score: without ``batch_size`` (hashed as the batch itself) and without
     options set to their declared default, so ``near.repetitions=32`` and no option give one resume key."""
     defaults = {o.name: o.default for o in getattr(proxy, "options", ())}
-    return {k: v for k, v in options.items()
-            if k != "batch_size" and not (k in defaults and str(v).lower() == str(defaults[k]).lower())}
+    return {
+        k: v
+        for k, v in options.items()
+        if k != "batch_size" and not (k in defaults and str(v).lower() == str(defaults[k]).lower())
+    }
 
 
 class _BatchCache:
@@ -179,8 +187,11 @@ def make_space(name: str, options: Mapping[str, Any] | None = None) -> SearchSpa
 
     factory = SPACES.get(name)
     options = dict(options or {})
-    params = {p.name: p for p in list(inspect.signature(factory).parameters.values())
-              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    params = {
+        p.name: p
+        for p in list(inspect.signature(factory).parameters.values())
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
     unknown = sorted(set(options) - set(params))
     if unknown:
         takes = ", ".join(f"{p.name} (default {p.default!r})" for p in params.values()) or "no options"
@@ -193,8 +204,9 @@ def make_space(name: str, options: Mapping[str, Any] | None = None) -> SearchSpa
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             options[key] = value = float(value)
         if expected is not None and not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise NasproxError(f"space {name} option {key}={value!r} is not a valid {expected.__name__} "
-                               f"(default {default!r})")
+            raise NasproxError(
+                f"space {name} option {key}={value!r} is not a valid {expected.__name__} (default {default!r})"
+            )
     try:
         return factory(**options)
     except (TypeError, ValueError) as exc:
@@ -245,7 +257,8 @@ class Scorer:
     def _data_config(self, proxy: ProxySpec) -> str:
         cfg = {
             "source": "synthetic" if self.config.synthetic else str(self.config.data_root),
-            "batch": self.batch_size_for(proxy), "augment": self.config.augment,
+            "batch": self.batch_size_for(proxy),
+            "augment": self.config.augment,
             "options": meaningful_options(proxy, self.config.proxy_options.get(proxy.name, {})),
         }
         if self.memory_format == torch.channels_last:  # round-off differs, so resume keys differ too
@@ -273,7 +286,8 @@ class Scorer:
             if proxy.needs_real_data and self.batch_size_for(proxy) > n_images:
                 raise NasproxError(
                     f"{proxy.name} needs a batch of {self.batch_size_for(proxy)} but {self.config.data_root} holds "
-                    f"{n_images} images; give --proxy-opt {proxy.name}.batch_size=N (N <= {n_images}) or more images")
+                    f"{n_images} images; give --proxy-opt {proxy.name}.batch_size=N (N <= {n_images}) or more images"
+                )
 
     def data_config(self, proxy_name: str) -> str:
         return self._data_configs[proxy_name]
@@ -284,9 +298,16 @@ class Scorer:
         if spec.kind == "tokens":
             from nasprox.data.text import token_batches  # PTB/WikiText token batches
 
-            return token_batches(self.config.dataset, batch_size, self.config.seed, seq_len=spec.shape[0],
-                                 data_root=self.config.data_root, synthetic=self.config.synthetic,
-                                 vocab_size=spec.num_classes, device=self.device)
+            return token_batches(
+                self.config.dataset,
+                batch_size,
+                self.config.seed,
+                seq_len=spec.shape[0],
+                data_root=self.config.data_root,
+                synthetic=self.config.synthetic,
+                vocab_size=spec.num_classes,
+                device=self.device,
+            )
         from nasprox.data.images import ImageStream, load_image_source
 
         gaussian = self.config.synthetic or self._data_free()
@@ -296,10 +317,16 @@ class Scorer:
             self._source = load_image_source(self.config.dataset, self.config.data_root, spec.shape[-2])
         from nasprox.data.images import DATASET_NORM
 
-        return ImageStream(None if gaussian else self._source, batch_size, self.config.seed,
-                           shape=spec.shape, norm=spec.norm or DATASET_NORM.get(self.config.dataset, "cifar10"),
-                           augment=self.config.augment, num_classes=spec.num_classes if spec.task == "classification" else None,
-                           device=self.device)
+        return ImageStream(
+            None if gaussian else self._source,
+            batch_size,
+            self.config.seed,
+            shape=spec.shape,
+            norm=spec.norm or DATASET_NORM.get(self.config.dataset, "cifar10"),
+            augment=self.config.augment,
+            num_classes=spec.num_classes if spec.task == "classification" else None,
+            device=self.device,
+        )
 
     def _data_free(self) -> bool:
         """No data root, and no proxy of the run reads real inputs (params, flops, synflow, zen): their
@@ -340,8 +367,20 @@ class Scorer:
         try:
             base = self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
         except Exception as exc:
-            return [self._record(arch, p, math.nan, "error", f"build failed: {exc.__class__.__name__}: {exc}",
-                                 0.0, 0.0, self.batch_size_for(p), gt) for p in todo]
+            return [
+                self._record(
+                    arch,
+                    p,
+                    math.nan,
+                    "error",
+                    f"build failed: {exc.__class__.__name__}: {exc}",
+                    0.0,
+                    0.0,
+                    self.batch_size_for(p),
+                    gt,
+                )
+                for p in todo
+            ]
         # the last proxy gets ``base`` itself, no deep copy (nothing scores on it afterwards), and holds its only
         # reference, so an OOM back-off can free it
         holder = [base]
@@ -363,8 +402,9 @@ class Scorer:
         np.random.set_state(states[1])
         return model
 
-    def _score_one(self, arch: ArchRef, proxy: ProxySpec, base: torch.nn.Module, gt: Mapping[str, float],
-                   owns_base: bool = False) -> ScoreRecord:
+    def _score_one(
+        self, arch: ArchRef, proxy: ProxySpec, base: torch.nn.Module, gt: Mapping[str, float], owns_base: bool = False
+    ) -> ScoreRecord:
         batch = self.batch_size_for(proxy)
         while True:
             try:
@@ -390,8 +430,15 @@ class Scorer:
                 continue
             return self._record(arch, proxy, math.nan, "oom", "out of memory at batch 1", 0.0, 0.0, batch, gt)
 
-    def _attempt(self, arch: ArchRef, proxy: ProxySpec, base: torch.nn.Module, gt: Mapping[str, float], batch: int,
-                 owns_base: bool) -> ScoreRecord:
+    def _attempt(
+        self,
+        arch: ArchRef,
+        proxy: ProxySpec,
+        base: torch.nn.Module,
+        gt: Mapping[str, float],
+        batch: int,
+        owns_base: bool,
+    ) -> ScoreRecord:
         """One try of ``proxy`` at ``batch``; raises what the proxy raises."""
         meter = MemoryMeter(self.device)
         stream = self.cached_stream(batch)
@@ -402,10 +449,18 @@ class Scorer:
         else:
             model, build_model = copy.deepcopy(base), (lambda: copy.deepcopy(base))
         ctx = ProxyContext(
-            model=model, build_model=build_model, inputs=inputs,
-            targets=self._targets(inputs, labels), input_spec=self.input_spec, loss_fn=self.loss_fn,
-            next_batch=stream.next, device=self.device, seed=self.config.seed, space=self.space.name,
-            arch=arch, options=self.config.proxy_options.get(proxy.name, {}),
+            model=model,
+            build_model=build_model,
+            inputs=inputs,
+            targets=self._targets(inputs, labels),
+            input_spec=self.input_spec,
+            loss_fn=self.loss_fn,
+            next_batch=stream.next,
+            device=self.device,
+            seed=self.config.seed,
+            space=self.space.name,
+            arch=arch,
+            options=self.config.proxy_options.get(proxy.name, {}),
         )
         seed_everything(derive_seed(self.config.seed, arch.key, proxy.name))
         meter.start()
@@ -416,18 +471,41 @@ class Scorer:
         seconds = time.perf_counter() - t0
         value = float(value)
         status = "ok" if math.isfinite(value) else "nonfinite"
-        return self._record(arch, proxy, value, status, "" if status == "ok" else f"score is {value}",
-                            seconds, meter.peak_mb(), batch, gt)
+        return self._record(
+            arch,
+            proxy,
+            value,
+            status,
+            "" if status == "ok" else f"score is {value}",
+            seconds,
+            meter.peak_mb(),
+            batch,
+            gt,
+        )
 
     def _record(self, arch, proxy, value, status, error, seconds, peak, batch, gt) -> ScoreRecord:
         return ScoreRecord(
-            space=self.space.name, arch_index=arch.index, arch=arch.key, dataset=self.config.dataset,
-            proxy=proxy.name, proxy_version=proxy.version, seed=self.config.seed,
-            data_config=self._data_configs[proxy.name], score=value, status=status, error=error,
-            seconds=seconds, peak_mem_mb=peak, batch_size=batch, device=str(self.device), ground_truth=gt,
+            space=self.space.name,
+            arch_index=arch.index,
+            arch=arch.key,
+            dataset=self.config.dataset,
+            proxy=proxy.name,
+            proxy_version=proxy.version,
+            seed=self.config.seed,
+            data_config=self._data_configs[proxy.name],
+            score=value,
+            status=status,
+            error=error,
+            seconds=seconds,
+            peak_mem_mb=peak,
+            batch_size=batch,
+            device=str(self.device),
+            ground_truth=gt,
         )
 
-    def failure_record(self, arch: ArchRef, proxy: ProxySpec, status: str, error: str, seconds: float = 0.0) -> ScoreRecord:
+    def failure_record(
+        self, arch: ArchRef, proxy: ProxySpec, status: str, error: str, seconds: float = 0.0
+    ) -> ScoreRecord:
         """A row for a proxy that produced no value (worker timeout or crash)."""
         try:
             gt = dict(self.space.ground_truth(arch, self.config.dataset))
@@ -437,8 +515,16 @@ class Scorer:
 
     def key(self, arch: ArchRef, proxy_name: str) -> ResultKey:
         p = PROXIES.get(proxy_name)
-        return ResultKey(self.space.name, arch.index, arch.key, self.config.dataset, p.name, p.version,
-                         self.config.seed, self._data_configs[p.name])
+        return ResultKey(
+            self.space.name,
+            arch.index,
+            arch.key,
+            self.config.dataset,
+            p.name,
+            p.version,
+            self.config.seed,
+            self._data_configs[p.name],
+        )
 
     def skip_set(self, arch: ArchRef, done: AbstractSet[ResultKey]) -> frozenset[str]:
         """Names of this run's proxies whose row for ``arch`` is already in ``done`` (resume)."""

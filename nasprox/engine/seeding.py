@@ -1,4 +1,5 @@
 """Deterministic seeding: one seed per (run seed, architecture), set before every proxy call."""
+
 from __future__ import annotations
 
 import hashlib

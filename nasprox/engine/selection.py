@@ -1,4 +1,5 @@
 """Which architectures a run covers: ranges, lists, seeded samples, explicit specs, shards."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -22,15 +23,22 @@ def parse_range(text: str, size: int) -> list[int]:
                 lo = int(lo_s) if lo_s.strip() else 0
                 hi = int(hi_s) if hi_s.strip() else size
                 if lo >= hi:
-                    raise NasproxError(f"--archs {part} is an empty range (start must be below stop, e.g. {hi}:{lo})"
-                                       if lo > hi else f"--archs {part} is an empty range")
+                    raise NasproxError(
+                        f"--archs {part} is an empty range (start must be below stop, e.g. {hi}:{lo})"
+                        if lo > hi
+                        else f"--archs {part} is an empty range"
+                    )
                 if lo < 0 or hi > size:
-                    raise NasproxError(f"--archs {part} is out of bounds for a space of {size} architectures (0..{size})")
+                    raise NasproxError(
+                        f"--archs {part} is out of bounds for a space of {size} architectures (0..{size})"
+                    )
                 out.extend(range(lo, hi))
             else:
                 i = int(part)
                 if not 0 <= i < size:
-                    raise NasproxError(f"--archs {i} is out of bounds for a space of {size} architectures (0..{size - 1})")
+                    raise NasproxError(
+                        f"--archs {i} is out of bounds for a space of {size} architectures (0..{size - 1})"
+                    )
                 out.append(i)
         except ValueError:
             raise NasproxError(f"--archs '{part}' is not an index or a start:stop range") from None
@@ -56,9 +64,16 @@ def _with_spec(ref: ArchRef, text: str) -> ArchRef:
     return ref if ref.spec else replace(ref, spec=text)
 
 
-def select_archs(space: SearchSpace, *, archs: str | None = None, sample: int | None = None, seed: int = 0,
-                 arch_list: str | Path | None = None, shard: str | None = None,
-                 subset: int | None = None) -> list[ArchRef]:
+def select_archs(
+    space: SearchSpace,
+    *,
+    archs: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    arch_list: str | Path | None = None,
+    shard: str | None = None,
+    subset: int | None = None,
+) -> list[ArchRef]:
     """Resolve the CLI's selection flags into ArchRefs, then keep this shard's share (round-robin).
 
     ``subset`` keeps the first K architectures of a ``sample`` in the order they were drawn, so the
@@ -75,7 +90,9 @@ def select_archs(space: SearchSpace, *, archs: str | None = None, sample: int | 
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise NasproxError(f"--arch-list file {path} is not UTF-8 text (one architecture string per line)") from None
+            raise NasproxError(
+                f"--arch-list file {path} is not UTF-8 text (one architecture string per line)"
+            ) from None
         lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
         if not lines:
             raise NasproxError(f"--arch-list file {path} lists no architecture")

@@ -9,6 +9,7 @@ never imports a proxy module. scikit-learn is imported only by ``learn`` when a 
 - ``features``: proxy values + ``SearchSpace.arch_features`` as a feature matrix.
 - ``learn``: seeded splits, fit on N labelled archs, held-out metrics (``nasprox predict``).
 """
+
 from nasprox.predict.aggregate import METHODS, aggregate, borda, geo_mean, greedy_select, log_rank, rank_mean, ranks
 
 __all__ = ["METHODS", "aggregate", "borda", "geo_mean", "greedy_select", "log_rank", "rank_mean", "ranks"]

@@ -22,6 +22,7 @@ Every aggregate is higher = better:
 that most raises the Spearman rho of the aggregate with the labels, stop when no addition raises
 it. Only the labelled rows are ranked and compared, so the choice never sees other labels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,8 +41,11 @@ def ranks(values: np.ndarray) -> np.ndarray:
         raise NasproxError("rank aggregation needs an (architectures x proxies) matrix")
     if not np.all(np.isfinite(values)):
         raise NasproxError("rank aggregation got missing or non-finite values; drop those architectures first")
-    return np.column_stack([sps.rankdata(values[:, j], method="average") for j in range(values.shape[1])]) \
-        if values.shape[1] else np.zeros((values.shape[0], 0))
+    return (
+        np.column_stack([sps.rankdata(values[:, j], method="average") for j in range(values.shape[1])])
+        if values.shape[1]
+        else np.zeros((values.shape[0], 0))
+    )
 
 
 def rank_mean(values: np.ndarray) -> np.ndarray:
@@ -91,8 +95,9 @@ class Selection:
     candidates: dict[int, tuple[float, ...]] = field(default_factory=dict)  # step -> rho of each candidate
 
 
-def greedy_select(values: np.ndarray, gt: np.ndarray, labelled: np.ndarray, method: str = "rank-mean",
-                  max_size: int | None = None) -> Selection:
+def greedy_select(
+    values: np.ndarray, gt: np.ndarray, labelled: np.ndarray, method: str = "rank-mean", max_size: int | None = None
+) -> Selection:
     """Forward selection of proxy columns on the ``labelled`` rows only (module doc).
 
     ``values`` oriented and complete (rows x proxies), ``gt`` higher = better; rows of ``gt``

@@ -21,6 +21,7 @@ aggregated with ``base``); those architectures are then removed from the whole o
 and every aggregate), so any table computed on the output is on held-out architectures only. The
 labelled indices, the seed and the selection trace are returned for the provenance sidecar.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,8 +65,10 @@ def proxy_sign(name: str, overrides: dict[str, float]) -> float:
     if name in PROXIES:
         direction = PROXIES.get(name).higher_is_better
         if direction is None:
-            raise NasproxError(f"proxy {name} is reported raw (no direction in the registry); give its sign with "
-                               f"--sign {name}=+1 or --sign {name}=-1, or leave it out")
+            raise NasproxError(
+                f"proxy {name} is reported raw (no direction in the registry); give its sign with "
+                f"--sign {name}=+1 or --sign {name}=-1, or leave it out"
+            )
         return 1.0 if direction else -1.0
     what = "an ensemble (higher is better)" if name.startswith(PREFIX) else "not a registered proxy"
     raise NasproxError(f"'{name}' is {what}; give its direction with --sign '{name}=+1' (or -1), or leave it out")
@@ -123,7 +126,8 @@ def _member_meta(long: pd.DataFrame, members: Sequence[str]) -> pd.DataFrame:
     if "device" not in sub:
         sub["device"] = ""
     per_proxy = sub.groupby(["space", "dataset", "arch", "proxy"], sort=False).agg(
-        seconds=("seconds", "mean"), peak_mem_mb=("peak_mem_mb", "max"))
+        seconds=("seconds", "mean"), peak_mem_mb=("peak_mem_mb", "max")
+    )
     summed = per_proxy.groupby(level=[0, 1, 2]).agg(seconds=("seconds", "sum"), peak_mem_mb=("peak_mem_mb", "max"))
 
     def common(values, empty):
@@ -131,8 +135,10 @@ def _member_meta(long: pd.DataFrame, members: Sequence[str]) -> pd.DataFrame:
         return uniq[0] if len(uniq) == 1 else empty
 
     others = sub.groupby(["space", "dataset", "arch"], sort=False).agg(
-        seed=("seed", lambda v: common(v, -1)), batch_size=("batch_size", lambda v: common(v, 0)),
-        device=("device", lambda v: common(v.replace("", np.nan), "mixed")))
+        seed=("seed", lambda v: common(v, -1)),
+        batch_size=("batch_size", lambda v: common(v, 0)),
+        device=("device", lambda v: common(v.replace("", np.nan), "mixed")),
+    )
     return summed.join(others)
 
 
@@ -150,10 +156,19 @@ def _missing_reason(long: pd.DataFrame, space: str, dataset: str, arch: str, mem
     return "missing member values: " + ", ".join(parts)
 
 
-def build_ensembles(paths: Sequence[Path], *, proxies: Sequence[str] | None, methods: Sequence[str],
-                    signs: dict[str, float] | None = None, name: str | None = None, base: str = "rank-mean",
-                    select_labels: int = 100, seed: int = 0, target: str | None = None,
-                    only_ensemble: bool = False) -> EnsembleResult:
+def build_ensembles(
+    paths: Sequence[Path],
+    *,
+    proxies: Sequence[str] | None,
+    methods: Sequence[str],
+    signs: dict[str, float] | None = None,
+    name: str | None = None,
+    base: str = "rank-mean",
+    select_labels: int = 100,
+    seed: int = 0,
+    target: str | None = None,
+    only_ensemble: bool = False,
+) -> EnsembleResult:
     """All output rows for ``nasprox ensemble`` (module doc)."""
     signs = dict(signs or {})
     methods = list(dict.fromkeys(methods))
@@ -185,11 +200,15 @@ def build_ensembles(paths: Sequence[Path], *, proxies: Sequence[str] | None, met
         raise NasproxError(f"an ensemble needs at least 2 proxies (got {', '.join(members) or 'none'})")
     sign = np.array([proxy_sign(m, signs) for m in members])
     for m in members:
-        if m in signs and m in PROXIES and PROXIES.get(m).higher_is_better is not None \
-                and (signs[m] > 0) != PROXIES.get(m).higher_is_better:
+        if (
+            m in signs
+            and m in PROXIES
+            and PROXIES.get(m).higher_is_better is not None
+            and (signs[m] > 0) != PROXIES.get(m).higher_is_better
+        ):
             messages.append(f"note: --sign {m} overrides its registry direction")
 
-    gt_fields = [c[len(GT_PREFIX):] for c in raw.columns if c.startswith(GT_PREFIX)]
+    gt_fields = [c[len(GT_PREFIX) :] for c in raw.columns if c.startswith(GT_PREFIX)]
     header = header_for(gt_fields)
     header += [c for c in raw.columns if c not in header]
     meta = _member_meta(long, members)
@@ -205,8 +224,10 @@ def build_ensembles(paths: Sequence[Path], *, proxies: Sequence[str] | None, met
         complete = np.all(np.isfinite(values), axis=1)
         n_drop = int((~complete).sum())
         if n_drop:
-            messages.append(f"{space}/{dataset}: {n_drop} of {len(sub)} archs miss a member value "
-                            f"(absent or not ok); left out of the ranking, written as status 'undefined'")
+            messages.append(
+                f"{space}/{dataset}: {n_drop} of {len(sub)} archs miss a member value "
+                f"(absent or not ok); left out of the ranking, written as status 'undefined'"
+            )
         oriented = values * sign
         rank_rows = complete.copy()  # rows that are ranked
         greedy_info: dict[str, Any] = {}  # filled below when GREEDY is among the methods
@@ -215,8 +236,10 @@ def build_ensembles(paths: Sequence[Path], *, proxies: Sequence[str] | None, met
             gt = target_values(sub, space, tgt)
             eligible = np.flatnonzero(complete & np.isfinite(gt))
             if select_labels >= eligible.size:
-                raise NasproxError(f"{space}/{dataset}: --select-labels {select_labels} leaves no held-out archs "
-                                   f"({eligible.size} have all members and a finite {tgt})")
+                raise NasproxError(
+                    f"{space}/{dataset}: --select-labels {select_labels} leaves no held-out archs "
+                    f"({eligible.size} have all members and a finite {tgt})"
+                )
             rng = np.random.default_rng(seed)
             labelled = np.sort(rng.choice(eligible, size=select_labels, replace=False))
             selection = greedy_select(oriented, gt, labelled, method=base)
@@ -224,14 +247,21 @@ def build_ensembles(paths: Sequence[Path], *, proxies: Sequence[str] | None, met
             rank_rows[labelled] = False
             for i in labelled:
                 drop_archs.add((space, dataset, sub["arch"].iloc[i]))
-            greedy_info = {"target": tgt, "seed": seed, "select_labels": int(select_labels), "base": base,
-                           "labelled_arch_index": [int(sub["arch_index"].iloc[i]) for i in labelled],
-                           "chosen": chosen, "trace_spearman": list(selection.trace),
-                           "candidates_spearman": {str(k): dict(zip(members, v))
-                                                   for k, v in selection.candidates.items()}}
-            messages.append(f"{space}/{dataset}: greedy ({base}) on {select_labels} labelled archs (seed {seed}) chose "
-                            f"{' + '.join(chosen)} (labelled rho {selection.trace[-1]:.3f}); those archs are "
-                            f"removed from the output, which holds {int(rank_rows.sum())} held-out archs")
+            greedy_info = {
+                "target": tgt,
+                "seed": seed,
+                "select_labels": int(select_labels),
+                "base": base,
+                "labelled_arch_index": [int(sub["arch_index"].iloc[i]) for i in labelled],
+                "chosen": chosen,
+                "trace_spearman": list(selection.trace),
+                "candidates_spearman": {str(k): dict(zip(members, v)) for k, v in selection.candidates.items()},
+            }
+            messages.append(
+                f"{space}/{dataset}: greedy ({base}) on {select_labels} labelled archs (seed {seed}) chose "
+                f"{' + '.join(chosen)} (labelled rho {selection.trace[-1]:.3f}); those archs are "
+                f"removed from the output, which holds {int(rank_rows.sum())} held-out archs"
+            )
         for method in methods:
             if method == GREEDY:
                 cols = [members.index(c) for c in greedy_info["chosen"]]
@@ -241,9 +271,13 @@ def build_ensembles(paths: Sequence[Path], *, proxies: Sequence[str] | None, met
                 scores = aggregate(oriented[rank_rows], method)
                 used = members
             proxy_name = name or ensemble_name(method, used, base)
-            config = {"method": method, "base": base if method == GREEDY else None, "members": list(used),
-                      "signs": {m: float(sign[members.index(m)]) for m in used},
-                      "data_configs": sorted(set(long.loc[long["proxy"].isin(used), "data_config"].astype(str)))}
+            config = {
+                "method": method,
+                "base": base if method == GREEDY else None,
+                "members": list(used),
+                "signs": {m: float(sign[members.index(m)]) for m in used},
+                "data_configs": sorted(set(long.loc[long["proxy"].isin(used), "data_config"].astype(str))),
+            }
             if method == GREEDY:
                 config["labelled"] = greedy_info["labelled_arch_index"]
             data_config = _config_hash(config)
@@ -255,22 +289,47 @@ def build_ensembles(paths: Sequence[Path], *, proxies: Sequence[str] | None, met
                 # pandas-stubs has no .loc overload for a full MultiIndex key given as a tuple
                 member_meta = meta.loc[key] if key in meta.index else None  # type: ignore[index]
                 ok = idx in score_of
-                rec = {"space": space, "arch_index": int(row["arch_index"]), "arch": row["arch"], "dataset": dataset,
-                       "proxy": proxy_name, "proxy_version": "1",
-                       "seed": int(member_meta["seed"]) if member_meta is not None and pd.notna(member_meta["seed"]) else -1,
-                       "data_config": data_config, "score": score_of.get(idx, float("nan")),
-                       "status": "ok" if ok else "undefined",
-                       "error": "" if ok else _missing_reason(long, space, dataset, row["arch"], used),
-                       "seconds": round(float(member_meta["seconds"]), 6) if member_meta is not None and pd.notna(member_meta["seconds"]) else 0.0,
-                       "peak_mem_mb": round(float(member_meta["peak_mem_mb"]), 3) if member_meta is not None and pd.notna(member_meta["peak_mem_mb"]) else 0.0,
-                       "batch_size": int(member_meta["batch_size"]) if member_meta is not None and pd.notna(member_meta["batch_size"]) else 0,
-                       "device": str(member_meta["device"]) if member_meta is not None and pd.notna(member_meta["device"]) else ""}
+                rec = {
+                    "space": space,
+                    "arch_index": int(row["arch_index"]),
+                    "arch": row["arch"],
+                    "dataset": dataset,
+                    "proxy": proxy_name,
+                    "proxy_version": "1",
+                    "seed": int(member_meta["seed"])
+                    if member_meta is not None and pd.notna(member_meta["seed"])
+                    else -1,
+                    "data_config": data_config,
+                    "score": score_of.get(idx, float("nan")),
+                    "status": "ok" if ok else "undefined",
+                    "error": "" if ok else _missing_reason(long, space, dataset, row["arch"], used),
+                    "seconds": round(float(member_meta["seconds"]), 6)
+                    if member_meta is not None and pd.notna(member_meta["seconds"])
+                    else 0.0,
+                    "peak_mem_mb": round(float(member_meta["peak_mem_mb"]), 3)
+                    if member_meta is not None and pd.notna(member_meta["peak_mem_mb"])
+                    else 0.0,
+                    "batch_size": int(member_meta["batch_size"])
+                    if member_meta is not None and pd.notna(member_meta["batch_size"])
+                    else 0,
+                    "device": str(member_meta["device"])
+                    if member_meta is not None and pd.notna(member_meta["device"])
+                    else "",
+                }
                 for gt_col in table.gt_columns:
                     rec[gt_col] = row[gt_col]
                 new_rows.append({k: _fmt(v) for k, v in rec.items()})
-            entry = {"space": space, "dataset": dataset, "proxy": proxy_name, "method": method, "members": list(used),
-                     "signs": config["signs"], "n_ranked": int(rank_rows.sum()),
-                     "n_undefined": int((~complete).sum()), "data_config": data_config}
+            entry = {
+                "space": space,
+                "dataset": dataset,
+                "proxy": proxy_name,
+                "method": method,
+                "members": list(used),
+                "signs": config["signs"],
+                "n_ranked": int(rank_rows.sum()),
+                "n_undefined": int((~complete).sum()),
+                "data_config": data_config,
+            }
             if method == GREEDY:
                 entry["greedy"] = greedy_info
             info.append(entry)

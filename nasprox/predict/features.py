@@ -6,6 +6,7 @@ rows and infinities NaN (the model's imputer, fitted on the training rows only, 
 through the registry (``SearchSpace.arch_features``; NB201: GRAF-style op / path / depth counts),
 prefixed ``arch:``. Nothing here reads ground truth.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -19,6 +19,7 @@ Protocol, per (space, dataset) of a result table:
 Results are one row per (space, dataset, N, seed, method) with the training architectures'
 indices, and a summary of mean and standard deviation over seeds per N.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,9 +39,11 @@ from nasprox.stats import (
     top_overlap,
 )
 
-MODELS = {"rf": "random forest (scikit-learn RandomForestRegressor, 300 trees)",
-          "gb": "gradient boosting (scikit-learn GradientBoostingRegressor, 300 stages, depth 3, lr 0.05)",
-          "et": "extremely randomised trees (scikit-learn ExtraTreesRegressor, 300 trees, half the features per split)"}
+MODELS = {
+    "rf": "random forest (scikit-learn RandomForestRegressor, 300 trees)",
+    "gb": "gradient boosting (scikit-learn GradientBoostingRegressor, 300 stages, depth 3, lr 0.05)",
+    "et": "extremely randomised trees (scikit-learn ExtraTreesRegressor, 300 trees, half the features per split)",
+}
 METRICS = ("kendall", "spearman", "spearman_top", "top_overlap", "pairwise_order", "ndcg_at_k", "precision_at_t")
 MIN_HELD_OUT = 10
 
@@ -58,8 +61,9 @@ def make_model(name: str, seed: int):
     elif name == "et":
         reg = ExtraTreesRegressor(n_estimators=300, max_features=0.5, random_state=seed, n_jobs=1)
     elif name == "gb":
-        reg = GradientBoostingRegressor(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
-                                        random_state=seed)
+        reg = GradientBoostingRegressor(
+            n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, random_state=seed
+        )
     else:
         raise NasproxError(f"unknown model '{name}' (choose from {', '.join(MODELS)})")
     return make_pipeline(SimpleImputer(strategy="median"), reg)
@@ -82,14 +86,18 @@ def fit(X: np.ndarray, y: np.ndarray, train: np.ndarray, model: str, seed: int):
     return est
 
 
-def evaluate(pred: np.ndarray, truth: np.ndarray, *, top: float = 0.1, ndcg_k: int = 10,
-             precision_t: int | float = 10) -> dict[str, float]:
+def evaluate(
+    pred: np.ndarray, truth: np.ndarray, *, top: float = 0.1, ndcg_k: int = 10, precision_t: int | float = 10
+) -> dict[str, float]:
     """Held-out metrics of predictions (or any higher-is-better score) against the truth."""
     return {
-        "kendall": kendall_tau(pred, truth), "spearman": spearman_rho(pred, truth),
-        "spearman_top": correlate_top(pred, truth, top, "spearman"), "top_overlap": top_overlap(pred, truth, top),
+        "kendall": kendall_tau(pred, truth),
+        "spearman": spearman_rho(pred, truth),
+        "spearman_top": correlate_top(pred, truth, top, "spearman"),
+        "top_overlap": top_overlap(pred, truth, top),
         "pairwise_order": pairwise_order_probability(pred, truth),
-        "ndcg_at_k": ndcg_at_k(pred, truth, ndcg_k), "precision_at_t": precision_at_t(pred, truth, precision_t),
+        "ndcg_at_k": ndcg_at_k(pred, truth, ndcg_k),
+        "precision_at_t": precision_at_t(pred, truth, precision_t),
     }
 
 
@@ -111,9 +119,21 @@ class Curve:
     skipped: list[int]
 
 
-def learning_curve(X: np.ndarray, y: np.ndarray, names, n_proxy: int, arch_index, *, train_sizes, seeds,
-                   model: str = "rf", top: float = 0.1, ndcg_k: int = 10, precision_t: int | float = 10,
-                   baseline: bool = True) -> Curve:
+def learning_curve(
+    X: np.ndarray,
+    y: np.ndarray,
+    names,
+    n_proxy: int,
+    arch_index,
+    *,
+    train_sizes,
+    seeds,
+    model: str = "rf",
+    top: float = 0.1,
+    ndcg_k: int = 10,
+    precision_t: int | float = 10,
+    baseline: bool = True,
+) -> Curve:
     """Train/evaluate for every (N, seed); ``y`` higher = better, finite (filter first)."""
     n = len(y)
     if not np.all(np.isfinite(y)):
@@ -122,8 +142,9 @@ def learning_curve(X: np.ndarray, y: np.ndarray, names, n_proxy: int, arch_index
     usable = [s for s in sizes if 2 <= s <= n - MIN_HELD_OUT]
     skipped = [s for s in sizes if s not in usable]
     if not usable:
-        raise NasproxError(f"no training size leaves {MIN_HELD_OUT} held-out archs among {n} "
-                           f"(asked for {', '.join(map(str, sizes))})")
+        raise NasproxError(
+            f"no training size leaves {MIN_HELD_OUT} held-out archs among {n} (asked for {', '.join(map(str, sizes))})"
+        )
     arch_index = np.asarray(arch_index)
     runs, imps = [], []
     P = X[:, :n_proxy]
@@ -132,19 +153,28 @@ def learning_curve(X: np.ndarray, y: np.ndarray, names, n_proxy: int, arch_index
             train, test = split(n, size, seed)
             est = fit(X, y, train, model, seed)
             pred = est.predict(X[test])
-            common = {"n_train": size, "n_test": int(test.size), "seed": int(seed),
-                      "train_arch_index": ";".join(str(int(i)) for i in arch_index[train])}
-            runs.append({**common, "method": model, **evaluate(pred, y[test], top=top, ndcg_k=ndcg_k,
-                                                                 precision_t=precision_t)})
+            common = {
+                "n_train": size,
+                "n_test": int(test.size),
+                "seed": int(seed),
+                "train_arch_index": ";".join(str(int(i)) for i in arch_index[train]),
+            }
+            runs.append(
+                {**common, "method": model, **evaluate(pred, y[test], top=top, ndcg_k=ndcg_k, precision_t=precision_t)}
+            )
             reg = est[-1]
             kept = est[0].get_feature_names_out(list(names)) if hasattr(est[0], "get_feature_names_out") else names
             imps.append({"n_train": size, "seed": int(seed), **dict(zip(kept, reg.feature_importances_))})
             if baseline and n_proxy:
                 j, sign = best_train_proxy(P, y, train, names)
                 if j >= 0:
-                    runs.append({**common, "method": f"best proxy on train ({names[j]})",
-                                 **evaluate(sign * P[test, j], y[test], top=top, ndcg_k=ndcg_k,
-                                            precision_t=precision_t)})
+                    runs.append(
+                        {
+                            **common,
+                            "method": f"best proxy on train ({names[j]})",
+                            **evaluate(sign * P[test, j], y[test], top=top, ndcg_k=ndcg_k, precision_t=precision_t),
+                        }
+                    )
     frame = pd.DataFrame(runs)
     frame["method_kind"] = np.where(frame["method"] == model, model, "best proxy on train")
     summary = summarise(frame)
@@ -156,8 +186,12 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of every metric per (n_train, method kind); the chosen proxies listed."""
     rows = []
     for (size, kind), grp in runs.groupby(["n_train", "method_kind"], sort=True):
-        row = {"n_train": int(cast(int, size)), "method": kind, "seeds": int(grp["seed"].nunique()),
-               "n_test": int(grp["n_test"].iloc[0])}
+        row = {
+            "n_train": int(cast(int, size)),
+            "method": kind,
+            "seeds": int(grp["seed"].nunique()),
+            "n_test": int(grp["n_test"].iloc[0]),
+        }
         for metric in METRICS:
             values = grp[metric].to_numpy(dtype=float)
             row[f"{metric}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan

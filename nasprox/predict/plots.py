@@ -1,4 +1,5 @@
 """Learning-curve figure for ``nasprox predict`` (matplotlib, PNG or PDF by the file suffix)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 
-def learning_curve_plot(summaries: dict[str, pd.DataFrame], path: Path, *, metrics=("spearman", "kendall"),
-                        references: dict[str, float] | None = None) -> Path:
+def learning_curve_plot(
+    summaries: dict[str, pd.DataFrame],
+    path: Path,
+    *,
+    metrics=("spearman", "kendall"),
+    references: dict[str, float] | None = None,
+) -> Path:
     """One panel per metric: mean +- std over seeds vs the number of labelled archs (log x), one line
     per (cell, method). ``references`` draws horizontal lines (e.g. a training-free ensemble)."""
     import matplotlib

@@ -1,6 +1,7 @@
 """Shared activation-pattern machinery for naswot, swap, linear_regions (PROXY_SPEC §4) and the
 Gaussian re-init used by swap and zen (§4.3, §6.1).
 """
+
 from __future__ import annotations
 
 import torch

@@ -2,6 +2,7 @@
 
 Keyed by layer type so every proxy agrees on what a "layer" is (PROXY_SPEC §1.6).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,9 +43,7 @@ def has_module(model: nn.Module, types: tuple[type, ...]) -> bool:
 
 
 @contextlib.contextmanager
-def forward_hooks(
-    modules: Iterable[nn.Module], fn: Callable[[nn.Module, tuple, torch.Tensor], None]
-) -> Iterator[None]:
+def forward_hooks(modules: Iterable[nn.Module], fn: Callable[[nn.Module, tuple, torch.Tensor], None]) -> Iterator[None]:
     """Register ``fn(module, inputs, output)`` on each module for the duration of the block."""
     handles = [m.register_forward_hook(fn) for m in modules]
     try:

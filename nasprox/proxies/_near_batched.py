@@ -31,6 +31,7 @@ batched path with the reason; the model and the offset Generator are then exactl
 sequential loop would be, and ``near`` goes on one repetition at a time (same scores as the
 sequential path from there on).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -105,11 +106,13 @@ def _plan_hook(near_mod, layers: list[_PlanLayer], i: int, state: dict):
         layer.k = layer.rows // layer.w_last - 1 if layer.w_last else 0
         if layer.k > 0:
             state["order"].append(i)
+
     return hook
 
 
-def first_repetition(model: nn.Module, batches: Iterable, rng: np.random.Generator,
-                     max_columns: int | None) -> tuple[list, Plan]:
+def first_repetition(
+    model: nn.Module, batches: Iterable, rng: np.random.Generator, max_columns: int | None
+) -> tuple[list, Plan]:
     """Repetition 0 exactly as the sequential path computes it, recording the row plan on the way.
 
     The plan hooks only read shapes; the sequential row buffers (``near_layer_matrices``) draw the
@@ -205,8 +208,9 @@ def _norm_buffer_names(model: nn.Module) -> set[str]:
     return out
 
 
-def batched_matrices(model: nn.Module, batches: list[torch.Tensor], plan: Plan, starts: np.ndarray,
-                     states: dict[str, torch.Tensor]) -> list[list[torch.Tensor | None]]:
+def batched_matrices(
+    model: nn.Module, batches: list[torch.Tensor], plan: Plan, starts: np.ndarray, states: dict[str, torch.Tensor]
+) -> list[list[torch.Tensor | None]]:
     """The NEAR matrices of a chunk of repetitions from one vmapped forward per input batch.
 
     ``states``: name -> (reps, ...) stacked parameters and buffers; ``starts``: (reps, layers).
@@ -223,7 +227,7 @@ def batched_matrices(model: nn.Module, batches: list[torch.Tensor], plan: Plan, 
     flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, np.int64)).to(device)
     pieces, offset = [], 0
     for a in arrays:
-        pieces.append(flat[offset:offset + a.size].view(a.shape))
+        pieces.append(flat[offset : offset + a.size].view(a.shape))
         offset += a.size
     pieces_it = iter(pieces)
     wanted: dict[tuple[int, int], tuple[int, list[torch.Tensor]]] = {}  # (layer, call) -> (batch, indices)
@@ -246,6 +250,7 @@ def batched_matrices(model: nn.Module, batches: list[torch.Tensor], plan: Plan, 
             out = output[0] if isinstance(output, (tuple, list)) else output
             rows = near_mod._as_rows(module, out.detach())
             current[(i, j)] = rows.view[tuple(current[(i, j)])]
+
         return hook
 
     names = list(states)
@@ -269,7 +274,8 @@ def batched_matrices(model: nn.Module, batches: list[torch.Tensor], plan: Plan, 
                 index_list = [wanted[k][1] for k in keys]
                 try:
                     outs = vmap(forward, in_dims=(0, 0, None, None), randomness="error")(
-                        [states[n] for n in names], index_list, near_mod._inputs_of(batches[b]), keys)
+                        [states[n] for n in names], index_list, near_mod._inputs_of(batches[b]), keys
+                    )
                 except Exception as exc:  # noqa: BLE001 - a real model error recurs one by one
                     if _is_oom(exc):
                         raise
@@ -292,7 +298,7 @@ def batched_matrices(model: nn.Module, batches: list[torch.Tensor], plan: Plan, 
         if mats is None:  # rows only in empty calls: the sequential buffer is an empty (0, C) matrix
             mats = torch.empty((reps, 0, plan.layers[g.layer].cols), device=device)
         for r in range(reps):
-            result[r][g.layer] = mats[r, :int(g.lengths[r])]
+            result[r][g.layer] = mats[r, : int(g.lengths[r])]
     return result
 
 
@@ -325,8 +331,17 @@ class Result:
     reason: str = ""  # why it fell back
 
 
-def run(model: nn.Module, batches, *, repetitions: int, rng: np.random.Generator, max_columns: int | None,
-        reinit: Callable[[nn.Module, int], None], rep_chunk: int, device: torch.device) -> Result:
+def run(
+    model: nn.Module,
+    batches,
+    *,
+    repetitions: int,
+    rng: np.random.Generator,
+    max_columns: int | None,
+    reinit: Callable[[nn.Module, int], None],
+    rep_chunk: int,
+    device: torch.device,
+) -> Result:
     """NEAR's matrices of every repetition: repetition 0 one by one (recording the plan), then the
     others ``rep_chunk`` at a time (0 = as many as fit) in batched forwards.
 
@@ -367,7 +382,7 @@ def run(model: nn.Module, batches, *, repetitions: int, rng: np.random.Generator
                     reinit(model, rep + r - 1)
                 torch._foreach_copy_(slots[r], sources)
         try:
-            result.per_rep.extend(_run_states(model, cached, plan, starts[rep:rep + size], states, chunk))
+            result.per_rep.extend(_run_states(model, cached, plan, starts[rep : rep + size], states, chunk))
         except BatchingUnsupported as exc:
             with torch.no_grad():
                 torch._foreach_copy_(sources, slots[0])  # back to the weights of repetition rep
@@ -381,6 +396,8 @@ def run(model: nn.Module, batches, *, repetitions: int, rng: np.random.Generator
             reinit(model, rep - 1)
         result.done = rep
     return result
+
+
 def _run_states(model, cached, plan, starts, states, chunk: list[int]):
     """``batched_matrices``; on out of memory, in pieces of half the size (down to one repetition)."""
     size = starts.shape[0]

@@ -5,6 +5,7 @@ The saliency functions return ``[(layer, tensor), ...]`` over the foresight laye
 in registration order, §1.6), so callers can sum (foresight ``sum_arr``), take per-layer statistics
 (SSNR) or align layers by module identity (T-CET, §7.2).
 """
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ s_c /= n_c and Σ_c Σ_c' |s_c − s_c'| / (#classes). A single-sample class has
 (s_c = log(1 + 1e-5)); in the K > 100 branch the reference's division fails and skips it, which we
 reproduce. Labels are used only for grouping; classification targets (one label per sample) only.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,13 @@ def class_scores(jacobian: np.ndarray, labels: np.ndarray, num_outputs: int) -> 
 @proxy(
     "epe_nas",
     "Per-class correlation of input Jacobians (Lopes et al. 2021, NASLib version)",
-    version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward",
+    version="1",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
 )
 def epe_nas(ctx: ProxyContext) -> float:
     if ctx.input_spec.task != "classification" or ctx.targets.dim() != 1:

@@ -14,6 +14,7 @@ three NB201 datasets, until the authors' value is known. For language models, em
 constant-initialised (the paper's note) and recurrent modules' ``weight_*`` tensors are set to w and
 ``bias_*`` to 0. Labels are not used. Reference batch size 256 (the run's batch is used).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -81,13 +82,28 @@ def weight_pair(ctx: ProxyContext) -> tuple[float, float]:
 @proxy(
     "epsilon",
     "epsinas: normalised mean absolute difference of outputs under two constant shared weights (Gracheva 2021)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward", aliases=("epsinas",), default_batch_size=256,
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="kept",
+    cost="forward",
+    aliases=("epsinas",),
+    default_batch_size=256,
     options=(
-        ProxyOption("w1", float, None, "first constant weight; unset: the space's pair (nb101 1e-4, else 1e-7) "
-                    "(PROXY_SPEC §6.2, §10.4)"),
-        ProxyOption("w2", float, None, "second constant weight, != w1; unset: the space's pair (nb101 10, else 1) "
-                    "(PROXY_SPEC §6.2, §10.4)"),
+        ProxyOption(
+            "w1",
+            float,
+            None,
+            "first constant weight; unset: the space's pair (nb101 1e-4, else 1e-7) (PROXY_SPEC §6.2, §10.4)",
+        ),
+        ProxyOption(
+            "w2",
+            float,
+            None,
+            "second constant weight, != w1; unset: the space's pair (nb101 10, else 1) (PROXY_SPEC §6.2, §10.4)",
+        ),
     ),
 )
 def epsilon(ctx: ProxyContext) -> float:

@@ -10,6 +10,7 @@ accumulated like the reference's data chunks (the reference would keep only the 
 for a Linear applied to (N, ..., F) inputs the channel is the last dimension and the middle
 dimensions are summed like spatial positions (the reference only handles (N, F)).
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,13 @@ def _channel_products(layer: nn.Module, act: torch.Tensor, grad: torch.Tensor) -
 @proxy(
     "fisher",
     "Fisher information of Conv/Linear output channels, weighted by fan-in (Turner et al. 2020; Abdelfattah et al. 2021)",
-    version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward",
+    version="1",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
 )
 def fisher(ctx: ProxyContext) -> float:
     model = ctx.model.train()

@@ -11,6 +11,7 @@ MultiheadAttention's input projection, ...) has no handler, unless it defines
 proxy is then undefined and names those types rather than silently counting them as zero; with
 ``flops.strict=false`` they are logged and skipped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,7 +47,11 @@ def _linear_macs(module: nn.Linear, _inputs, output: torch.Tensor) -> float:
 MAC_HANDLERS = {nn.Conv1d: _conv_macs, nn.Conv2d: _conv_macs, nn.Conv3d: _conv_macs, nn.Linear: _linear_macs}
 # owning parameters but, by the xautodl convention, not counted
 ZERO_BY_CONVENTION = (
-    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.Embedding, nn.PReLU,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.Embedding,
+    nn.PReLU,
 )
 
 
@@ -96,10 +101,22 @@ def probe_input(ctx: ProxyContext) -> torch.Tensor:
 @proxy(
     "flops",
     "Multiply-accumulates of Conv/Linear layers per sample in millions (xautodl convention; baseline)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=False,
-    bn="n/a", cost="forward",
-    options=(ProxyOption("strict", bool, True, "a called module with parameters but no MAC handler makes the proxy "
-                         "undefined (false: log and count it as zero) (PROXY_SPEC §8.2)"),),
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=False,
+    bn="n/a",
+    cost="forward",
+    options=(
+        ProxyOption(
+            "strict",
+            bool,
+            True,
+            "a called module with parameters but no MAC handler makes the proxy "
+            "undefined (false: log and count it as zero) (PROXY_SPEC §8.2)",
+        ),
+    ),
 )
 def flops(ctx: ProxyContext) -> float:
     strict = bool(ctx.opt("strict"))
@@ -109,6 +126,8 @@ def flops(ctx: ProxyContext) -> float:
     if unsupported:
         names = ", ".join(sorted(unsupported))
         if strict:
-            raise ProxyUndefined(f"no MAC handler for layer types: {names} (use --proxy-opt flops.strict=false to skip them)")
+            raise ProxyUndefined(
+                f"no MAC handler for layer types: {names} (use --proxy-opt flops.strict=false to skip them)"
+            )
         log.warning("flops: skipped layer types with no MAC handler: %s", names)
     return macs / inputs.shape[0] / 1e6

@@ -3,6 +3,7 @@
 Per-layer L2 norms *summed over layers*, not the global gradient norm. BN kept, train mode, the
 space's loss (cross-entropy mean) on the fixed batch with true labels.
 """
+
 from __future__ import annotations
 
 from nasprox.core import ProxyContext, proxy
@@ -12,8 +13,13 @@ from nasprox.proxies._saliency import layers_with_loss_grads, sum_values, weight
 @proxy(
     "grad_norm",
     "Sum over Conv/Linear layers of the L2 norm of the weight gradient (Abdelfattah et al. 2021)",
-    version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward",
+    version="1",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
 )
 def grad_norm(ctx: ProxyContext) -> float:
     # a layer the loss never reached has no gradient and contributes 0

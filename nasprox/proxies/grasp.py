@@ -8,6 +8,7 @@ the reference is included, so higher = better. Logits are divided by the tempera
 Noise: on NB201 at batch 32 one grasp value per arch ranks archs with Spearman ~0.5 against the
 same proxy under another init draw or batch (``scripts/grasp_sensitivity.py``); rank several seeds.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,10 +20,22 @@ from nasprox.proxies._saliency import forward, require_weight_layers
 @proxy(
     "grasp",
     "Gradient signal preservation: sum of -weight x (Hessian-gradient product) (Wang et al. 2020; Abdelfattah et al. 2021)",
-    version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="second-order",
-    options=(ProxyOption("temperature", float, 1.0, "logits are divided by T (reference default 1; the GraSP paper "
-                         "used 200) (PROXY_SPEC §2.3)", above=0.0),),
+    version="1",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="second-order",
+    options=(
+        ProxyOption(
+            "temperature",
+            float,
+            1.0,
+            "logits are divided by T (reference default 1; the GraSP paper used 200) (PROXY_SPEC §2.3)",
+            above=0.0,
+        ),
+    ),
 )
 def grasp(ctx: ProxyContext) -> float:
     temperature = float(ctx.opt("temperature"))

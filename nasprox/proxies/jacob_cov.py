@@ -9,6 +9,7 @@ Jacobian with a constant row (NaN correlations) also gives NaN, as in NASLib. Co
 from round-off keep their real part. Token models: a Jacobian with respect to discrete token ids does
 not exist, so the proxy is undefined there.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,14 @@ def eigen_score(jacobian: np.ndarray) -> float:
 @proxy(
     "jacob_cov",
     "Eigen-score of the correlation between per-sample input Jacobians (Mellor et al. 2020 v1; NASLib jacov)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward", aliases=("jacov",),
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
+    aliases=("jacov",),
 )
 def jacob_cov(ctx: ProxyContext) -> float:
     jacobian, _ = input_jacobian(ctx)

@@ -2,6 +2,7 @@
 
 No data and no forward pass; BN is irrelevant.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,13 @@ from nasprox.proxies._saliency import require_weight_layers
 @proxy(
     "l2_norm",
     "Sum over Conv/Linear layers of the L2 norm of the initial weights (Abdelfattah et al. 2021); raw",
-    version="1", higher_is_better=None, needs_labels=False, needs_gradients=False, needs_real_data=False,
-    bn="n/a", cost="free",
+    version="1",
+    higher_is_better=None,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=False,
+    bn="n/a",
+    cost="free",
 )
 def l2_norm(ctx: ProxyContext) -> float:
     total = torch.zeros((), dtype=torch.float64)

@@ -17,6 +17,7 @@ no stem — and 3000 single-channel 3×3 crops, which a generic proxy cannot bui
   for wide real networks; compare it across architectures at the same sample count.
 Undefined for networks without an ``nn.ReLU`` on a 4-D input (MLPs, Tanh nets, language models).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,10 +32,22 @@ def count_linear_regions(model: torch.nn.Module, inputs: torch.Tensor) -> int:
 
 
 REGION_OPTIONS = (
-    ProxyOption("samples", int, 0, "count patterns among the first n samples (continued from the seeded stream); "
-                "0 = the whole fixed batch (PROXY_SPEC §4.5)", minimum=0),
-    ProxyOption("input", str, "data", "data: the run's fixed batch on the real network; gaussian: N(0, 1) inputs of "
-                "the same shape seeded by the run seed (the Zen-NAS 'RN' variant)", choices=("data", "gaussian")),
+    ProxyOption(
+        "samples",
+        int,
+        0,
+        "count patterns among the first n samples (continued from the seeded stream); "
+        "0 = the whole fixed batch (PROXY_SPEC §4.5)",
+        minimum=0,
+    ),
+    ProxyOption(
+        "input",
+        str,
+        "data",
+        "data: the run's fixed batch on the real network; gaussian: N(0, 1) inputs of "
+        "the same shape seeded by the run seed (the Zen-NAS 'RN' variant)",
+        choices=("data", "gaussian"),
+    ),
 )
 
 
@@ -56,8 +69,15 @@ def region_inputs(ctx: ProxyContext) -> torch.Tensor:
 @proxy(
     "linear_regions",
     "Number of distinct ReLU activation patterns (linear regions) among the batch samples (TE-NAS)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward", aliases=("n_lr",), options=REGION_OPTIONS,
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="kept",
+    cost="forward",
+    aliases=("n_lr",),
+    options=REGION_OPTIONS,
 )
 def linear_regions(ctx: ProxyContext) -> float:
     return float(count_linear_regions(ctx.model.train(), region_inputs(ctx)))

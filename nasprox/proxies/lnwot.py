@@ -5,6 +5,7 @@ binarised (> 0), gives K = c cᵀ + (1−c)(1−c)ᵀ (B × B, built in float64,
 The per-call value is slogdet's log|det|, set to 0 when det = 0. Eval mode (BN running statistics),
 no_grad, one forward of the fixed batch, BN kept. No labels.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,8 +52,13 @@ def layer_logdets(ctx: ProxyContext, model: nn.Module | None = None) -> dict[nn.
 @proxy(
     "lnwot",
     "Layer-wise NASWOT: sum over Conv/Linear outputs of log|det| of the binary-code kernel (T-CET paper)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward",
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="kept",
+    cost="forward",
 )
 def lnwot(ctx: ProxyContext) -> float:
     return float(sum(layer_logdets(ctx).values()))

@@ -17,6 +17,7 @@ adds nothing. MeCo_opt's channel draw uses a NumPy Generator seeded from ``ctx.s
 reference's ``random.sample`` is unseeded); a module call with fewer than 8 channels makes
 MeCo_opt undefined, as the reference raises there.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,7 +43,9 @@ def min_correlation_eigenvalue(rows: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(corr)[0])
 
 
-def meco_values(model: nn.Module, image: torch.Tensor, *, sample_channels: np.random.Generator | None = None) -> list[float]:
+def meco_values(
+    model: nn.Module, image: torch.Tensor, *, sample_channels: np.random.Generator | None = None
+) -> list[float]:
     """Per hook call values (MeCo, or MeCo_opt when ``sample_channels`` is a Generator)."""
     values: list[float] = []
 
@@ -82,8 +85,14 @@ def _score(ctx: ProxyContext, opt: bool) -> float:
 @proxy(
     "meco",
     "MeCo: sum over all module outputs of the minimum eigenvalue of the channel correlation of one image (Jiang et al. 2023)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward", default_batch_size=1,
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="kept",
+    cost="forward",
+    default_batch_size=1,
 )
 def meco(ctx: ProxyContext) -> float:
     return _score(ctx, opt=False)
@@ -92,8 +101,14 @@ def meco(ctx: ProxyContext) -> float:
 @proxy(
     "meco_opt",
     "MeCo_opt: MeCo on 8 randomly sampled channels per module output, scaled by n/8",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward", default_batch_size=1,
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="kept",
+    cost="forward",
+    default_batch_size=1,
 )
 def meco_opt(ctx: ProxyContext) -> float:
     return _score(ctx, opt=True)

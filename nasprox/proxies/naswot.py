@@ -12,6 +12,7 @@ Score = slogdet's log|det K| (sign ignored); a singular K gives −inf, as in th
 
 Batch: the run's fixed batch (reference default 128, no augmentation). No labels.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -73,8 +74,15 @@ def logdet_abs(kernel: torch.Tensor) -> float:
 @proxy(
     "naswot",
     "NASWOT: log|det| of the Hamming kernel of binary ReLU-input codes over a batch (Mellor et al. 2021)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward", aliases=("nwot", "hook_logdet"), default_batch_size=128,
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
+    aliases=("nwot", "hook_logdet"),
+    default_batch_size=128,
 )
 def naswot(ctx: ProxyContext) -> float:
     if ctx.inputs.shape[0] < 2:

@@ -41,6 +41,7 @@ Regression path: ``near_score(model, dataloader, repetitions)`` with ``rng=None`
 offsets from NumPy's global RNG and re-iterates ``dataloader`` per repetition, reproducing the
 reference's RNG consumption (PROXY_SPEC §8.3).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -103,9 +104,9 @@ class _Rows:
             inner = per_sample // self.view.shape[1]  # second dim's slices they lie in (<= C + 2 H rows)
             lo, hi = lo - first * per_sample, hi - first * per_sample
             a, b = lo // inner, (hi - 1) // inner + 1
-            return self.view[first, a:b].reshape(-1, self.cols)[lo - a * inner:hi - a * inner]
+            return self.view[first, a:b].reshape(-1, self.cols)[lo - a * inner : hi - a * inner]
         block = self.view[first:last].reshape(-1, self.cols)
-        return block[lo - first * per_sample:hi - first * per_sample]
+        return block[lo - first * per_sample : hi - first * per_sample]
 
 
 def _private(piece: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -114,8 +115,10 @@ def _private(piece: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 
 def _too_wide(module: nn.Module, cols: int, max_columns: int) -> ProxyUndefined:
-    return ProxyUndefined(f"a {type(module).__name__} output has {cols} columns > near.max_columns="
-                          f"{max_columns} (its matrix would need as many rows and a full SVD)")
+    return ProxyUndefined(
+        f"a {type(module).__name__} output has {cols} columns > near.max_columns="
+        f"{max_columns} (its matrix would need as many rows and a full SVD)"
+    )
 
 
 def _as_rows(module: nn.Module, out: torch.Tensor) -> _Rows | None:
@@ -194,9 +197,14 @@ def _inputs_of(batch):
     return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def near_layer_matrices(model: nn.Module, batches: Iterable, *, layer_index: int | None = None,
-                        rng: np.random.Generator | None = None,
-                        max_columns: int | None = None) -> list[torch.Tensor | None]:
+def near_layer_matrices(
+    model: nn.Module,
+    batches: Iterable,
+    *,
+    layer_index: int | None = None,
+    rng: np.random.Generator | None = None,
+    max_columns: int | None = None,
+) -> list[torch.Tensor | None]:
     """One NEAR repetition: the (rows x C) matrix of every hooked module (``None`` if never called).
 
     A module output with more than ``max_columns`` columns raises ProxyUndefined.
@@ -209,7 +217,9 @@ def near_layer_matrices(model: nn.Module, batches: Iterable, *, layer_index: int
         try:
             layers = [layers[layer_index]]
         except IndexError:
-            raise NasproxError(f"layer index {layer_index} out of range: the model has {len(layers)} hooked modules") from None
+            raise NasproxError(
+                f"layer index {layer_index} out of range: the model has {len(layers)} hooked modules"
+            ) from None
     draw = _numpy_global_draw if rng is None else _generator_draw(rng)
     buffers = [_LayerRows(max_columns) for _ in layers]
 
@@ -258,11 +268,18 @@ def effective_ranks(matrices: Sequence[torch.Tensor | None]) -> list[float | Non
     return out
 
 
-def near_layer_scores(model: nn.Module, batches: Iterable, *, layer_index: int | None = None,
-                      rng: np.random.Generator | None = None, max_columns: int | None = None) -> list[float | None]:
+def near_layer_scores(
+    model: nn.Module,
+    batches: Iterable,
+    *,
+    layer_index: int | None = None,
+    rng: np.random.Generator | None = None,
+    max_columns: int | None = None,
+) -> list[float | None]:
     """One NEAR repetition: the effective rank of every hooked module (``None`` if never called)."""
-    return effective_ranks(near_layer_matrices(model, batches, layer_index=layer_index, rng=rng,
-                                               max_columns=max_columns))
+    return effective_ranks(
+        near_layer_matrices(model, batches, layer_index=layer_index, rng=rng, max_columns=max_columns)
+    )
 
 
 def reset_parameters(model: nn.Module) -> None:
@@ -270,9 +287,15 @@ def reset_parameters(model: nn.Module) -> None:
     model.apply(_reset_one)
 
 
-def near_score(model: nn.Module, batches: Iterable, *, repetitions: int = 1, layer_index: int | None = None,
-               rng: np.random.Generator | None = None,
-               reinit: Callable[[nn.Module, int], None] | None = None) -> float:
+def near_score(
+    model: nn.Module,
+    batches: Iterable,
+    *,
+    repetitions: int = 1,
+    layer_index: int | None = None,
+    rng: np.random.Generator | None = None,
+    reinit: Callable[[nn.Module, int], None] | None = None,
+) -> float:
     """Mean over repetitions of Σ_layers effective rank; re-init after each repetition (§5.1).
 
     ``batches`` must be re-iterable (a DataLoader, a list): each repetition iterates it afresh.
@@ -319,9 +342,15 @@ def fit_layer_size(sizes: Sequence[float], relative: Sequence[float]) -> tuple[f
     return float(alpha), float(beta), float(gamma)
 
 
-def estimate_layer_size(models: Sequence[nn.Module], sizes: Sequence[int], batches: Iterable, layer_index: int,
-                        threshold: float = 0.005, repetitions: int = 1,
-                        rng: np.random.Generator | None = None) -> float:
+def estimate_layer_size(
+    models: Sequence[nn.Module],
+    sizes: Sequence[int],
+    batches: Iterable,
+    layer_index: int,
+    threshold: float = 0.005,
+    repetitions: int = 1,
+    rng: np.random.Generator | None = None,
+) -> float:
     """MLP layer-size estimate (§5.1): fit α + β s^γ to (1, 1) ∪ {(s_j, NEAR_j / s_j)}; s* = t^(1/(γ−1)).
 
     Real-valued; the caller rounds. ``layer_index`` indexes ``hooked_modules(model)``.
@@ -330,8 +359,10 @@ def estimate_layer_size(models: Sequence[nn.Module], sizes: Sequence[int], batch
         raise NasproxError("estimate_layer_size needs one model per size and at least two sizes")
     if not 0 < threshold < 1:
         raise NasproxError(f"slope threshold must be in (0, 1), got {threshold}")
-    relative = [near_score(m, batches, repetitions=repetitions, layer_index=layer_index, rng=rng) / s
-                for m, s in zip(models, sizes)]
+    relative = [
+        near_score(m, batches, repetitions=repetitions, layer_index=layer_index, rng=rng) / s
+        for m, s in zip(models, sizes)
+    ]
     _, _, gamma = fit_layer_size(sizes, relative)
     return float(threshold ** (1.0 / (gamma - 1.0)))
 
@@ -402,8 +433,15 @@ class _CpuDrawnReinit:
             torch._foreach_copy_(targets, list(itertools.chain(self.shadow.parameters(), self.shadow.buffers())))
 
 
-def _batched_matrices(ctx: ProxyContext, model: nn.Module, batches, repetitions: int, rng: np.random.Generator,
-                      max_columns: int, reinit: Callable[[nn.Module, int], None]) -> tuple[list, int]:
+def _batched_matrices(
+    ctx: ProxyContext,
+    model: nn.Module,
+    batches,
+    repetitions: int,
+    rng: np.random.Generator,
+    max_columns: int,
+    reinit: Callable[[nn.Module, int], None],
+) -> tuple[list, int]:
     """Matrices of repetitions 0..done-1 from batched forwards (``_near_batched.run``) and ``done``.
 
     ``done < repetitions`` when the model cannot be batched (warned); the model and ``rng`` are then
@@ -411,11 +449,22 @@ def _batched_matrices(ctx: ProxyContext, model: nn.Module, batches, repetitions:
     """
     from nasprox.proxies import _near_batched
 
-    result = _near_batched.run(model, batches, repetitions=repetitions, rng=rng, max_columns=max_columns,
-                               reinit=reinit, rep_chunk=ctx.opt("rep_chunk"), device=ctx.device)
+    result = _near_batched.run(
+        model,
+        batches,
+        repetitions=repetitions,
+        rng=rng,
+        max_columns=max_columns,
+        reinit=reinit,
+        rep_chunk=ctx.opt("rep_chunk"),
+        device=ctx.device,
+    )
     if result.done < repetitions:
-        warnings.warn(f"near: repetitions {result.done}..{repetitions - 1} run one by one for this model "
-                      f"({result.reason})", NearBatchingFallback, stacklevel=2)
+        warnings.warn(
+            f"near: repetitions {result.done}..{repetitions - 1} run one by one for this model ({result.reason})",
+            NearBatchingFallback,
+            stacklevel=2,
+        )
     return result.per_rep, result.done
 
 
@@ -426,31 +475,70 @@ class NearBatchingFallback(UserWarning):
 @proxy(
     "near",
     "NEAR: sum over layers of the effective rank of pre- and post-activation matrices (Husistein et al. 2024)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="kept", cost="forward",
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="kept",
+    cost="forward",
     # for tools (search/layersize.py, search/initgrid.py): one NEAR repetition per layer, the hooked
     # layer list, and the layer-size power law and its fit (PROXY_SPEC §5.1)
-    exports=dict(layer_scores=near_layer_scores, hooked_modules=hooked_modules, fit_layer_size=fit_layer_size,
-                 power_law=power_law),
+    exports=dict(
+        layer_scores=near_layer_scores,
+        hooked_modules=hooked_modules,
+        fit_layer_size=fit_layer_size,
+        power_law=power_law,
+    ),
     options=(  # ProxyOption fields as mappings (see ProxySpec.options)
-        dict(name="repetitions", type=int, default=32, minimum=1,
-             help="scores averaged; every module with reset_parameters is re-initialised after each "
-                  "(32 = the paper's NAS setting, PROXY_SPEC §5.1, §10.3)"),
-        dict(name="max_batches", type=int, default=512, minimum=1,
-             help="at most this many batches fed per repetition; layers still short of C rows use the rows they have"),
-        dict(name="max_columns", type=int, default=4096, minimum=1,
-             help="a module output wider than this makes the proxy undefined (e.g. a vocabulary-sized decoder); "
-                  "raise it to compute anyway"),
-        dict(name="batched", type=str, default="auto", choices=("auto", "on", "off"),
-             help="run the repetitions as batched forwards (torch.func.vmap; weights and row offsets identical "
-                  "to one-by-one, forward values equal to float round-off); auto = on for CUDA, off on CPU "
-                  "(where one by one is the bit-exact reference and measured faster; docs/performance.md)"),
-        dict(name="init_rng", type=str, default="device", choices=("device", "cpu"),
-             help="generator of the re-inits off the CPU: device (fast) or cpu (a CPU copy of the model draws "
-                  "them as a CPU run does: weights bit-identical to CPU, scores equal to round-off; slower)"),
-        dict(name="rep_chunk", type=int, default=0, minimum=0,
-             help="repetitions per batched forward; 0 = as many as fit (60 percent of the free GPU memory, 2 GiB on "
-                  "CPU); halved on out of memory"),
+        dict(
+            name="repetitions",
+            type=int,
+            default=32,
+            minimum=1,
+            help="scores averaged; every module with reset_parameters is re-initialised after each "
+            "(32 = the paper's NAS setting, PROXY_SPEC §5.1, §10.3)",
+        ),
+        dict(
+            name="max_batches",
+            type=int,
+            default=512,
+            minimum=1,
+            help="at most this many batches fed per repetition; layers still short of C rows use the rows they have",
+        ),
+        dict(
+            name="max_columns",
+            type=int,
+            default=4096,
+            minimum=1,
+            help="a module output wider than this makes the proxy undefined (e.g. a vocabulary-sized decoder); "
+            "raise it to compute anyway",
+        ),
+        dict(
+            name="batched",
+            type=str,
+            default="auto",
+            choices=("auto", "on", "off"),
+            help="run the repetitions as batched forwards (torch.func.vmap; weights and row offsets identical "
+            "to one-by-one, forward values equal to float round-off); auto = on for CUDA, off on CPU "
+            "(where one by one is the bit-exact reference and measured faster; docs/performance.md)",
+        ),
+        dict(
+            name="init_rng",
+            type=str,
+            default="device",
+            choices=("device", "cpu"),
+            help="generator of the re-inits off the CPU: device (fast) or cpu (a CPU copy of the model draws "
+            "them as a CPU run does: weights bit-identical to CPU, scores equal to round-off; slower)",
+        ),
+        dict(
+            name="rep_chunk",
+            type=int,
+            default=0,
+            minimum=0,
+            help="repetitions per batched forward; 0 = as many as fit (60 percent of the free GPU memory, 2 GiB on "
+            "CPU); halved on out of memory",
+        ),
     ),
 )
 def near(ctx: ProxyContext) -> float:
@@ -468,8 +556,10 @@ def near(ctx: ProxyContext) -> float:
     if ctx.opt("init_rng") == "cpu" and ctx.device.type != "cpu":
         reinit = _CpuDrawnReinit(model, ctx.seed)
     else:
+
         def reinit(m: nn.Module, rep: int) -> None:
             _reinit(m, ctx.seed, rep, ctx.device)
+
     batched = ctx.opt("batched")
     per_rep: list[list[torch.Tensor | None]] = []
     done = 0
@@ -482,5 +572,5 @@ def near(ctx: ProxyContext) -> float:
     # one batched SVD pass over every layer of every repetition (same values, far fewer calls)
     ranks = effective_ranks([m for rep in per_rep for m in rep])
     width = len(per_rep[0])
-    totals = [sum(r for r in ranks[i * width:(i + 1) * width] if r is not None) for i in range(repetitions)]
+    totals = [sum(r for r in ranks[i * width : (i + 1) * width] if r is not None) for i in range(repetitions)]
     return float(np.mean(totals))

@@ -13,6 +13,7 @@ to float round-off (``ntk_cond.batched=false``: always the loop). ``ntk_cond.sam
 ``batch``; default 0 = the run's fixed batch; TE-NAS used 72 on NB201, the survey CLI 1024 —
 [UNRESOLVED §10.6]) takes the first n samples, continued from the stream.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,9 +42,14 @@ def per_sample_gradients(model: torch.nn.Module, inputs: torch.Tensor, batched: 
         n = per_sample.shape[0]
         if batched:
             try:
-                grads = torch.autograd.grad(per_sample, params, grad_outputs=torch.eye(n, device=per_sample.device,
-                                                                                        dtype=per_sample.dtype),
-                                            is_grads_batched=True, allow_unused=True, retain_graph=True)
+                grads = torch.autograd.grad(
+                    per_sample,
+                    params,
+                    grad_outputs=torch.eye(n, device=per_sample.device, dtype=per_sample.dtype),
+                    is_grads_batched=True,
+                    allow_unused=True,
+                    retain_graph=True,
+                )
                 used = [g.reshape(n, -1) for g in grads if g is not None]
                 if not used:
                     raise ProxyUndefined("no 'weight' parameter receives a gradient from the logits")
@@ -70,11 +76,18 @@ def ntk_condition(model: torch.nn.Module, inputs: torch.Tensor, batched: bool = 
     return NAN_CONDITION if math.isnan(kappa) else kappa
 
 
-NTK_SAMPLES_HELP = ("NTK over the first n samples (continued from the seeded stream); 0 = the whole fixed batch "
-                    "(TE-NAS used 72 on NB201, the survey CLI 1024) [UNRESOLVED, PROXY_SPEC §4.6, §10.6]")
-BATCHED_OPTION = ProxyOption("batched", bool, True, "per-sample gradients in one vectorised backward (falls back to "
-                             "the loop if an op cannot); false: the reference's loop of B backward passes (same "
-                             "values up to round-off)")
+NTK_SAMPLES_HELP = (
+    "NTK over the first n samples (continued from the seeded stream); 0 = the whole fixed batch "
+    "(TE-NAS used 72 on NB201, the survey CLI 1024) [UNRESOLVED, PROXY_SPEC §4.6, §10.6]"
+)
+BATCHED_OPTION = ProxyOption(
+    "batched",
+    bool,
+    True,
+    "per-sample gradients in one vectorised backward (falls back to "
+    "the loop if an op cannot); false: the reference's loop of B backward passes (same "
+    "values up to round-off)",
+)
 
 
 def ntk_inputs(ctx: ProxyContext, samples: int) -> torch.Tensor:
@@ -91,8 +104,14 @@ def ntk_inputs(ctx: ProxyContext, samples: int) -> torch.Tensor:
 @proxy(
     "ntk_cond",
     "Negative condition number of the empirical NTK over a batch (TE-NAS); higher (smaller kappa) is better",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="per-sample", aliases=("ntk",),
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="per-sample",
+    aliases=("ntk",),
     options=(ProxyOption("samples", int, 0, NTK_SAMPLES_HELP, minimum=0, aliases=("batch",)), BATCHED_OPTION),
 )
 def ntk_cond(ctx: ProxyContext) -> float:

@@ -4,6 +4,7 @@ All parameters (BN affine included, shared tensors once), divided by 1e6 as in t
 tables and NASLib (newer xautodl releases divide by 2**20; the benchmark files use 1e6).
 Auxiliary heads are excluded like xautodl: parameters whose name contains "auxiliary".
 """
+
 from __future__ import annotations
 
 from nasprox.core import ProxyContext, proxy
@@ -16,8 +17,13 @@ def count_parameters(model) -> int:
 @proxy(
     "params",
     "Number of parameters in millions (baseline)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=False,
-    bn="n/a", cost="free",
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=False,
+    bn="n/a",
+    cost="free",
 )
 def params(ctx: ProxyContext) -> float:
     return count_parameters(ctx.model) / 1e6

@@ -8,13 +8,20 @@ log(S_n^l / σ^l), with log of a non-positive term = 0.
 Choice (UNRESOLVED in the spec): σ uses the *unbiased* std by default (the available
 implementation's ``torch.std``); ``--proxy-opt <name>.ddof=0`` gives the paper's population std.
 """
+
 from __future__ import annotations
 
 from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._saliency import layer_snr, log_or_zero, saliency_for
 
-DDOF_OPTION = ProxyOption("ddof", int, 1, "std of the saliencies within a layer: 1 = unbiased (the available "
-                          "implementation), 0 = population (the paper) [UNRESOLVED, PROXY_SPEC §7.1]", choices=(0, 1))
+DDOF_OPTION = ProxyOption(
+    "ddof",
+    int,
+    1,
+    "std of the saliencies within a layer: 1 = unbiased (the available "
+    "implementation), 0 = population (the paper) [UNRESOLVED, PROXY_SPEC §7.1]",
+    choices=(0, 1),
+)
 
 
 def layer_terms(ctx: ProxyContext, kind: str, model=None) -> list[tuple[object, float]]:
@@ -30,10 +37,27 @@ def ssnr(ctx: ProxyContext, kind: str, log: bool) -> float:
     return float(sum(log_or_zero(t) for t in terms) if log else sum(terms))
 
 
-_SYN = dict(version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=False,
-            bn="removed", cost="backward", default_batch_size=1, options=(DDOF_OPTION,))  # all-ones input, batch 1
-_SNIP = dict(version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-             bn="kept", cost="backward", options=(DDOF_OPTION,))
+_SYN = dict(
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=False,
+    bn="removed",
+    cost="backward",
+    default_batch_size=1,
+    options=(DDOF_OPTION,),
+)  # all-ones input, batch 1
+_SNIP = dict(
+    version="1",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
+    options=(DDOF_OPTION,),
+)
 
 
 @proxy("synflow_snr", "Synflow saliency signal-to-noise ratio summed over layers (T-CET paper)", **_SYN)

@@ -16,6 +16,7 @@ default (``mu=sigma=None``: no regularisation), so reg_swap equals swap until th
 Undefined (ProxyUndefined) for networks without an ``nn.ReLU`` on a 4-D input, e.g. MLPs, Tanh
 networks and language models.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,10 +34,17 @@ def swap_value(model: torch.nn.Module, inputs: torch.Tensor) -> int:
 
 
 SWAP_OPTIONS = (
-    ProxyOption("samples", int, 16, "number of samples: the first n of the fixed batch, continued from the seeded "
-                "stream if the batch is smaller (PROXY_SPEC §4.3)", minimum=1),
-    ProxyOption("repetitions", int, 32, "Gaussian re-inits averaged (PROXY_SPEC §4.3)", minimum=1,
-                aliases=("repeats",)),
+    ProxyOption(
+        "samples",
+        int,
+        16,
+        "number of samples: the first n of the fixed batch, continued from the seeded "
+        "stream if the batch is smaller (PROXY_SPEC §4.3)",
+        minimum=1,
+    ),
+    ProxyOption(
+        "repetitions", int, 32, "Gaussian re-inits averaged (PROXY_SPEC §4.3)", minimum=1, aliases=("repeats",)
+    ),
 )
 
 
@@ -71,8 +79,14 @@ def regular_factor(params_k: float, mu: float | None, sigma: float | None) -> fl
 @proxy(
     "swap",
     "SWAP: unique sample-wise ReLU activation patterns over 16 samples, Gaussian re-init, mean of 32 repeats (Peng et al. 2024)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="reinit", cost="forward", default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="reinit",
+    cost="forward",
+    default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
     options=SWAP_OPTIONS,
 )
 def swap(ctx: ProxyContext) -> float:
@@ -82,13 +96,32 @@ def swap(ctx: ProxyContext) -> float:
 @proxy(
     "reg_swap",
     "Regularised SWAP: SWAP x exp(-(P_k - mu)^2 / sigma) with P_k = parameters in thousands (options mu, sigma)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=True,
-    bn="reinit", cost="forward", default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
-    options=(*SWAP_OPTIONS,
-             ProxyOption("mu", float, None, "centre of the parameter-count regulariser, in thousands of parameters; "
-                         "unset (with sigma): factor 1, reg_swap = swap (PROXY_SPEC §4.4, §10.2)"),
-             ProxyOption("sigma", float, None, "width of the regulariser (literal /sigma, thousands of parameters), "
-                         "> 0; unset (with mu): factor 1 (PROXY_SPEC §4.4, §10.2)", above=0.0)),
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="reinit",
+    cost="forward",
+    default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
+    options=(
+        *SWAP_OPTIONS,
+        ProxyOption(
+            "mu",
+            float,
+            None,
+            "centre of the parameter-count regulariser, in thousands of parameters; "
+            "unset (with sigma): factor 1, reg_swap = swap (PROXY_SPEC §4.4, §10.2)",
+        ),
+        ProxyOption(
+            "sigma",
+            float,
+            None,
+            "width of the regulariser (literal /sigma, thousands of parameters), "
+            "> 0; unset (with mu): factor 1 (PROXY_SPEC §4.4, §10.2)",
+            above=0.0,
+        ),
+    ),
 )
 def reg_swap(ctx: ProxyContext) -> float:
     mu = ctx.opt("mu")

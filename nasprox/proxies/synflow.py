@@ -8,6 +8,7 @@ Choices: the NASLib log transform (§1.10) is not applied — it is a consumer-s
 leaves rankings unchanged. Token models get token id 1 at every position (see
 ``_saliency.synflow_input``) because a ones-valued float tensor cannot enter an embedding.
 """
+
 from __future__ import annotations
 
 from nasprox.core import ProxyContext, proxy
@@ -17,8 +18,14 @@ from nasprox.proxies._saliency import sum_values, synflow_saliency
 @proxy(
     "synflow",
     "Synaptic flow: sum of |weight x dR/dweight| with |weights|, no BN, all-ones input, float64 (Tanaka et al. 2020)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=False,
-    bn="removed", cost="backward", default_batch_size=1,  # the all-ones input has batch 1
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=False,
+    bn="removed",
+    cost="backward",
+    default_batch_size=1,  # the all-ones input has batch 1
 )
 def synflow(ctx: ProxyContext) -> float:
     return sum_values(synflow_saliency(ctx, keep_bn=False))
@@ -27,8 +34,14 @@ def synflow(ctx: ProxyContext) -> float:
 @proxy(
     "synflow_bn",
     "Synflow with BatchNorm kept (train-mode batch statistics on the all-ones input)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=False,
-    bn="kept", cost="backward", default_batch_size=1,
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=False,
+    bn="kept",
+    cost="backward",
+    default_batch_size=1,
 )
 def synflow_bn(ctx: ProxyContext) -> float:
     return sum_values(synflow_saliency(ctx, keep_bn=True))

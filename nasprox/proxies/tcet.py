@@ -8,6 +8,7 @@ can differ from registration order. Layers with a saliency but no kernel (never 
 the sum of its calls' log-dets. Options: ``ddof`` (default 1, see ssnr), ``log`` (default false:
 log of the SNR term, the third-party "log" mode).
 """
+
 from __future__ import annotations
 
 from nasprox.core import ProxyContext, ProxyOption, proxy
@@ -34,8 +35,14 @@ def tcet(ctx: ProxyContext, kind: str) -> float:
 @proxy(
     "tcet_synflow",
     "T-CET with synflow saliency: layer-wise SNR x layer-wise NASWOT log-det (T-CET paper)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
-    bn="removed", cost="backward", options=TCET_OPTIONS,
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="removed",
+    cost="backward",
+    options=TCET_OPTIONS,
 )
 def tcet_synflow(ctx: ProxyContext) -> float:
     return tcet(ctx, "synflow")
@@ -44,8 +51,14 @@ def tcet_synflow(ctx: ProxyContext) -> float:
 @proxy(
     "tcet_snip",
     "T-CET with SNIP saliency: layer-wise SNR x layer-wise NASWOT log-det (T-CET paper)",
-    version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward", options=TCET_OPTIONS,
+    version="1",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
+    options=TCET_OPTIONS,
 )
 def tcet_snip(ctx: ProxyContext) -> float:
     return tcet(ctx, "snip")

@@ -10,6 +10,7 @@ as for linear_regions, ``te_nas.ntk_samples`` (old name ``batch``) and ``te_nas.
 ``linear_regions`` and ``ntk_cond`` and add their across-architecture ranks at analysis time.
 No re-init (TE-NAS's init flag is a no-op, §4.7); one batch (TE-NAS averaged κ over 3 batches).
 """
+
 from __future__ import annotations
 
 from nasprox.core import ProxyContext, ProxyOption, proxy
@@ -20,10 +21,18 @@ from nasprox.proxies.ntk_cond import BATCHED_OPTION, NTK_SAMPLES_HELP, ntk_condi
 @proxy(
     "te_nas",
     "TE-NAS raw sum (Zen-NAS form): number of linear regions minus the NTK condition number",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="per-sample",
-    options=(*REGION_OPTIONS, ProxyOption("ntk_samples", int, 0, NTK_SAMPLES_HELP, minimum=0, aliases=("batch",)),
-             BATCHED_OPTION),
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="per-sample",
+    options=(
+        *REGION_OPTIONS,
+        ProxyOption("ntk_samples", int, 0, NTK_SAMPLES_HELP, minimum=0, aliases=("batch",)),
+        BATCHED_OPTION,
+    ),
 )
 def te_nas(ctx: ProxyContext) -> float:
     model = ctx.model.train()

@@ -19,6 +19,7 @@ output larger than 1×1 produced by a submodule (a functional mean before the cl
 4-D features, e.g. an MLP) the input of the last executed Linear. Token-id models are undefined
 (Gaussian inputs cannot stand in for token ids). Inputs are synthetic: data values are not used.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,15 @@ def bn_log_scale(model: nn.Module) -> float:
     return total
 
 
-def zen_repeat(model: nn.Module, features: _PreGapFeatures, shape: tuple[int, ...], batch: int, alpha: float,
-               generator: torch.Generator, device: torch.device) -> float:
+def zen_repeat(
+    model: nn.Module,
+    features: _PreGapFeatures,
+    shape: tuple[int, ...],
+    batch: int,
+    alpha: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> float:
     """One repeat (steps 1-5) on the current module objects."""
     gaussian_reinit(model, generator)
     x = torch.randn((batch, *shape), generator=generator).to(device)
@@ -87,15 +95,29 @@ def zen_repeat(model: nn.Module, features: _PreGapFeatures, shape: tuple[int, ..
 @proxy(
     "zen",
     "Zen-score: log of the L1 output change under a small Gaussian input perturbation plus BN scaling, Gaussian re-init (Lin et al. 2021)",
-    version="1", higher_is_better=True, needs_labels=False, needs_gradients=False, needs_real_data=False,
-    bn="reinit", cost="forward", aliases=("zen_score",), default_batch_size=16,  # standalone 16 x 32 repeats
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=False,
+    bn="reinit",
+    cost="forward",
+    aliases=("zen_score",),
+    default_batch_size=16,  # standalone 16 x 32 repeats
     options=(
-        ProxyOption("repetitions", int, 32, "Gaussian re-inits averaged (PROXY_SPEC §6.1)", minimum=1,
-                    aliases=("repeats",)),
+        ProxyOption(
+            "repetitions", int, 32, "Gaussian re-inits averaged (PROXY_SPEC §6.1)", minimum=1, aliases=("repeats",)
+        ),
         ProxyOption("alpha", float, 0.01, "perturbation scale: x' = x + alpha * eps (PROXY_SPEC §6.1)", above=0.0),
-        ProxyOption(BATCH_SIZE_OPTION.name, int, None, "input batch size, which is also the size of the Gaussian "
-                    "batch (default: the reference batch 16, or --batch-size); engine-level", minimum=1,
-                    aliases=("batch",)),
+        ProxyOption(
+            BATCH_SIZE_OPTION.name,
+            int,
+            None,
+            "input batch size, which is also the size of the Gaussian "
+            "batch (default: the reference batch 16, or --batch-size); engine-level",
+            minimum=1,
+            aliases=("batch",),
+        ),
     ),
 )
 def zen(ctx: ProxyContext) -> float:

@@ -9,6 +9,7 @@ Option ``zico.accumulate`` (default false) reproduces the official ``getzico`` l
 never calls zero_grad between batches, so batch b stores g_1 + … + g_b. The spec (§2.9) describes
 per-batch gradients, which is the default.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,13 +36,30 @@ def zico_from_gradients(per_layer: list[torch.Tensor]) -> float:
 @proxy(
     "zico",
     "ZiCo: log of summed inverse coefficient of variation of weight gradients over batches (Li et al. 2023)",
-    version="1", higher_is_better=True, needs_labels=True, needs_gradients=True, needs_real_data=True,
-    bn="kept", cost="backward",
+    version="1",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_gradients=True,
+    needs_real_data=True,
+    bn="kept",
+    cost="backward",
     options=(
-        ProxyOption("num_batches", int, 2, "batches whose gradients give the per-weight mean and std: the fixed "
-                    "batch, then the seeded stream; >= 2 (PROXY_SPEC §2.9)", minimum=2, aliases=("batches",)),
-        ProxyOption("accumulate", bool, False, "never zero_grad between batches, as the official getzico loop "
-                    "(batch b stores g_1 + ... + g_b); default: per-batch gradients as in PROXY_SPEC §2.9"),
+        ProxyOption(
+            "num_batches",
+            int,
+            2,
+            "batches whose gradients give the per-weight mean and std: the fixed "
+            "batch, then the seeded stream; >= 2 (PROXY_SPEC §2.9)",
+            minimum=2,
+            aliases=("batches",),
+        ),
+        ProxyOption(
+            "accumulate",
+            bool,
+            False,
+            "never zero_grad between batches, as the official getzico loop "
+            "(batch b stores g_1 + ... + g_b); default: per-batch gradients as in PROXY_SPEC §2.9",
+        ),
     ),
 )
 def zico(ctx: ProxyContext) -> float:

@@ -1,4 +1,5 @@
 """Write a full report folder: tables (md, csv, tex) and figures (png, pdf)."""
+
 from __future__ import annotations
 
 import re
@@ -35,10 +36,21 @@ def paper_populations() -> dict[tuple[str, str], tuple[int | None, str]]:
     return {(p.paper, t): (p.population_size, p.population_label) for p in protocols.values() for t in p.tables}
 
 
-def write_report(table: ResultTable, out: Path, *, target: str | None = None, top: float = 0.1,
-                 bootstrap: int = 0, seed: int = 0, published_dir: Path | None = None,
-                 plots: bool = True, ndcg_k: int = 10, precision_t: int | float = 10,
-                 population=None, published_bootstrap: int = 1000) -> list[Path]:
+def write_report(
+    table: ResultTable,
+    out: Path,
+    *,
+    target: str | None = None,
+    top: float = 0.1,
+    bootstrap: int = 0,
+    seed: int = 0,
+    published_dir: Path | None = None,
+    plots: bool = True,
+    ndcg_k: int = 10,
+    precision_t: int | float = 10,
+    population=None,
+    published_bootstrap: int = 1000,
+) -> list[Path]:
     """Write every table and figure under ``out``; returns the written paths.
 
     ``population`` (a ``nasprox.stats.Population``, from ``select_population``) adds a ``population``
@@ -48,8 +60,9 @@ def write_report(table: ResultTable, out: Path, *, target: str | None = None, to
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    correlations = correlation_table(table, target=target, top=top, bootstrap=bootstrap, seed=seed,
-                                     ndcg_k=ndcg_k, precision_t=precision_t)
+    correlations = correlation_table(
+        table, target=target, top=top, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=precision_t
+    )
     search = search_metrics_table(table, target=target)
     pop_caption = ""
     if population is not None:
@@ -57,20 +70,33 @@ def write_report(table: ResultTable, out: Path, *, target: str | None = None, to
             if len(frame):
                 frame["population"] = [population.label(s, d) for s, d in zip(frame["space"], frame["dataset"])]
         pop_caption = f"; population {population.label()}"
-    written += write_table(correlations, out / "correlations",
-                           caption=f"Kendall and Spearman (all, top {top:.0%}), nDCG@{ndcg_k}, Precision@T{pop_caption}")
-    written += write_table(search, out / "search_metrics",
-                           caption=f"Pearson, pairwise-order probability, top-10%/top-10%, top-64 within top-5%{pop_caption}")
+    written += write_table(
+        correlations,
+        out / "correlations",
+        caption=f"Kendall and Spearman (all, top {top:.0%}), nDCG@{ndcg_k}, Precision@T{pop_caption}",
+    )
+    written += write_table(
+        search,
+        out / "search_metrics",
+        caption=f"Pearson, pairwise-order probability, top-10%/top-10%, top-64 within top-5%{pop_caption}",
+    )
     ranks = average_rank_table(correlations, "spearman")
     written += write_table(ranks, out / "average_ranks", digits=2, caption="Average rank by Spearman rho")
-    comparison = compare_published(load_published(published_dir), table, bootstrap=published_bootstrap, seed=seed,
-                                   populations=paper_populations())
-    written += write_table(comparison, out / "published_vs_ours",
-                           caption="Published vs ours: our 95% bootstrap CI (over architectures), verdict 'agrees' "
-                                   "when the printed value +- half its last digit meets the CI; quoted = the paper "
-                                   "cites another paper's number")
-    written += write_table(comparison_summary(comparison), out / "published_vs_ours_summary",
-                           caption="Per table: comparable cells that agree, and the largest difference")
+    comparison = compare_published(
+        load_published(published_dir), table, bootstrap=published_bootstrap, seed=seed, populations=paper_populations()
+    )
+    written += write_table(
+        comparison,
+        out / "published_vs_ours",
+        caption="Published vs ours: our 95% bootstrap CI (over architectures), verdict 'agrees' "
+        "when the printed value +- half its last digit meets the CI; quoted = the paper "
+        "cites another paper's number",
+    )
+    written += write_table(
+        comparison_summary(comparison),
+        out / "published_vs_ours_summary",
+        caption="Per table: comparable cells that agree, and the largest difference",
+    )
 
     if plots:
         curves = correlation_vs_top(table, target=target)
@@ -80,11 +106,20 @@ def write_report(table: ResultTable, out: Path, *, target: str | None = None, to
             params = _params_colour(sub)
             for proxy in proxies:
                 stem = out / "figures" / _slug("scatter", space, dataset, proxy)
-                written += scatter_score_vs_target(sub[proxy].to_numpy(dtype=float), gt, params,
-                                                   title=f"{proxy} on {space}/{dataset}",
-                                                   target_label=tgt, stem=stem)
+                written += scatter_score_vs_target(
+                    sub[proxy].to_numpy(dtype=float),
+                    gt,
+                    params,
+                    title=f"{proxy} on {space}/{dataset}",
+                    target_label=tgt,
+                    stem=stem,
+                )
             cell = curves[(curves["space"] == space) & (curves["dataset"] == dataset)]
             if not cell.empty:
-                written += correlation_vs_top_plot(cell, method="spearman", title=f"{space}/{dataset}",
-                                                   stem=out / "figures" / _slug("top_curve", space, dataset))
+                written += correlation_vs_top_plot(
+                    cell,
+                    method="spearman",
+                    title=f"{space}/{dataset}",
+                    stem=out / "figures" / _slug("top_curve", space, dataset),
+                )
     return written

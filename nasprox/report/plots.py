@@ -1,4 +1,5 @@
 """Figures with matplotlib's Agg backend (no display needed), each saved as PNG and PDF."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,9 @@ def worst_predicted(score: np.ndarray, gt: np.ndarray, count: int = 10) -> np.nd
     return keep[np.argsort(-gap, kind="stable")[:count]]
 
 
-def scatter_score_vs_target(score, gt, params, *, title: str, target_label: str, stem: Path,
-                            worst: int = 10) -> list[Path]:
+def scatter_score_vs_target(
+    score, gt, params, *, title: str, target_label: str, stem: Path, worst: int = 10
+) -> list[Path]:
     """Score vs ground truth, coloured by #params when known, worst-predicted networks circled."""
     score = np.asarray(score, dtype=float)
     gt = np.asarray(gt, dtype=float)
@@ -47,8 +49,15 @@ def scatter_score_vs_target(score, gt, params, *, title: str, target_label: str,
         ax.scatter(score[keep], gt[keep], s=6, alpha=0.7)
     bad = worst_predicted(score, gt, worst)
     if bad.size:
-        ax.scatter(score[bad], gt[bad], s=40, facecolors="none", edgecolors="red", linewidths=1.0,
-                   label=f"{bad.size} worst-predicted")
+        ax.scatter(
+            score[bad],
+            gt[bad],
+            s=40,
+            facecolors="none",
+            edgecolors="red",
+            linewidths=1.0,
+            label=f"{bad.size} worst-predicted",
+        )
         ax.legend(loc="lower right", fontsize=7)
     set_score_axis(ax, score[keep])
     ax.set_xlabel("proxy score")
@@ -110,7 +119,7 @@ def _symlog_ticks(values: np.ndarray, linthresh: float) -> list[float]:
     ticks = [0.0]
     for sign, high in sides:  # the first decade sits one decade from 0: skip it when thinning
         start = low if stride == 1 else low + stride
-        ticks += [sign * 10.0 ** k for k in range(start, high + 1, stride)]
+        ticks += [sign * 10.0**k for k in range(start, high + 1, stride)]
     return sorted(ticks)
 
 

@@ -11,6 +11,7 @@ File format (``version: 1``)::
 ``metric`` is one of METRICS; an entry may name a ``target`` (default: the space's default).
 Every entry must carry a source with url, table, row and column.
 """
+
 from __future__ import annotations
 
 import math
@@ -112,9 +113,20 @@ def load_published_file(path: Path) -> list[PublishedEntry]:
             raise NasproxError(f"{path}: entry {i} lacks {', '.join(missing)}")
         if raw["metric"] not in METRICS:
             raise NasproxError(f"{path}: entry {i} has unknown metric '{raw['metric']}' (known: {', '.join(METRICS)})")
-        entries.append(PublishedEntry(paper, str(raw["table"]), str(raw["space"]), str(raw["dataset"]),
-                                      str(raw["proxy"]), raw["metric"], float(raw["value"]),
-                                      raw.get("target"), dict(source), notes[i]))
+        entries.append(
+            PublishedEntry(
+                paper,
+                str(raw["table"]),
+                str(raw["space"]),
+                str(raw["dataset"]),
+                str(raw["proxy"]),
+                raw["metric"],
+                float(raw["value"]),
+                raw.get("target"),
+                dict(source),
+                notes[i],
+            )
+        )
     return entries
 
 
@@ -130,9 +142,28 @@ def load_published(folder: Path | None = None) -> list[PublishedEntry]:
     return [e for path in sorted(folder.glob("*.yaml")) for e in load_published_file(path)]
 
 
-COMPARISON_COLUMNS = ["paper", "table", "row", "column", "kind", "space", "dataset", "proxy", "metric", "target",
-                      "published", "ours", "ci_lo", "ci_hi", "n_used", "n_scored", "population_paper", "verdict",
-                      "reason", "note"]
+COMPARISON_COLUMNS = [
+    "paper",
+    "table",
+    "row",
+    "column",
+    "kind",
+    "space",
+    "dataset",
+    "proxy",
+    "metric",
+    "target",
+    "published",
+    "ours",
+    "ci_lo",
+    "ci_hi",
+    "n_used",
+    "n_scored",
+    "population_paper",
+    "verdict",
+    "reason",
+    "note",
+]
 
 
 def _tolerance(metric: str) -> float:
@@ -140,8 +171,9 @@ def _tolerance(metric: str) -> float:
     return 0.5 if metric in COUNT_METRICS else 0.005
 
 
-def judge(published: float, ours: float, lo: float, hi: float, metric: str, n_scored: int,
-          population_size: int | None) -> tuple[str, str]:
+def judge(
+    published: float, ours: float, lo: float, hi: float, metric: str, n_scored: int, population_size: int | None
+) -> tuple[str, str]:
     """(verdict, reason): agrees when the printed value (+- half its last digit) meets our 95% CI."""
     if metric in COUNT_METRICS and population_size != n_scored:
         paper = f"{population_size:,}" if population_size else "not stated"
@@ -158,8 +190,14 @@ def judge(published: float, ours: float, lo: float, hi: float, metric: str, n_sc
     return "differs", f"published is {gap:.3f} {side} our CI"
 
 
-def compare_published(entries: list[PublishedEntry], table: ResultTable, *, bootstrap: int = 1000, seed: int = 0,
-                      populations: dict[tuple[str, str], tuple[int | None, str]] | None = None) -> pd.DataFrame:
+def compare_published(
+    entries: list[PublishedEntry],
+    table: ResultTable,
+    *,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    populations: dict[tuple[str, str], tuple[int | None, str]] | None = None,
+) -> pd.DataFrame:
     """Every published cell whose (space, dataset, proxy) we scored, beside ours with a 95% bootstrap CI.
 
     ``populations`` maps (paper, table) to (size, label) of the architectures the paper scored.
@@ -182,20 +220,42 @@ def compare_published(entries: list[PublishedEntry], table: ResultTable, *, boot
         metric = METRICS[e.metric]
         ours = metric(score, gt)
         pairs = finite_pairs(score, gt)
-        lo, hi = bootstrap_ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
+        lo, hi = (
+            bootstrap_ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
+        )
         size, label = (populations or {}).get((e.paper, e.table), (None, "not stated"))
         verdict, reason = judge(e.value, ours, lo, hi, e.metric, int(pairs.n), size)
-        rows.append({"paper": e.paper, "table": e.table, "row": e.source.get("row", ""),
-                     "column": e.source.get("column", ""), "kind": "quoted" if e.quoted else "own",
-                     "space": e.space, "dataset": e.dataset, "proxy": e.proxy, "metric": e.metric, "target": target,
-                     "published": e.value, "ours": ours, "ci_lo": lo, "ci_hi": hi, "n_used": int(pairs.n),
-                     "n_scored": int(len(score)), "population_paper": label, "verdict": verdict,
-                     "reason": reason, "note": e.note})
+        rows.append(
+            {
+                "paper": e.paper,
+                "table": e.table,
+                "row": e.source.get("row", ""),
+                "column": e.source.get("column", ""),
+                "kind": "quoted" if e.quoted else "own",
+                "space": e.space,
+                "dataset": e.dataset,
+                "proxy": e.proxy,
+                "metric": e.metric,
+                "target": target,
+                "published": e.value,
+                "ours": ours,
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "n_used": int(pairs.n),
+                "n_scored": int(len(score)),
+                "population_paper": label,
+                "verdict": verdict,
+                "reason": reason,
+                "note": e.note,
+            }
+        )
     frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     if len(frame):  # the paper's own cells first, quoted ones after, each in table order
-        frame = frame.sort_values(["kind", "paper", "table", "space", "dataset", "proxy", "metric"],
-                                  key=lambda col: col.map({"own": 0, "quoted": 1}) if col.name == "kind" else col,
-                                  kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(
+            ["kind", "paper", "table", "space", "dataset", "proxy", "metric"],
+            key=lambda col: col.map({"own": 0, "quoted": 1}) if col.name == "kind" else col,
+            kind="stable",
+        ).reset_index(drop=True)
     return frame
 
 
@@ -210,9 +270,20 @@ def comparison_summary(frame: pd.DataFrame) -> pd.DataFrame:
             gaps = (differs["published"] - differs["ours"]).abs()
             w = differs.loc[gaps.idxmax()]
             worst = f"{w['proxy']} {w['space']}/{w['dataset']} {w['metric']}: published {w['published']:g}, ours {w['ours']:.3f}"
-        rows.append({"paper": paper, "table": table, "kind": kind, "cells": len(sub), "comparable": len(comparable),
-                     "agree": int((comparable["verdict"] == "agrees").sum()), "differ": len(differs),
-                     "summary": f"{int((comparable['verdict'] == 'agrees').sum())} of {len(comparable)} comparable cells agree",
-                     "largest_difference": worst})
-    return pd.DataFrame(rows, columns=["paper", "table", "kind", "cells", "comparable", "agree", "differ", "summary",
-                                       "largest_difference"])
+        rows.append(
+            {
+                "paper": paper,
+                "table": table,
+                "kind": kind,
+                "cells": len(sub),
+                "comparable": len(comparable),
+                "agree": int((comparable["verdict"] == "agrees").sum()),
+                "differ": len(differs),
+                "summary": f"{int((comparable['verdict'] == 'agrees').sum())} of {len(comparable)} comparable cells agree",
+                "largest_difference": worst,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["paper", "table", "kind", "cells", "comparable", "agree", "differ", "summary", "largest_difference"],
+    )

@@ -1,4 +1,5 @@
 """Render DataFrames as Markdown, CSV or LaTeX (no optional dependencies such as tabulate)."""
+
 from __future__ import annotations
 
 import math
@@ -20,13 +21,25 @@ def _cell(value, digits: int) -> str:
 def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_cell(v, digits).replace("|", "\\|") for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(_cell(v, digits).replace("|", "\\|") for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *body]) + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def _latex_escape(text: str) -> str:
@@ -38,10 +51,15 @@ def to_latex(frame: pd.DataFrame, digits: int = 3, caption: str = "") -> str:
     lines = [r"\begin{table}[ht]", r"\centering"]
     if caption:
         lines.append(r"\caption{" + _latex_escape(caption) + "}")
-    lines += [r"\begin{tabular}{" + align + "}", r"\toprule",
-              " & ".join(_latex_escape(str(c)) for c in frame.columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(_latex_escape(_cell(v, digits)) for v in row) + r" \\"
-              for row in frame.itertuples(index=False)]
+    lines += [
+        r"\begin{tabular}{" + align + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(str(c)) for c in frame.columns) + r" \\",
+        r"\midrule",
+    ]
+    lines += [
+        " & ".join(_latex_escape(_cell(v, digits)) for v in row) + r" \\" for row in frame.itertuples(index=False)
+    ]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,7 @@ on the same network with a ``ProxyContext`` built here (labels from the data whe
 MLP inputs are fed one sample at a time (the paper's n×n matrices); CNN inputs in batches of 8
 images (a C-row sub-block, §5.1 step 4).
 """
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ def _seed(*parts) -> int:
 def _batches(inputs: torch.Tensor, batch: int, seed: int):
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(inputs)))
     for i in range(0, len(order), batch):
-        yield inputs[order[i:i + batch]]
+        yield inputs[order[i : i + batch]]
 
 
 def near_once(model: nn.Module, inputs: torch.Tensor, batch: int, seed: int) -> float:
@@ -63,8 +64,16 @@ def near_once(model: nn.Module, inputs: torch.Tensor, batch: int, seed: int) -> 
     return float(sum(s for s in scores if s is not None))
 
 
-def _other_proxy(name: str, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | None,
-                 spec: GridSpec, seed: int, batch_size: int, build: Callable[[], nn.Module]) -> float:
+def _other_proxy(
+    name: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor | None,
+    spec: GridSpec,
+    seed: int,
+    batch_size: int,
+    build: Callable[[], nn.Module],
+) -> float:
     proxy = PROXIES.get(name)
     if proxy.needs_labels and labels is None:
         raise ProxyUndefined("the data has no labels")
@@ -77,16 +86,33 @@ def _other_proxy(name: str, model: nn.Module, inputs: torch.Tensor, labels: torc
 
     x, y = next_batch()
     kind = "image" if spec.model == "cnn" else "features"
-    ctx = ProxyContext(model=model, build_model=build, inputs=x, targets=y,
-                       input_spec=InputSpec(kind, tuple(spec.input_shape), spec.output_size, norm="none"),
-                       loss_fn=F.cross_entropy, next_batch=next_batch, device=torch.device("cpu"), seed=seed)
+    ctx = ProxyContext(
+        model=model,
+        build_model=build,
+        inputs=x,
+        targets=y,
+        input_spec=InputSpec(kind, tuple(spec.input_shape), spec.output_size, norm="none"),
+        loss_fn=F.cross_entropy,
+        next_batch=next_batch,
+        device=torch.device("cpu"),
+        seed=seed,
+    )
     torch.manual_seed(seed)
     return float(proxy.fn(ctx))
 
 
-def score_grid(spec: GridSpec, inputs: torch.Tensor, labels: torch.Tensor | None, *,
-               activations=DEFAULT_ACTIVATIONS, inits=DEFAULT_INITS, repetitions: int = 8,
-               proxies: tuple[str, ...] = (), seed: int = 0, batch_size: int = 64) -> pd.DataFrame:
+def score_grid(
+    spec: GridSpec,
+    inputs: torch.Tensor,
+    labels: torch.Tensor | None,
+    *,
+    activations=DEFAULT_ACTIVATIONS,
+    inits=DEFAULT_INITS,
+    repetitions: int = 8,
+    proxies: tuple[str, ...] = (),
+    seed: int = 0,
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """One row per (activation, init): mean/std of NEAR (and each extra proxy) over repetitions, ranked."""
     for act in activations:
         if act not in ACTIVATIONS:
@@ -113,7 +139,9 @@ def score_grid(spec: GridSpec, inputs: torch.Tensor, labels: torch.Tensor | None
                 values["near"].append(near_once(build(), inputs, near_batch, rep_seed))
                 for name in proxies:
                     try:
-                        values[name].append(_other_proxy(name, build(), inputs, labels, spec, rep_seed, batch_size, build))
+                        values[name].append(
+                            _other_proxy(name, build(), inputs, labels, spec, rep_seed, batch_size, build)
+                        )
                     except (ProxyUndefined, RuntimeError, ValueError) as exc:
                         errors[name] = f"{exc.__class__.__name__}: {exc}".splitlines()[0]
                         values[name].append(math.nan)

@@ -14,6 +14,7 @@ candidate sizes (the reference re-shuffles its DataLoader per repetition); repet
 model from seed (seed, layer, size, r), i.e. PyTorch's default init under a fixed seed. Start offsets (unused at batch 1, where k = 0) come from a seeded
 Generator.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,8 +48,9 @@ def size_from_fit(gamma: float, threshold: float = DEFAULT_THRESHOLD) -> float:
     if not 0 < threshold < 1:
         raise NasproxError(f"threshold must be in (0, 1), got {threshold}")
     if not gamma < 1:
-        raise NasproxError(f"fitted exponent γ = {gamma:.3g} >= 1: the relative score does not flatten; "
-                           "use larger candidate sizes")
+        raise NasproxError(
+            f"fitted exponent γ = {gamma:.3g} >= 1: the relative score does not flatten; use larger candidate sizes"
+        )
     return float(threshold ** (1.0 / (gamma - 1.0)))
 
 
@@ -72,23 +74,34 @@ def sample_order(seed: int, rep: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, rep]).permutation(n)
 
 
-def layer_near_score(model: torch.nn.Module, inputs: torch.Tensor, hooked_index: int, repetitions: int,
-                     seed: int, rebuild) -> tuple[float, float]:
+def layer_near_score(
+    model: torch.nn.Module, inputs: torch.Tensor, hooked_index: int, repetitions: int, seed: int, rebuild
+) -> tuple[float, float]:
     """Mean and std over repetitions of the NEAR score of one hooked module (batch-1 feeding)."""
     values = []
     rng = np.random.default_rng([seed, 51])
     for rep in range(repetitions):
         if rep:
             model = rebuild(rep)
-        samples = (inputs[i:i + 1] for i in torch.from_numpy(sample_order(seed, rep, len(inputs))))
+        samples = (inputs[i : i + 1] for i in torch.from_numpy(sample_order(seed, rep, len(inputs))))
         (score,) = _near("layer_scores")(model, samples, layer_index=hooked_index, rng=rng)
         values.append(0.0 if score is None else float(score))
     return float(np.mean(values)), float(np.std(values))
 
 
-def estimate_mlp_sizes(inputs: torch.Tensor, output_size: int, hidden_layers: int, sizes: list[int], *,
-                       activation: str = "relu", repetitions: int = 1, threshold: float = DEFAULT_THRESHOLD,
-                       module: str = "post", seed: int = 0, fixed: list[int] | None = None) -> list[LayerFit]:
+def estimate_mlp_sizes(
+    inputs: torch.Tensor,
+    output_size: int,
+    hidden_layers: int,
+    sizes: list[int],
+    *,
+    activation: str = "relu",
+    repetitions: int = 1,
+    threshold: float = DEFAULT_THRESHOLD,
+    module: str = "post",
+    seed: int = 0,
+    fixed: list[int] | None = None,
+) -> list[LayerFit]:
     """Greedy layer-size estimation for an MLP fed ``inputs`` (N, F); one LayerFit per hidden layer."""
     sizes = sorted(set(int(s) for s in sizes))
     if activation.lower() not in ACTIVATIONS:
@@ -104,7 +117,9 @@ def estimate_mlp_sizes(inputs: torch.Tensor, output_size: int, hidden_layers: in
     if module not in ("pre", "post"):
         raise NasproxError(f"module must be 'pre' or 'post', not '{module}'")
     if len(inputs) < sizes[-1]:
-        raise NasproxError(f"the largest size {sizes[-1]} needs at least {sizes[-1]} samples, the data has {len(inputs)}")
+        raise NasproxError(
+            f"the largest size {sizes[-1]} needs at least {sizes[-1]} samples, the data has {len(inputs)}"
+        )
     input_size = inputs.shape[1]
     chosen: list[int] = list(fixed or [])
     fits: list[LayerFit] = []
@@ -112,6 +127,7 @@ def estimate_mlp_sizes(inputs: torch.Tensor, output_size: int, hidden_layers: in
         hooked_index = 2 * layer + (1 if module == "post" else 0)
         means, stds = [], []
         for size in sizes:
+
             def rebuild(rep: int, size=size, layer=layer):
                 torch.manual_seed(model_seed(seed, layer, size, rep))
                 return build_mlp(input_size, chosen + [size], output_size, activation)
@@ -146,8 +162,13 @@ def plot_fits(fits: list[LayerFit], path, title: str = "") -> None:
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
     for ax, fit in zip(axes[0], fits):
         grid = np.geomspace(1, max(fit.sizes) * 1.5, 300)
-        ax.plot(grid, power_law(grid, fit.alpha, fit.beta, fit.gamma), "-", color="tab:blue",
-                label=f"fit {fit.alpha:.3g} + {fit.beta:.3g}·s^{fit.gamma:.3g}")
+        ax.plot(
+            grid,
+            power_law(grid, fit.alpha, fit.beta, fit.gamma),
+            "-",
+            color="tab:blue",
+            label=f"fit {fit.alpha:.3g} + {fit.beta:.3g}·s^{fit.gamma:.3g}",
+        )
         ax.plot(fit.sizes, fit.relative, "o", color="tab:orange", label="NEAR score / size")
         ax.plot([1], [1], "s", color="grey", label="anchor (1, 1)")
         ax.axvline(fit.estimate, color="tab:red", ls="--", label=f"chosen size {fit.chosen}")
@@ -168,5 +189,16 @@ def param_count(input_size: int, hidden: list[int], output_size: int) -> int:
     return sum(a * b + b for a, b in zip(widths, widths[1:]))
 
 
-__all__ = ["LayerFit", "estimate_mlp_sizes", "fit_power_law", "size_from_fit", "power_law", "plot_fits",
-           "param_count", "layer_near_score", "sample_order", "model_seed", "DEFAULT_THRESHOLD"]
+__all__ = [
+    "LayerFit",
+    "estimate_mlp_sizes",
+    "fit_power_law",
+    "size_from_fit",
+    "power_law",
+    "plot_fits",
+    "param_count",
+    "layer_near_score",
+    "sample_order",
+    "model_seed",
+    "DEFAULT_THRESHOLD",
+]

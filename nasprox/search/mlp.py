@@ -16,6 +16,7 @@ Initialisations (weights; biases as stated):
   not be retrieved through our search tools; this is our derivation from the sTanh scaling above.
 - ``default``: leave PyTorch's own default (``reset_parameters``) untouched.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,11 @@ class STanh(nn.Module):
 
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "tanhshrink": nn.Tanhshrink, "gelu": nn.GELU,
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "tanhshrink": nn.Tanhshrink,
+    "gelu": nn.GELU,
     "stanh": STanh,
 }
 
@@ -113,15 +118,20 @@ def build_mlp(input_size: int, hidden: list[int], output_size: int, act: str = "
 def build_small_cnn(in_channels: int, num_classes: int, act: str = "relu", width: int = 16) -> nn.Sequential:
     """Conv3x3(C->w) -> act -> Conv3x3/2(w->2w) -> act -> global average pool -> Linear(2w->K)."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, width, 3, padding=1), activation(act),
-        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), activation(act),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes),
+        nn.Conv2d(in_channels, width, 3, padding=1),
+        activation(act),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+        activation(act),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * width, num_classes),
     )
 
 
 # -- data -------------------------------------------------------------------------------------
-def load_features(path: Path, label_column: str | None = None, limit: int | None = None,
-                  standardize: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+def load_features(
+    path: Path, label_column: str | None = None, limit: int | None = None, standardize: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Feature rows (N, F) float32 and optional integer labels from a CSV, NPY or image NPZ.
 
     - CSV: every numeric column except ``label_column`` (which becomes the labels);

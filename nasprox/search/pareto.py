@@ -11,6 +11,7 @@ its members' *true* accuracies, and ``hv_ratio`` = HV(proxy front) / HV(true fro
 ``hv_ratio_random`` is the same ratio for fronts picked by random scores (mean over ``random_trials``
 permutations): the level a proxy must beat to be useful for hardware-aware search.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,7 +51,9 @@ def load_costs(path: Path, arch_column: str | None = None, metrics: list[str] | 
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise NasproxError(f"cannot parse {path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
+        raise NasproxError(
+            f"cannot parse {path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+        ) from None
     if arch_column is None and "net" in frame.columns and "arch" not in frame.columns:
         try:
             frame.index = _nb201_keys(frame.pop("net"))
@@ -59,8 +62,9 @@ def load_costs(path: Path, arch_column: str | None = None, metrics: list[str] | 
     else:
         column = arch_column or "arch"
         if column not in frame.columns:
-            raise NasproxError(f"{path}: no architecture column '{column}' (columns: {', '.join(frame.columns)}); "
-                               "set --arch-column")
+            raise NasproxError(
+                f"{path}: no architecture column '{column}' (columns: {', '.join(frame.columns)}); set --arch-column"
+            )
         frame.index = frame.pop(column).astype(str)
     numeric = frame.apply(pd.to_numeric, errors="coerce")
     available = [c for c in numeric.columns if numeric[c].notna().any()]
@@ -133,10 +137,16 @@ def compare_fronts(cost, acc, score, *, tolerance: float = 0.5, random_trials: i
         fake = pareto_mask(cost, rng.permutation(score))
         random_ratios.append(hypervolume(cost[fake], acc[fake], *ref) / hv_true if hv_true > 0 else math.nan)
     return {
-        "n_archs": int(cost.size), "n_true_front": int(true_front.sum()), "n_proxy_front": int(proxy_front.sum()),
-        "on_true_front": int((gap <= 1e-12).sum()), "near_true_front": int((gap <= tolerance).sum()),
-        "mean_gap": float(gap.mean()), "max_gap": float(gap.max()),
-        "hv_true": hv_true, "hv_proxy": hv_proxy, "hv_ratio": hv_proxy / hv_true if hv_true > 0 else math.nan,
+        "n_archs": int(cost.size),
+        "n_true_front": int(true_front.sum()),
+        "n_proxy_front": int(proxy_front.sum()),
+        "on_true_front": int((gap <= 1e-12).sum()),
+        "near_true_front": int((gap <= tolerance).sum()),
+        "mean_gap": float(gap.mean()),
+        "max_gap": float(gap.max()),
+        "hv_true": hv_true,
+        "hv_proxy": hv_proxy,
+        "hv_ratio": hv_proxy / hv_true if hv_true > 0 else math.nan,
         "hv_ratio_random": float(np.nanmean(random_ratios)) if random_ratios else math.nan,
         "_masks": (keep, true_front, proxy_front),
     }
@@ -159,8 +169,14 @@ def plot_fronts(panels: list[dict], path, title: str = "") -> None:
         ax.scatter(cost, acc, s=4, color="lightgrey", label="architectures")
         order = np.argsort(cost[tf])
         ax.step(cost[tf][order], acc[tf][order], where="post", color="black", lw=1.0, label="true accuracy front")
-        ax.scatter(cost[pf], acc[pf], s=18, color="tab:red", marker="x",
-                   label=f"proxy front ({panel['on']}/{int(pf.sum())} on true front)")
+        ax.scatter(
+            cost[pf],
+            acc[pf],
+            s=18,
+            color="tab:red",
+            marker="x",
+            label=f"proxy front ({panel['on']}/{int(pf.sum())} on true front)",
+        )
         if cost.min() > 0 and cost.max() / cost.min() > 20:
             ax.set_xscale("log")
         ax.set_xlabel(panel["metric"])

@@ -1,4 +1,5 @@
 """Build a SearchProblem from a space's ground truth and proxy values (a result CSV or the engine)."""
+
 from __future__ import annotations
 
 import math
@@ -59,9 +60,16 @@ def make_neighbours(space: SearchSpace, keys: list[str], indices: list[int]) -> 
     return lambda p, rng: [pos_of_index[j] for j in space.neighbours(indices[p]) or () if j in pos_of_index]
 
 
-def build_problem(space: SearchSpace, dataset: str, *, target: str | None = None, scores: Path | None = None,
-                  proxy: str | None = None, negate: bool = False,
-                  live_score: Callable[[int], float] | None = None) -> tuple[SearchProblem, dict]:
+def build_problem(
+    space: SearchSpace,
+    dataset: str,
+    *,
+    target: str | None = None,
+    scores: Path | None = None,
+    proxy: str | None = None,
+    negate: bool = False,
+    live_score: Callable[[int], float] | None = None,
+) -> tuple[SearchProblem, dict]:
     """The search domain, oracle and proxy; ``info`` says where each came from.
 
     With ``scores`` the domain is the CSV's architectures (scored by ``proxy``); ground truth comes from
@@ -88,8 +96,10 @@ def build_problem(space: SearchSpace, dataset: str, *, target: str | None = None
         values = rows["score"].to_numpy(dtype=float) * proxy_direction(proxy, negate)
         keep = np.isfinite(acc) & np.isfinite(values)
         if not keep.any():
-            raise NasproxError(f"no architecture in {scores} has both a finite {proxy} score and ground truth "
-                               f"'{target}' (configure --ground-truth or score with it)")
+            raise NasproxError(
+                f"no architecture in {scores} has both a finite {proxy} score and ground truth "
+                f"'{target}' (configure --ground-truth or score with it)"
+            )
         keys = [k for k, ok in zip(keys, keep) if ok]
         indices = [i for i, ok in zip(indices, keep) if ok]
         values = values[keep]
@@ -103,16 +113,24 @@ def build_problem(space: SearchSpace, dataset: str, *, target: str | None = None
         acc = np.array([ground_truth_value(space, i, k, dataset, target) for i, k in zip(indices, keys)])
         keep = np.isfinite(acc)
         if not keep.any():
-            raise NasproxError(f"space {space.name} has no ground truth '{target}' for {dataset}: "
-                               "give --ground-truth/--benchmark")
+            raise NasproxError(
+                f"space {space.name} has no ground truth '{target}' for {dataset}: give --ground-truth/--benchmark"
+            )
         keys = [k for k, ok in zip(keys, keep) if ok]
         indices = [i for i, ok in zip(indices, keep) if ok]
         acc = acc[keep]
         sign = proxy_direction(proxy, negate) if proxy else 1.0
         proxy_fn = None if live_score is None else (lambda p: sign * live_score(indices[p]))
-        info.update(proxy=proxy, proxy_source="engine (on the fly)" if proxy else None, dropped=int((~keep).sum()),
-                    oracle=f"{space.name} ground truth ({target})")
+        info.update(
+            proxy=proxy,
+            proxy_source="engine (on the fly)" if proxy else None,
+            dropped=int((~keep).sum()),
+            oracle=f"{space.name} ground truth ({target})",
+        )
     problem = SearchProblem(keys, sign_target * acc, proxy_fn, make_neighbours(space, keys, indices))
-    info.update(domain=len(problem), best=float(problem.accuracy.max()) * sign_target,
-                mutation=f"{space.name} neighbours" if problem.neighbours else "random architecture")
+    info.update(
+        domain=len(problem),
+        best=float(problem.accuracy.max()) * sign_target,
+        mutation=f"{space.name} neighbours" if problem.neighbours else "random architecture",
+    )
     return problem, info

@@ -19,6 +19,7 @@ int`` when it has one (for NB201/NATS-TSS: the 24 cells one edge-op away); other
 other architecture. A child that was already trained is never trained again: the mutation falls back to an untrained random architecture. Every strategy sees the same domain
 (the architectures with ground truth, and with a proxy value when proxies come from a CSV).
 """
+
 from __future__ import annotations
 
 import math
@@ -114,11 +115,21 @@ def random_search(problem: SearchProblem, budget: int, rng: np.random.Generator,
     return _pad(t.curve, budget)
 
 
-def regularized_evolution(problem: SearchProblem, budget: int, rng: np.random.Generator, *, population: int = 20,
-                          sample: int = 5, warmup: int = 0, move: int = 0) -> np.ndarray:
+def regularized_evolution(
+    problem: SearchProblem,
+    budget: int,
+    rng: np.random.Generator,
+    *,
+    population: int = 20,
+    sample: int = 5,
+    warmup: int = 0,
+    move: int = 0,
+) -> np.ndarray:
     """Aging evolution with optional proxy warm-up (initial population) and move (child choice)."""
     if population < 2 or not 1 <= sample <= population:
-        raise NasproxError(f"evolution needs population >= 2 and 1 <= sample <= population (got {population}, {sample})")
+        raise NasproxError(
+            f"evolution needs population >= 2 and 1 <= sample <= population (got {population}, {sample})"
+        )
     t = _Trainer(problem, budget, rng)
     start = t.by_proxy(t.pool(max(warmup, population)))[:population] if warmup else None
     alive: deque[int] = deque()
@@ -150,12 +161,21 @@ def _child(problem: SearchProblem, t: _Trainer, parent: int, move: int) -> int:
 def _pad(curve: list[float], budget: int) -> np.ndarray:
     """A budget-long curve (a domain smaller than the budget keeps its final best)."""
     out = np.full(budget, curve[-1] if curve else math.nan)
-    out[:len(curve)] = curve[:budget]
+    out[: len(curve)] = curve[:budget]
     return out
 
 
-def run_strategy(problem: SearchProblem, name: str, budget: int, seeds: Sequence[int], *, warmup_pool: int = 100,
-                 population: int = 20, sample: int = 5, move_candidates: int = 24) -> np.ndarray:
+def run_strategy(
+    problem: SearchProblem,
+    name: str,
+    budget: int,
+    seeds: Sequence[int],
+    *,
+    warmup_pool: int = 100,
+    population: int = 20,
+    sample: int = 5,
+    move_candidates: int = 24,
+) -> np.ndarray:
     """(len(seeds), budget) best-so-far accuracies of strategy ``name``."""
     if name not in STRATEGIES:
         raise NasproxError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)})")
@@ -168,8 +188,17 @@ def run_strategy(problem: SearchProblem, name: str, budget: int, seeds: Sequence
         if name.startswith("random"):
             curves.append(random_search(problem, budget, rng, warmup=warm))
         else:
-            curves.append(regularized_evolution(problem, budget, rng, population=population, sample=sample,
-                                                warmup=warm, move=move_candidates if "move" in name else 0))
+            curves.append(
+                regularized_evolution(
+                    problem,
+                    budget,
+                    rng,
+                    population=population,
+                    sample=sample,
+                    warmup=warm,
+                    move=move_candidates if "move" in name else 0,
+                )
+            )
     return np.vstack(curves)
 
 
@@ -186,7 +215,7 @@ def checkpoint_table(curves: dict[str, np.ndarray], checkpoints: Sequence[int], 
                 row[f"acc@{k}"] = float(col.mean())
                 row[f"std@{k}"] = float(col.std())
         if best is not None:
-            hit = (arr >= best - 1e-9)
+            hit = arr >= best - 1e-9
             first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.nan)
             row["found_best"] = f"{int(hit.any(axis=1).sum())}/{arr.shape[0]}"
             row["median_trained_to_best"] = float(np.nanmedian(first)) if np.isfinite(first).any() else math.nan
@@ -194,8 +223,14 @@ def checkpoint_table(curves: dict[str, np.ndarray], checkpoints: Sequence[int], 
     return pd.DataFrame(rows)
 
 
-def plot_curves(curves: dict[str, np.ndarray], path, *, title: str = "", ylabel: str = "best accuracy found",
-                best: float | None = None) -> None:
+def plot_curves(
+    curves: dict[str, np.ndarray],
+    path,
+    *,
+    title: str = "",
+    ylabel: str = "best accuracy found",
+    best: float | None = None,
+) -> None:
     """Mean best-so-far accuracy vs trained architectures, with a ±1 std band over seeds."""
     import matplotlib
 

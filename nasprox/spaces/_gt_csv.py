@@ -19,6 +19,7 @@ values go through the space's canonicaliser, so any spelling the space parses wo
 cells and ``nan`` are skipped; anything else that is not a number, an unknown architecture, or a
 file without the needed columns raises a one-line NasproxError.
 """
+
 from __future__ import annotations
 
 import csv
@@ -84,7 +85,11 @@ def read_ground_truth_csv(
     else:
         wide_columns = _wide_columns(header, normed, datasets, fields, default_field, skip={arch_col}, path=path)
     if not long_columns and not wide_columns:
-        wanted = "field columns such as test_acc" if dataset_col is not None else f"per-dataset columns for {', '.join(datasets)}"
+        wanted = (
+            "field columns such as test_acc"
+            if dataset_col is not None
+            else f"per-dataset columns for {', '.join(datasets)}"
+        )
         raise NasproxError(f"{path}: no ground-truth columns found (expected {wanted})")
 
     table: Table = {}

@@ -2,6 +2,7 @@
 
 Depends on core and storage only (never on engine or cli).
 """
+
 from nasprox.stats.bootstrap import bootstrap_ci
 from nasprox.stats.correlation import (
     CORRELATIONS,
@@ -41,11 +42,41 @@ from nasprox.stats.retrieval import ndcg_at_k, parse_t, precision_at_t
 from nasprox.stats.summary import correlation_table, correlation_vs_top, search_metrics_table
 
 __all__ = [
-    "CORRELATIONS", "REQUIRED_COLUMNS", "ResultTable", "average_rank_table", "best_found_rank", "bootstrap_ci",
-    "concordance_counts", "correlate_top", "correlation_table", "correlation_vs_top", "default_target",
-    "finite_pairs", "kendall_tau", "load_results", "nan_reasons", "lower_is_better", "pairwise_order_probability",
-    "parse_fraction", "partial_spearman", "pearson_r", "pivot_results", "read_results", "search_metrics_table",
-    "spearman_rho", "target_values", "top_count", "top_fraction_mask", "top_k_hit_rate", "top_k_within",
-    "top_k_within_top_fraction", "top_overlap",
-    "POPULATIONS", "Population", "ndcg_at_k", "parse_t", "precision_at_t", "select_population",
+    "CORRELATIONS",
+    "REQUIRED_COLUMNS",
+    "ResultTable",
+    "average_rank_table",
+    "best_found_rank",
+    "bootstrap_ci",
+    "concordance_counts",
+    "correlate_top",
+    "correlation_table",
+    "correlation_vs_top",
+    "default_target",
+    "finite_pairs",
+    "kendall_tau",
+    "load_results",
+    "nan_reasons",
+    "lower_is_better",
+    "pairwise_order_probability",
+    "parse_fraction",
+    "partial_spearman",
+    "pearson_r",
+    "pivot_results",
+    "read_results",
+    "search_metrics_table",
+    "spearman_rho",
+    "target_values",
+    "top_count",
+    "top_fraction_mask",
+    "top_k_hit_rate",
+    "top_k_within",
+    "top_k_within_top_fraction",
+    "top_overlap",
+    "POPULATIONS",
+    "Population",
+    "ndcg_at_k",
+    "parse_t",
+    "precision_at_t",
+    "select_population",
 ]

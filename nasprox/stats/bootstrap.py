@@ -1,4 +1,5 @@
 """Seeded percentile bootstrap confidence intervals for any paired statistic."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,15 @@ from nasprox.core import NasproxError
 from nasprox.stats.correlation import finite_pairs
 
 
-def bootstrap_ci(statistic: Callable[[np.ndarray, np.ndarray], float], x, y, *, n_resamples: int = 1000,
-                 confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    x,
+    y,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Percentile interval of ``statistic`` over resamples (with replacement) of the finite pairs.
 
     Resamples where the statistic is undefined (NaN, e.g. a constant resample) are skipped; the

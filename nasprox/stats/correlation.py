@@ -6,6 +6,7 @@ Conventions (PROXY_SPEC section 1, "Evaluation conventions"):
 - Every function here assumes higher ground truth is better; callers flip lower-is-better targets
   (``nasprox.stats.results.target_values`` does) before calling.
 """
+
 from __future__ import annotations
 
 import math

@@ -8,6 +8,7 @@ It is the Pearson correlation of the residuals left after regressing the ranks o
 the ranks of accuracy, i.e. how much the two proxies agree beyond what accuracy explains (a low
 value means they carry complementary information). Only rows where all three are finite are used.
 """
+
 from __future__ import annotations
 
 import math

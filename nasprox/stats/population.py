@@ -7,6 +7,7 @@ whose key is its own ``unique_key``), else the scored member with the lowest ben
 a run of all 15,625 NB201 cells this is exactly ``nb201_unique_representatives()``. Spaces without
 isomorphic duplicates (the default ``unique_key``) are left as they are.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ def _space(name: str):
     try:
         entry = SPACES.get(name)
     except RegistryError:
-        raise NasproxError(f"--population unique needs a known space to find isomorphic architectures; "
-                           f"'{name}' is not registered") from None
+        raise NasproxError(
+            f"--population unique needs a known space to find isomorphic architectures; '{name}' is not registered"
+        ) from None
     return entry() if isinstance(entry, type) else entry
 
 
@@ -56,8 +58,9 @@ def select_population(table: ResultTable, population: str = "all") -> tuple[Resu
         sp = _space(space)
         work = sub.assign(_class=[sp.unique_key(a) for a in sub["arch"]])
         work = work.assign(_is_rep=(work["_class"] == work["arch"]).astype(int))
-        work = work.sort_values(["_class", "_is_rep", "arch_index", "arch"], ascending=[True, False, True, True],
-                                kind="stable")
+        work = work.sort_values(
+            ["_class", "_is_rep", "arch_index", "arch"], ascending=[True, False, True, True], kind="stable"
+        )
         chosen = work.drop_duplicates("_class", keep="first").drop(columns=["_class", "_is_rep"])
         kept[(space, dataset)] = len(chosen)
         parts.append(chosen.sort_index())

@@ -11,6 +11,7 @@ Tie rules (documented here once, tested against brute force):
 - Pairwise order: pairs tied in ground truth have no better network and are excluded; pairs with
   different ground truth but tied scores count 1/2 (a coin flip picks one of them).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,7 +62,7 @@ def top_overlap(score, gt, fraction: float) -> float:
 
 
 def top_k_within_top_fraction(score, gt, k: int = 64, fraction: float = 0.05) -> int:
-    """"Top-k within top-x%": count of the k best by score whose ground truth is in the top-x%."""
+    """ "Top-k within top-x%": count of the k best by score whose ground truth is in the top-x%."""
     p = finite_pairs(score, gt)
     return top_k_within(p.x, p.y, k, top_count(p.n, fraction)) if p.n else 0
 

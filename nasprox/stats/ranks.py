@@ -4,6 +4,7 @@ Per (space, dataset), proxies are ranked by a metric (default Spearman rho, high
 rank 1 = best, ties get the average rank, proxies with a NaN metric are left unranked there).
 The table then averages each proxy's ranks over the (space, dataset) cells it appears in.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -11,8 +12,9 @@ import pandas as pd
 from nasprox.core import NasproxError
 
 
-def average_rank_table(metrics: pd.DataFrame, metric: str = "spearman",
-                       by: tuple[str, ...] = ("space", "dataset")) -> pd.DataFrame:
+def average_rank_table(
+    metrics: pd.DataFrame, metric: str = "spearman", by: tuple[str, ...] = ("space", "dataset")
+) -> pd.DataFrame:
     """``metrics`` has one row per (space, dataset, proxy) with a ``metric`` column.
 
     Returns one row per proxy: ``proxy``, ``mean_rank``, ``n_cells`` and one rank column per cell

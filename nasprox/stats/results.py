@@ -3,6 +3,7 @@
 Long form on disk: one row per (architecture, proxy). Wide form here: one row per
 (space, dataset, arch) with a column per proxy plus the ``gt_*`` columns.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,9 +34,19 @@ def read_results(paths: Iterable[str | Path]) -> pd.DataFrame:
         try:
             data = path.read_bytes()
             complete = io.BytesIO(data[: data.rfind(b"\n") + 1])  # a run still writing: its torn last line is no row
-            frame = pd.read_csv(complete, dtype={"space": str, "arch": str, "dataset": str, "proxy": str, "data_config": str,
-                                             "proxy_version": str,
-                                             "status": str, "error": str})
+            frame = pd.read_csv(
+                complete,
+                dtype={
+                    "space": str,
+                    "arch": str,
+                    "dataset": str,
+                    "proxy": str,
+                    "data_config": str,
+                    "proxy_version": str,
+                    "status": str,
+                    "error": str,
+                },
+            )
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise NasproxError(f"cannot parse {path}: {first_line}") from None
@@ -90,8 +101,10 @@ def check_one_setting(long: pd.DataFrame) -> None:
     rows = clash[(clash["space"] == space) & (clash["dataset"] == dataset) & (clash["proxy"] == proxy)]
     differing = [c for c in cols if rows[c].nunique() > 1]
     values = "; ".join(f"{c} in {{{', '.join(sorted(rows[c].unique()))}}}" for c in differing)
-    raise NasproxError(f"{proxy} on {space}/{dataset} was scored under different settings ({values}); "
-                       "give one setting per proxy, or --split-settings to keep them apart as columns")
+    raise NasproxError(
+        f"{proxy} on {space}/{dataset} was scored under different settings ({values}); "
+        "give one setting per proxy, or --split-settings to keep them apart as columns"
+    )
 
 
 def split_settings(long: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +115,11 @@ def split_settings(long: pd.DataFrame) -> pd.DataFrame:
         differing = [c for c in cols if rows[c].astype(str).nunique() > 1]
         if not differing:
             continue
-        label = rows[differing].astype(str).agg(lambda r, differing=differing: ",".join(f"{c}={v}" for c, v in zip(differing, r)), axis=1)
+        label = (
+            rows[differing]
+            .astype(str)
+            .agg(lambda r, differing=differing: ",".join(f"{c}={v}" for c, v in zip(differing, r)), axis=1)
+        )
         long.loc[rows.index, "proxy"] = f"{proxy}@" + label
     return long
 
@@ -127,8 +144,10 @@ def pivot_results(long: pd.DataFrame, keep_settings_apart: bool = False) -> Resu
     meta = long.groupby(keys, sort=True)[meta_cols].first()
     wide = meta.join(scores, how="left").reset_index()
     wide.columns.name = None
-    present = {cast(tuple[str, str], key): tuple(sorted(group.dropna().unique()))
-               for key, group in long.groupby(["space", "dataset"], sort=True)["proxy"]}
+    present = {
+        cast(tuple[str, str], key): tuple(sorted(group.dropna().unique()))
+        for key, group in long.groupby(["space", "dataset"], sort=True)["proxy"]
+    }
     return ResultTable(wide, proxies, gt_cols, present)
 
 
@@ -165,10 +184,10 @@ def target_values(sub: pd.DataFrame, space: str, target: str) -> np.ndarray:
     """Ground truth oriented so that higher is better (sign flipped for lower-is-better targets)."""
     column = target_column(target)
     if column not in sub.columns:
-        available = sorted(c[len(GT_PREFIX):] for c in sub.columns if c.startswith(GT_PREFIX))
+        available = sorted(c[len(GT_PREFIX) :] for c in sub.columns if c.startswith(GT_PREFIX))
         raise NasproxError(f"target '{target}' not in the results (available: {', '.join(available) or 'none'})")
     values = pd.to_numeric(sub[column], errors="coerce").to_numpy(dtype=float)
-    return -values if lower_is_better(space, column[len(GT_PREFIX):]) else values
+    return -values if lower_is_better(space, column[len(GT_PREFIX) :]) else values
 
 
 def nan_reasons(table: ResultTable, target: str | None = None) -> list[str]:
@@ -177,9 +196,13 @@ def nan_reasons(table: ResultTable, target: str | None = None) -> list[str]:
     for space, dataset, sub, _ in table.groups():
         column = target_column(target or default_target(space))
         if column not in sub.columns or sub[column].isna().all():
-            reasons.append(f"{space}/{dataset}: no ground truth '{column[len(GT_PREFIX):]}' in the results "
-                           "(score with --ground-truth CSV or --benchmark FILE); correlations are NaN")
+            reasons.append(
+                f"{space}/{dataset}: no ground truth '{column[len(GT_PREFIX) :]}' in the results "
+                "(score with --ground-truth CSV or --benchmark FILE); correlations are NaN"
+            )
         elif sub[column].notna().sum() < 3:
-            reasons.append(f"{space}/{dataset}: only {int(sub[column].notna().sum())} architecture(s) with ground "
-                           "truth; correlations need at least 3 and are NaN")
+            reasons.append(
+                f"{space}/{dataset}: only {int(sub[column].notna().sum())} architecture(s) with ground "
+                "truth; correlations need at least 3 and are NaN"
+            )
     return reasons

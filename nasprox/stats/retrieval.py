@@ -22,6 +22,7 @@ Precision@T
     (int >= 1) or a fraction of the evaluated architectures (0 < t < 1: T = ceil(t * n)). An
     architecture tied with the T-th best ground truth counts as inside the true top-T.
 """
+
 from __future__ import annotations
 
 import math

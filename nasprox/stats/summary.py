@@ -1,4 +1,5 @@
 """Per (space, dataset, proxy) metric tables computed from a ResultTable."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -24,9 +25,16 @@ def _proxy_scores(table: ResultTable, target: str | None):
             yield ids, sub[proxy].to_numpy(dtype=float), gt
 
 
-def correlation_table(table: ResultTable, *, target: str | None = None, top: float = 0.1,
-                      bootstrap: int = 0, seed: int = 0, ndcg_k: int = 10,
-                      precision_t: int | float = 10) -> pd.DataFrame:
+def correlation_table(
+    table: ResultTable,
+    *,
+    target: str | None = None,
+    top: float = 0.1,
+    bootstrap: int = 0,
+    seed: int = 0,
+    ndcg_k: int = 10,
+    precision_t: int | float = 10,
+) -> pd.DataFrame:
     """Kendall tau and Spearman rho on all and on the top-``top`` by ground truth, per proxy.
 
     ``target`` None uses each space's default target. ``n_used`` counts finite pairs and
@@ -40,39 +48,55 @@ def correlation_table(table: ResultTable, *, target: str | None = None, top: flo
         pairs = finite_pairs(score, gt)
         row = {
             **ids,
-            "kendall": kendall_tau(score, gt), "spearman": spearman_rho(score, gt), "top": top,
+            "kendall": kendall_tau(score, gt),
+            "spearman": spearman_rho(score, gt),
+            "top": top,
             "kendall_top": correlate_top(score, gt, top, "kendall"),
             "spearman_top": correlate_top(score, gt, top, "spearman"),
-            "n_used": pairs.n, "n_nonfinite": pairs.n_nonfinite,
-            "ndcg_at_k": ndcg_at_k(score, gt, ndcg_k), "precision_at_t": precision_at_t(score, gt, precision_t),
-            "ndcg_k": ndcg_k, "precision_t": precision_t,
+            "n_used": pairs.n,
+            "n_nonfinite": pairs.n_nonfinite,
+            "ndcg_at_k": ndcg_at_k(score, gt, ndcg_k),
+            "precision_at_t": precision_at_t(score, gt, precision_t),
+            "ndcg_k": ndcg_k,
+            "precision_t": precision_t,
         }
         if bootstrap:
-            row["kendall_lo"], row["kendall_hi"] = bootstrap_ci(kendall_tau, score, gt, n_resamples=bootstrap, seed=seed)
-            row["spearman_lo"], row["spearman_hi"] = bootstrap_ci(spearman_rho, score, gt, n_resamples=bootstrap, seed=seed)
+            row["kendall_lo"], row["kendall_hi"] = bootstrap_ci(
+                kendall_tau, score, gt, n_resamples=bootstrap, seed=seed
+            )
+            row["spearman_lo"], row["spearman_hi"] = bootstrap_ci(
+                spearman_rho, score, gt, n_resamples=bootstrap, seed=seed
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def search_metrics_table(table: ResultTable, *, target: str | None = None, fraction: float = 0.1,
-                         top_k: int = 64, within: float = 0.05) -> pd.DataFrame:
+def search_metrics_table(
+    table: ResultTable, *, target: str | None = None, fraction: float = 0.1, top_k: int = 64, within: float = 0.05
+) -> pd.DataFrame:
     """Pearson r, pairwise-order probability, top-x%/top-x% overlap and "top-k within top-y%"."""
     rows = []
     for ids, score, gt in _proxy_scores(table, target):
-        rows.append({
-            **ids,
-            "pearson": pearson_r(score, gt),
-            "pairwise_order": pairwise_order_probability(score, gt),
-            "top_overlap": top_overlap(score, gt, fraction),
-            f"top{top_k}_within": top_k_within_top_fraction(score, gt, top_k, within),
-            "n_used": finite_pairs(score, gt).n,
-        })
+        rows.append(
+            {
+                **ids,
+                "pearson": pearson_r(score, gt),
+                "pairwise_order": pairwise_order_probability(score, gt),
+                "top_overlap": top_overlap(score, gt, fraction),
+                f"top{top_k}_within": top_k_within_top_fraction(score, gt, top_k, within),
+                "n_used": finite_pairs(score, gt).n,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def correlation_vs_top(table: ResultTable, *, target: str | None = None,
-                       fractions=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
-                       method: str = "spearman") -> pd.DataFrame:
+def correlation_vs_top(
+    table: ResultTable,
+    *,
+    target: str | None = None,
+    fractions=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+    method: str = "spearman",
+) -> pd.DataFrame:
     """Correlation on the top-x% for a range of x, one row per (space, dataset, proxy, fraction)."""
     rows = []
     for ids, score, gt in _proxy_scores(table, target):

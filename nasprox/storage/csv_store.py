@@ -4,6 +4,7 @@ Every row is written with one ``write`` on an O_APPEND descriptor and fsync'ed p
 SIGKILL can at worst leave one torn trailing line; opening the file again cuts exactly that line
 (nothing complete is ever rewritten) and reads the keys of the finished rows for resume.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,11 +34,21 @@ def _fmt(value) -> str:
 
 def record_row(rec: ScoreRecord, header: list[str]) -> list[str]:
     values = {
-        "space": rec.space, "arch_index": rec.arch_index, "arch": rec.arch, "dataset": rec.dataset,
-        "proxy": rec.proxy, "proxy_version": rec.proxy_version, "seed": rec.seed,
-        "data_config": rec.data_config, "score": float(rec.score), "status": rec.status,
-        "error": rec.error.replace("\n", " ")[:500], "seconds": round(rec.seconds, 6),
-        "peak_mem_mb": round(rec.peak_mem_mb, 3), "batch_size": rec.batch_size, "device": rec.device,
+        "space": rec.space,
+        "arch_index": rec.arch_index,
+        "arch": rec.arch,
+        "dataset": rec.dataset,
+        "proxy": rec.proxy,
+        "proxy_version": rec.proxy_version,
+        "seed": rec.seed,
+        "data_config": rec.data_config,
+        "score": float(rec.score),
+        "status": rec.status,
+        "error": rec.error.replace("\n", " ")[:500],
+        "seconds": round(rec.seconds, 6),
+        "peak_mem_mb": round(rec.peak_mem_mb, 3),
+        "batch_size": rec.batch_size,
+        "device": rec.device,
     }
     for name, val in rec.ground_truth.items():
         values[f"{GT_PREFIX}{name}"] = float(val) if val is not None else None
@@ -99,7 +110,9 @@ class ResultWriter:
             raise NasproxError(f"{self.path} was written with another schema ({detail}); use a new --out file")
         for line_no, values in enumerate(reader, start=2):
             if len(values) != len(file_header):
-                raise NasproxError(f"{self.path}:{line_no} is malformed ({len(values)} fields, expected {len(file_header)})")
+                raise NasproxError(
+                    f"{self.path}:{line_no} is malformed ({len(values)} fields, expected {len(file_header)})"
+                )
             self.done.add(row_key(dict(zip(file_header, values))))
             self.rows_before += 1
         if complete != total:  # a torn last line from a killed run: cut only that

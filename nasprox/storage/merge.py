@@ -1,4 +1,5 @@
 """Combine shard CSVs into one, checking that nothing is duplicated or missing."""
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,9 @@ def read_result_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def merge_results(paths: list[Path], out: Path, expected: set[tuple[str, str]] | None = None,
-                  allow_missing: bool = False) -> MergeReport:
+def merge_results(
+    paths: list[Path], out: Path, expected: set[tuple[str, str]] | None = None, allow_missing: bool = False
+) -> MergeReport:
     """Merge ``paths`` into ``out``; ``expected`` = the (arch, proxy) pairs the full run must contain.
 
     Nothing is written when rows are duplicated, or missing without ``allow_missing``.
@@ -66,8 +68,10 @@ def merge_results(paths: list[Path], out: Path, expected: set[tuple[str, str]] |
             except ValueError:
                 raise NasproxError(f"{path}:{line_no} has a non-integer arch_index or seed") from None
             if key in seen:
-                raise NasproxError(f"duplicate row for arch {row[h.index('arch')]} proxy {row[h.index('proxy')]} "
-                                   f"in {path} and {seen[key]}")
+                raise NasproxError(
+                    f"duplicate row for arch {row[h.index('arch')]} proxy {row[h.index('proxy')]} "
+                    f"in {path} and {seen[key]}"
+                )
             seen[key] = path
             merged.append(row)
         for run in read_provenance(path):
@@ -81,8 +85,10 @@ def merge_results(paths: list[Path], out: Path, expected: set[tuple[str, str]] |
         report.verified = True
         if report.missing and not allow_missing:
             sample = ", ".join(f"{arch}/{proxy}" for arch, proxy in report.missing[:3])
-            raise NasproxError(f"{len(report.missing)} (arch, proxy) rows are missing, e.g. {sample} "
-                               "(rerun the shard commands to resume them, or pass --allow-missing)")
+            raise NasproxError(
+                f"{len(report.missing)} (arch, proxy) rows are missing, e.g. {sample} "
+                "(rerun the shard commands to resume them, or pass --allow-missing)"
+            )
     tmp = out.with_name(out.name + ".tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,5 +105,10 @@ def merge_results(paths: list[Path], out: Path, expected: set[tuple[str, str]] |
         tmp.unlink(missing_ok=True)  # never leave a stray temporary file behind
     runs = [dict(run, source_csv=str(p)) for p in paths for run in read_provenance(p)]
     Path(str(out) + ".provenance.json").write_text(
-        json.dumps({"schema_version": SCHEMA_VERSION, "merged_from": [str(p) for p in paths], "runs": runs}, indent=1, default=str))
+        json.dumps(
+            {"schema_version": SCHEMA_VERSION, "merged_from": [str(p) for p in paths], "runs": runs},
+            indent=1,
+            default=str,
+        )
+    )
     return report

@@ -1,4 +1,5 @@
 """Provenance sidecar ``<out>.provenance.json``: versions, hardware, seeds, config hash. No hostname."""
+
 from __future__ import annotations
 
 import hashlib
@@ -110,8 +111,14 @@ def write_provenance(out_csv: str | Path, config: Mapping[str, Any], extra: Mapp
     """Append this run's provenance to the sidecar (one entry per run or worker; resumes add entries)."""
     path = _sidecar(out_csv)
     runs = read_provenance(out_csv)  # a damaged sidecar must not stop scoring; the CSV is the source of truth
-    entry = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "schema_version": SCHEMA_VERSION,
-             "config": dict(config), "config_hash": config_hash(config), "pid": os.getpid(), **environment()}
+    entry = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "schema_version": SCHEMA_VERSION,
+        "config": dict(config),
+        "config_hash": config_hash(config),
+        "pid": os.getpid(),
+        **environment(),
+    }
     if extra:
         entry.update(extra)
     runs.append(entry)

@@ -2,6 +2,7 @@
 
 Bump SCHEMA_VERSION when a column changes meaning; readers refuse other versions.
 """
+
 from __future__ import annotations
 
 from nasprox.core import ResultKey
@@ -23,7 +24,7 @@ COLUMNS: dict[str, str] = {
     "error": "one-line reason when status is not ok",
     "seconds": "wall seconds for this proxy on this architecture (excluding model build)",
     "peak_mem_mb": "MiB; CUDA: the allocator's peak during this proxy; CPU: the scoring process's peak RSS so far "
-                   "(a high-water mark since the process started, not this proxy's own use)",
+    "(a high-water mark since the process started, not this proxy's own use)",
     "batch_size": "batch size actually used (after any OOM back-off)",
     "device": "cpu | cuda:N",
     # ground truth: present when the space has benchmark files configured; empty otherwise

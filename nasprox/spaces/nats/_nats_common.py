@@ -16,6 +16,7 @@ anything) raises one line naming the architectures it holds, unless the CSV has 
 ``ground_truth`` returns ``test_acc``, ``valid_acc`` (accuracy in percent), ``params`` and
 ``flops`` (millions) when known; an empty dict when nothing is configured.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -84,14 +85,26 @@ class NatsSpace(SearchSpace):
         if benchmark is not None:
             from nasprox.spaces.nats._nats_files import NatsArchive
 
-            self._archive = NatsArchive(Path(benchmark), self.space_label, self.base_names, self.all_keys(), self.hp,
-                                        self.source, self.csv_source)
+            self._archive = NatsArchive(
+                Path(benchmark),
+                self.space_label,
+                self.base_names,
+                self.all_keys(),
+                self.hp,
+                self.source,
+                self.csv_source,
+            )
         if ground_truth is not None:
             from nasprox.spaces._gt_csv import read_ground_truth_csv
 
             table = read_ground_truth_csv(
-                Path(ground_truth), space=self.name, datasets=DATASET_ALIASES, fields=self.gt_fields,
-                canonical=self.canonical, default_field=self.default_target, source=self.csv_source,
+                Path(ground_truth),
+                space=self.name,
+                datasets=DATASET_ALIASES,
+                fields=self.gt_fields,
+                canonical=self.canonical,
+                default_field=self.default_target,
+                source=self.csv_source,
             )
             for key, per_dataset in table.items():
                 for dataset, fields in per_dataset.items():

@@ -32,6 +32,7 @@ Fields (``NatsArchive.fields``), following the API's own ``remap_dataset_set_nam
 Pickles can run code when loaded, so the unpickler only admits the few globals the real files use
 (``collections.OrderedDict`` and numpy scalars/dtypes); anything else is refused.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -82,7 +83,9 @@ def load_pbz2(path: Path, source: str | None = None):
     absent (both NATS-Bench archives when not given).
     """
     if not path.is_file():
-        raise NasproxError(missing(f"NATS-Bench file not found: {path}", *([source] if source else ["nats-tss", "nats-sss"])))
+        raise NasproxError(
+            missing(f"NATS-Bench file not found: {path}", *([source] if source else ["nats-tss", "nats-sss"]))
+        )
     try:
         with bz2.open(path, "rb") as handle:
             payload = handle.read()
@@ -101,8 +104,16 @@ class NatsArchive:
     architectures (this also catches a TSS archive given to the SSS space and vice versa).
     """
 
-    def __init__(self, path: Path, space_label: str, base_names: Sequence[str], keys: Sequence[str], hp: str,
-                 source: str, csv_source: str):
+    def __init__(
+        self,
+        path: Path,
+        space_label: str,
+        base_names: Sequence[str],
+        keys: Sequence[str],
+        hp: str,
+        source: str,
+        csv_source: str,
+    ):
         self.space_label = space_label
         self.source, self.csv_source = source, csv_source  # keys of nasprox.core.sources.SOURCES
         self.hp = str(hp)
@@ -145,7 +156,10 @@ class NatsArchive:
         return missing(
             f"{self.path} holds the records of {len(held):,} of {self.total:,} {self.space_label} architectures "
             f"({shown or 'none'}), not of architecture {index}: select among those, or give the ground truth "
-            "of the others as a CSV", self.csv_source, self.source)
+            "of the others as a CSV",
+            self.csv_source,
+            self.source,
+        )
 
     def _open(self, path: Path, base_names: Sequence[str]) -> tuple[Path, dict]:
         if path.is_dir():
@@ -153,12 +167,18 @@ class NatsArchive:
                 return path, load_pbz2(path / f"meta.{PICKLE_EXT}", self.source)
             for base in base_names:  # a TORCH_HOME-like folder holding the benchmark
                 if (path / f"{base}-simple" / f"meta.{PICKLE_EXT}").is_file():
-                    return path / f"{base}-simple", load_pbz2(path / f"{base}-simple" / f"meta.{PICKLE_EXT}", self.source)
+                    return path / f"{base}-simple", load_pbz2(
+                        path / f"{base}-simple" / f"meta.{PICKLE_EXT}", self.source
+                    )
                 if (path / f"{base}.{PICKLE_EXT}").is_file():
                     return self._open(path / f"{base}.{PICKLE_EXT}", base_names)
-            raise NasproxError(missing(
-                f"no NATS-Bench {self.space_label} files in {path} (expected meta.{PICKLE_EXT} or "
-                f"{base_names[0]}-simple/)", self.source))
+            raise NasproxError(
+                missing(
+                    f"no NATS-Bench {self.space_label} files in {path} (expected meta.{PICKLE_EXT} or "
+                    f"{base_names[0]}-simple/)",
+                    self.source,
+                )
+            )
         if not path.exists():
             raise NasproxError(missing(f"NATS-Bench benchmark path not found: {path}", self.source))
         data = load_pbz2(path, self.source)  # the single-file archive
@@ -184,8 +204,12 @@ class NatsArchive:
             if found is None:
                 if self.partial:
                     raise NasproxError(self.missing_record(index))
-                raise NasproxError(missing(
-                    f"NATS-Bench file not found: {candidates[0]} ({self.space_label} architecture {index})", self.source))
+                raise NasproxError(
+                    missing(
+                        f"NATS-Bench file not found: {candidates[0]} ({self.space_label} architecture {index})",
+                        self.source,
+                    )
+                )
             record = load_pbz2(found, self.source)
         if not isinstance(record, dict) or not record:
             raise NasproxError(f"{self.path}: architecture {index} record is not a dict of hyper-parameter results")
@@ -220,7 +244,9 @@ class NatsArchive:
                 if value is not None:
                     out[name] = value
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise NasproxError(f"{self.path}: architecture {index} record is malformed ({exc.__class__.__name__}: {exc})") from None
+            raise NasproxError(
+                f"{self.path}: architecture {index} record is malformed ({exc.__class__.__name__}: {exc})"
+            ) from None
         return out
 
 

@@ -19,6 +19,7 @@ NASLib op tuple
     op codes 0=skip 1=none 2=conv3x3 3=conv1x1 4=avg_pool (:data:`NASLIB_OPS`; HW-NAS-Bench,
     NAS-Bench-Suite-Zero), i.e. ``|{o0}~0|+|{o1}~0|{o3}~1|+|{o2}~0|{o4}~1|{o5}~2|``.
 """
+
 from __future__ import annotations
 
 import re

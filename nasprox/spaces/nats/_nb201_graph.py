@@ -24,6 +24,7 @@ prediction with neural graph features", ICML 2024)
     15 cells of the C=16, N=5 TinyNetwork (cells only, 32x32 input; stem, reduction blocks and
     classifier are the same for every cell and left out). No torch, no model build.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,8 +34,13 @@ from nasprox.spaces.nats._nb201_codec import EDGES, OPS, arch_string, cell_ops
 # the four input->output paths of the complete 4-node DAG, as edge positions in EDGES
 PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
 CONVS = ("nor_conv_1x1", "nor_conv_3x3")
-SHORT = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "conv1x1", "nor_conv_3x3": "conv3x3",
-         "avg_pool_3x3": "avg_pool"}
+SHORT = {
+    "none": "none",
+    "skip_connect": "skip",
+    "nor_conv_1x1": "conv1x1",
+    "nor_conv_3x3": "conv3x3",
+    "avg_pool_3x3": "avg_pool",
+}
 # TinyNetwork C=16, N=5: 5 cells per stage at (channels, resolution for a 32x32 input)
 STAGES = ((16, 32), (32, 16), (64, 8))
 CELLS_PER_STAGE = 5
@@ -90,7 +96,8 @@ def nb201_features(key: str) -> dict[str, float]:
     feats["input_out_degree"] = float(sum(live[e] for e, (u, _) in enumerate(EDGES) if u == 0))
     n3, n1 = ops.count("nor_conv_3x3"), ops.count("nor_conv_1x1")
     # ReLUConvBN: conv weight C*C*k*k (no bias) + BN affine 2C; dead convs still hold parameters
-    feats["cell_params_k"] = CELLS_PER_STAGE * sum(n3 * (9 * c * c + 2 * c) + n1 * (c * c + 2 * c)
-                                                   for c, _ in STAGES) / 1e3
+    feats["cell_params_k"] = (
+        CELLS_PER_STAGE * sum(n3 * (9 * c * c + 2 * c) + n1 * (c * c + 2 * c) for c, _ in STAGES) / 1e3
+    )
     feats["cell_macs_m"] = CELLS_PER_STAGE * sum((9 * n3 + n1) * c * c * r * r for c, r in STAGES) / 1e6
     return feats

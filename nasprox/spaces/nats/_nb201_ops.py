@@ -13,6 +13,7 @@ xautodl's ``(features, logits)`` tuple.
 Parameter counts therefore equal the benchmark's ``params`` (xautodl ``count_parameters_in_MB``,
 all parameters); ``tests/test_space_nats.py`` checks them against the NATS records and NASLib.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -102,11 +103,14 @@ class ConvAvgPool2d(nn.AvgPool2d):
         if x.dim() != 4 or x.device.type != "cpu":
             return super().forward(x)
         channels, height, width = x.shape[1], x.shape[2], x.shape[3]
-        ones = torch.ones(channels, 1, 3, 3, dtype=x.dtype).contiguous(memory_format=torch.channels_last
-                                                                        if x.is_contiguous(memory_format=torch.channels_last)
-                                                                        else torch.contiguous_format)
-        counts = nn.functional.avg_pool2d(x.new_ones(1, 1, height, width), 3, 1, 1, count_include_pad=True,
-                                          divisor_override=1)
+        ones = torch.ones(channels, 1, 3, 3, dtype=x.dtype).contiguous(
+            memory_format=torch.channels_last
+            if x.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format
+        )
+        counts = nn.functional.avg_pool2d(
+            x.new_ones(1, 1, height, width), 3, 1, 1, count_include_pad=True, divisor_override=1
+        )
         return nn.functional.conv2d(x, ones, padding=1, groups=channels) / counts
 
 
@@ -114,8 +118,14 @@ def use_conv_avg_pool(model: nn.Module) -> nn.Module:
     """Swap every NB201 ``avg_pool_3x3`` AvgPool2d of ``model`` for ``ConvAvgPool2d`` (in place)."""
     for module in model.modules():
         op = getattr(module, "op", None)
-        if isinstance(module, POOLING) and type(op) is nn.AvgPool2d and op.kernel_size == 3 and op.stride == 1 \
-                and op.padding == 1 and not op.count_include_pad:
+        if (
+            isinstance(module, POOLING)
+            and type(op) is nn.AvgPool2d
+            and op.kernel_size == 3
+            and op.stride == 1
+            and op.padding == 1
+            and not op.count_include_pad
+        ):
             module.op = ConvAvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     return model
 
@@ -157,9 +167,7 @@ class FactorizedReduce(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         if stride == 2:
             c_outs = [C_out // 2, C_out - C_out // 2]
-            self.convs = nn.ModuleList(
-                nn.Conv2d(C_in, c, 1, stride=stride, padding=0, bias=not affine) for c in c_outs
-            )
+            self.convs = nn.ModuleList(nn.Conv2d(C_in, c, 1, stride=stride, padding=0, bias=not affine) for c in c_outs)
             self.pad = nn.ConstantPad2d((0, 1, 0, 1), 0)
         elif stride == 1:
             self.conv = nn.Conv2d(C_in, C_out, 1, stride=stride, padding=0, bias=not affine)
@@ -207,7 +215,8 @@ class InferCell(nn.Module):
         self.node_IN: list[list[int]] = []
         self.node_IX: list[list[int]] = []
         self.genotype: tuple[tuple[tuple[str, int], ...], ...] = tuple(
-            tuple((str(op), int(j)) for op, j in node) for node in genotype)
+            tuple((str(op), int(j)) for op, j in node) for node in genotype
+        )
         for node_info in self.genotype:
             cur_index, cur_innod = [], []
             for op_name, op_in in node_info:
@@ -224,8 +233,11 @@ class InferCell(nn.Module):
         self.in_dim = C_in
         self.out_dim = C_out
         # nodes that keep xautodl's 0 + ... sum (see forward): all edges ``none``, or one ``skip_connect``
-        self._sum_from_zero = [all(isinstance(self.layers[i], Zero) for i in node)
-                               or (len(node) == 1 and isinstance(self.layers[node[0]], Identity)) for node in self.node_IX]
+        self._sum_from_zero = [
+            all(isinstance(self.layers[i], Zero) for i in node)
+            or (len(node) == 1 and isinstance(self.layers[node[0]], Identity))
+            for node in self.node_IX
+        ]
 
     def extra_repr(self):
         return f"nodes={self.nodes}, inC={self.in_dim}, outC={self.out_dim}, {genotype_string(self.genotype)}"

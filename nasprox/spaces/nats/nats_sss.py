@@ -6,6 +6,7 @@ NATS index, which is the product order with the last layer varying fastest (chec
 the fixed cell of the benchmark (the best NB201 cell). Ground truth reads the 90-epoch results
 (``hp='90'``, PROXY_SPEC §1).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,8 +29,11 @@ class NatsSssSpace(NatsSpace):
     base_names = ("NATS-sss-v1_0-50262",)
     space_label = "NATS-Bench SSS"
     source, csv_source = "nats-sss", "nats-sss-csv"
-    files_help = describe_files(source, csv_source, note="--benchmark also takes the folder holding the -simple "
-                                "directory; results read at hp=90")
+    files_help = describe_files(
+        source,
+        csv_source,
+        note="--benchmark also takes the folder holding the -simple directory; results read at hp=90",
+    )
 
     def __init__(self, hp: str = "90") -> None:
         super().__init__(hp)
@@ -77,13 +81,17 @@ class NatsSssSpace(NatsSpace):
         for i in range(LAYERS):
             for c in CHANNELS:
                 if str(c) != values[i]:
-                    out.append(self.index_of(":".join(values[:i] + [str(c)] + values[i + 1:])))
+                    out.append(self.index_of(":".join(values[:i] + [str(c)] + values[i + 1 :])))
         return out
 
     def arch_features(self, arch: ArchRef) -> dict[str, float]:
         """Channel widths per layer plus their min / max / mean and the number of width changes."""
         widths = [float(v) for v in self.canonical(arch.key).split(":")]
         feats = {f"width_{i + 1}": w for i, w in enumerate(widths)}
-        feats.update(width_min=min(widths), width_max=max(widths), width_mean=sum(widths) / len(widths),
-                     width_changes=float(sum(a != b for a, b in zip(widths, widths[1:]))))
+        feats.update(
+            width_min=min(widths),
+            width_max=max(widths),
+            width_mean=sum(widths) / len(widths),
+            width_changes=float(sum(a != b for a, b in zip(widths, widths[1:]))),
+        )
         return feats

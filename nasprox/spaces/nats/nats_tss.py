@@ -19,6 +19,7 @@ Models
 
 Ground truth: see ``_nats_common`` / ``_nats_files`` (default ``hp='200'``, the 200-epoch runs).
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,12 +61,17 @@ def nb201_unique_representatives() -> tuple[str, ...]:
 
 @space("nats-tss", aliases=("nb201", "nasbench201", "nas-bench-201"))
 class NatsTssSpace(NatsSpace):
-    description = "NATS-Bench topology (= NAS-Bench-201): 15,625 cells, TinyNetwork C=16 N=5, cifar10/cifar100/ImageNet16-120"
+    description = (
+        "NATS-Bench topology (= NAS-Bench-201): 15,625 cells, TinyNetwork C=16 N=5, cifar10/cifar100/ImageNet16-120"
+    )
     base_names = ("NATS-tss-v1_0-3ffb9",)
     space_label = "NATS-Bench topology (tss)"
     source, csv_source = "nats-tss", "nats-tss-csv"
-    files_help = describe_files(source, csv_source, note="--benchmark also takes the folder holding the -simple "
-                                "directory; results read at hp=200")
+    files_help = describe_files(
+        source,
+        csv_source,
+        note="--benchmark also takes the folder holding the -simple directory; results read at hp=200",
+    )
 
     def __init__(self, hp: str = "200") -> None:
         super().__init__(hp)
@@ -99,8 +105,7 @@ class NatsTssSpace(NatsSpace):
         """All cells one edge-op away (24 of them), for local search / mutation."""
         ops = list(cell_ops(self.key(index)))
         index_of = _index()
-        return [index_of[arch_string(ops[:e] + [op] + ops[e + 1:])]
-                for e in range(6) for op in OPS if op != ops[e]]
+        return [index_of[arch_string(ops[:e] + [op] + ops[e + 1 :])] for e in range(6) for op in OPS if op != ops[e]]
 
     def arch_features(self, arch: ArchRef) -> dict[str, float]:
         """GRAF-style cell features: op counts, path counts, conv depth, cell #params/MACs (``_nb201_graph``)."""

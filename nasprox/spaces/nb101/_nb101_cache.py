@@ -10,6 +10,7 @@ padded), ``ops`` (uint8, N x 7, codes into ``OP_TABLE``, 255 = padding),
 ``trainable_parameters`` (int64), ``test_acc`` / ``valid_acc`` (float64, N x 3: the final
 accuracies of the 108-epoch repeats as fractions, NaN where a repeat is missing).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -212,7 +213,14 @@ def read_cache(path: Path) -> NB101Table:
             if int(data["version"]) != CACHE_VERSION:
                 raise NasproxError(f"NB101 cache {path} has version {int(data['version'])}, expected {CACHE_VERSION}")
             table = NB101Table(**{name: data[name] for name in NB101Table.__dataclass_fields__})
-    except (OSError, KeyError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile) as err:  # truncated/corrupt .npz
+    except (
+        OSError,
+        KeyError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+        zipfile.BadZipFile,
+    ) as err:  # truncated/corrupt .npz
         raise NasproxError(f"cannot read NB101 cache {path} ({err.__class__.__name__})") from None
     if not (len(table.hashes) == len(table.adjacency) == len(table.test_acc) > 0):
         raise NasproxError(f"NB101 cache {path} has inconsistent columns")

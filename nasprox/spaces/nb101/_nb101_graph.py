@@ -15,6 +15,7 @@ Spec formats accepted by :func:`parse_spec` (documented for users in ``nb101.py`
   (``naslib/search_spaces/nasbench101/conversions.py``), as in NAS-Bench-Suite-Zero keys.
 * JSON object: ``{"matrix": [[...], ...], "ops": ["input", ..., "output"]}`` (upstream ModelSpec).
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -15,6 +15,7 @@ equals the benchmark's ``trainable_parameters`` (TF trainable variables: kernels
 gamma/beta, dense kernel and bias). BatchNorm keeps PyTorch defaults (eps 1e-5 as upstream;
 momentum only affects running statistics, which the proxies never use in train mode).
 """
+
 from __future__ import annotations
 
 import torch
@@ -81,9 +82,7 @@ class NB101Cell(nn.Module):
         self.cell = cell
         n = cell.num_vertices
         self.channels = vertex_channels(in_channels, out_channels, cell)
-        self.ops = nn.ModuleList(
-            [nn.Identity()] + [_vertex_op(cell.ops[v], self.channels[v]) for v in range(1, n - 1)]
-        )
+        self.ops = nn.ModuleList([nn.Identity()] + [_vertex_op(cell.ops[v], self.channels[v]) for v in range(1, n - 1)])
         # projection of the cell input for every vertex with an input edge (keyed by vertex)
         self.projections = nn.ModuleDict(
             {str(v): ConvBnRelu(in_channels, self.channels[v], 1) for v in range(1, n) if cell.edge(0, v)}
@@ -105,8 +104,10 @@ class NB101Cell(nn.Module):
             values.append(self.ops[v](total))
         if not self._to_output:
             return self.projections[str(n - 1)](x)
-        out = values[self._to_output[0]] if len(self._to_output) == 1 else torch.cat(
-            [values[v] for v in self._to_output], dim=1
+        out = (
+            values[self._to_output[0]]
+            if len(self._to_output) == 1
+            else torch.cat([values[v] for v in self._to_output], dim=1)
         )
         if str(n - 1) in self.projections:
             out = out + self.projections[str(n - 1)](x)

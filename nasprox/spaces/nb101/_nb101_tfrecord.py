@@ -24,6 +24,7 @@ field numbers (``nasbench/lib/model_metrics.proto``, proto2) are::
 ``evaluation_data[2]`` is the end of training (``[0]`` is step 0, ``[1]`` half-way), as read by
 ``NASBench.__init__``. The file is read in chunks; CRCs are checked in numpy batches.
 """
+
 from __future__ import annotations
 
 import base64
@@ -130,8 +131,7 @@ def iter_records(path: Path, chunk_bytes: int = _CHUNK_BYTES) -> Iterator[bytes]
                             "(damaged, or not a TFRecord file)"
                         )
                     raise NasproxError(
-                        f"{path}: truncated record at byte {offset} "
-                        "(incomplete download, or not a TFRecord file)"
+                        f"{path}: truncated record at byte {offset} (incomplete download, or not a TFRecord file)"
                     )
                 body = handle.read(length + 4)
                 if len(body) != length + 4:  # the file shrank while being read
@@ -220,7 +220,11 @@ class Evaluation:
 
 
 _EVAL_DOUBLES = {
-    1: "current_epoch", 2: "training_time", 3: "train_accuracy", 4: "validation_accuracy", 5: "test_accuracy"
+    1: "current_epoch",
+    2: "training_time",
+    3: "train_accuracy",
+    4: "validation_accuracy",
+    5: "test_accuracy",
 }
 
 

@@ -25,6 +25,7 @@ Ground truth (``configure(benchmark=...)``)
     ``repeat`` to 0, 1 or 2 for one run. ``params`` is ``trainable_parameters`` (a count, not
     millions).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -50,8 +51,10 @@ class NB101Space(SearchSpace):
     gt_fields = ("test_acc", "valid_acc", "params")
     default_target = "test_acc"
     files_help = describe_files(
-        "nb101", note="--benchmark also takes the .npz cache built from the tfrecord; without it give architectures "
-        "as cell specs such as 0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m")
+        "nb101",
+        note="--benchmark also takes the .npz cache built from the tfrecord; without it give architectures "
+        "as cell specs such as 0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m",
+    )
 
     def __init__(self) -> None:
         self._table: NB101Table | None = None  # set once a benchmark is configured
@@ -126,7 +129,9 @@ class NB101Space(SearchSpace):
     # -- ground truth -----------------------------------------------------------------------
     def configure(self, benchmark: Path | None = None, ground_truth: Path | None = None) -> None:
         if ground_truth is not None:
-            raise NasproxError(missing("nb101 reads its ground truth from the NAS-Bench-101 tfrecord, not a CSV", "nb101"))
+            raise NasproxError(
+                missing("nb101 reads its ground truth from the NAS-Bench-101 tfrecord, not a CSV", "nb101")
+            )
         if benchmark is None:
             return
         from nasprox.spaces.nb101._nb101_cache import load_benchmark
@@ -151,8 +156,12 @@ class NB101Space(SearchSpace):
 
     def _require_table(self, what: str):
         if self._table is None:
-            raise NasproxError(missing(
-                f"nb101 needs the benchmark file to {what} (or give architectures explicitly as cell specs)", "nb101"))
+            raise NasproxError(
+                missing(
+                    f"nb101 needs the benchmark file to {what} (or give architectures explicitly as cell specs)",
+                    "nb101",
+                )
+            )
         return self._table
 
 

@@ -12,6 +12,7 @@ Benchmark index of a log: ``recepie_id mod 1,000,000``. The WikiText-2 runs carr
 1,000,000 + position (ids 1000000-1000002 are the list's first three recipes, the classic RNN,
 LSTM and GRU cells, as in the release's ``recepies_example.json``); PTB runs carry the position.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,7 @@ def load_recipe_text(text: str) -> dict:
     except json.JSONDecodeError as exc:
         raise NasproxError(f"not a NAS-Bench-NLP recipe (invalid JSON: {exc.msg})") from None
     if not isinstance(recipe, dict):
-        raise NasproxError("a NAS-Bench-NLP recipe is a JSON object {node: {\"op\": ..., \"input\": [...]}}")
+        raise NasproxError('a NAS-Bench-NLP recipe is a JSON object {node: {"op": ..., "input": [...]}}')
     return recipe
 
 

@@ -25,6 +25,7 @@ regulariser, not architecture, and makes every forward random, so ``dropout=Fals
 default of the space) builds the network without it; ``dropout=True`` applies the benchmark's
 rates in train mode (locked dropout masks shared over time, as AWD-LSTM).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-OPS = ("linear", "blend", "elementwise_prod", "elementwise_sum", "activation_tanh", "activation_sigm",
-       "activation_leaky_relu")
+OPS = (
+    "linear",
+    "blend",
+    "elementwise_prod",
+    "elementwise_sum",
+    "activation_tanh",
+    "activation_sigm",
+    "activation_leaky_relu",
+)
 _HIDDEN_IN = re.compile(r"^h_prev_(\d+)$")
 _HIDDEN_OUT = re.compile(r"^h_new_(\d+)$")
 
@@ -53,7 +61,12 @@ def check_recipe(recipe) -> list[str]:
     if not isinstance(recipe, dict) or not recipe:
         raise RecipeError("a NAS-Bench-NLP recipe is a non-empty JSON object {node: {op, input}}")
     for name, spec in recipe.items():
-        if not isinstance(spec, dict) or "op" not in spec or not isinstance(spec.get("input"), list) or not spec["input"]:
+        if (
+            not isinstance(spec, dict)
+            or "op" not in spec
+            or not isinstance(spec.get("input"), list)
+            or not spec["input"]
+        ):
             raise RecipeError(f"recipe node '{name}' needs an 'op' and a non-empty 'input' list")
         if spec["op"] not in OPS:
             raise RecipeError(f"recipe node '{name}' has unknown op '{spec['op']}' (known: {', '.join(OPS)})")
@@ -77,7 +90,9 @@ def check_recipe(recipe) -> list[str]:
         for src in spec["input"]:
             m = _HIDDEN_IN.match(src)
             if m and int(m.group(1)) >= len(outputs):
-                raise RecipeError(f"node '{name}' reads {src} but the cell only produces {len(outputs)} hidden state(s)")
+                raise RecipeError(
+                    f"node '{name}' reads {src} but the cell only produces {len(outputs)} hidden state(s)"
+                )
     order: list[str] = []
     state: dict[str, str] = {}
 

@@ -28,6 +28,7 @@ Ground truth (lower is better; log-perplexity = cross-entropy in nats per token)
     ``num_params``. Runs that diverged (status ``loss is nan!``) give no losses. Several OK runs of
     one benchmark id are averaged. Only the logs of the architecture's dataset are used.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,10 @@ class NBNLPSpace(SearchSpace):
     default_target = "val_loss"
     lower_is_better_targets = frozenset({"val_loss", "test_loss", "val_loss_best"})
     files_help = describe_files(
-        "nb-nlp", note="--benchmark takes a folder, a .zip or single log files, and/or the recipe list "
-        "models_recepies.json; recipes can also be given as JSON with --arch-list")
+        "nb-nlp",
+        note="--benchmark takes a folder, a .zip or single log files, and/or the recipe list "
+        "models_recepies.json; recipes can also be given as JSON with --arch-list",
+    )
 
     def __init__(self, dropout: bool = False) -> None:
         self.dropout = dropout
@@ -75,9 +78,13 @@ class NBNLPSpace(SearchSpace):
     # -- enumeration --------------------------------------------------------------------------
     def __len__(self) -> int:
         if not self._configured:
-            raise NasproxError(missing(
-                "nb-nlp cannot enumerate recipes without benchmark files (training logs or models_recepies.json); "
-                "give them, or recipes as JSON with --arch-list", "nb-nlp"))
+            raise NasproxError(
+                missing(
+                    "nb-nlp cannot enumerate recipes without benchmark files (training logs or models_recepies.json); "
+                    "give them, or recipes as JSON with --arch-list",
+                    "nb-nlp",
+                )
+            )
         return len(self._keys)
 
     def key(self, index: int) -> str:
@@ -97,7 +104,9 @@ class NBNLPSpace(SearchSpace):
         return self._first_index[canonical]
 
     # the vanilla RNN cell, h' = tanh(W [x, h]), in the NAS-Bench-NLP recipe format: buildable without files
-    EXAMPLE_RECIPE = '{"f": {"op": "linear", "input": ["x", "h_prev_0"]}, "h_new_0": {"op": "activation_tanh", "input": ["f"]}}'
+    EXAMPLE_RECIPE = (
+        '{"f": {"op": "linear", "input": ["x", "h_prev_0"]}, "h_new_0": {"op": "activation_tanh", "input": ["f"]}}'
+    )
 
     def examples(self, n: int = 2) -> list[ArchRef]:
         if self._configured:
@@ -123,8 +132,14 @@ class NBNLPSpace(SearchSpace):
     # -- models -------------------------------------------------------------------------------
     def input_spec(self, dataset: str) -> InputSpec:
         self.check_dataset(dataset)
-        return InputSpec(kind="tokens", shape=(BPTT,), num_classes=VOCAB_SIZES[dataset], norm="none",
-                         task="language_model", target_shape=(BPTT,))
+        return InputSpec(
+            kind="tokens",
+            shape=(BPTT,),
+            num_classes=VOCAB_SIZES[dataset],
+            norm="none",
+            task="language_model",
+            target_shape=(BPTT,),
+        )
 
     def build(self, arch: ArchRef, dataset: str):
         from nasprox.spaces.nlp._nlp_model import RecipeLanguageModel  # torch only when building
@@ -153,8 +168,12 @@ class NBNLPSpace(SearchSpace):
             recipes = read_recipe_list(path) if path.suffix != ".zip" else None
             runs = read_logs(path)
             if recipes is None and not runs:
-                raise NasproxError(missing(
-                    f"{path}: no NAS-Bench-NLP training logs (log_stats_model_*.json) or recipe list found", "nb-nlp"))
+                raise NasproxError(
+                    missing(
+                        f"{path}: no NAS-Bench-NLP training logs (log_stats_model_*.json) or recipe list found",
+                        "nb-nlp",
+                    )
+                )
             for run in runs:
                 self._runs[(run.dataset, run.benchmark_id)].append(run)
             if recipes is not None:
@@ -188,9 +207,11 @@ class NBNLPSpace(SearchSpace):
         if params:
             truth["params"] = float(params[0])
         ok = [r for r in runs if r.ok]
-        for name, pick in (("val_loss", lambda r: final_loss(r.val_losses)),
-                           ("test_loss", lambda r: final_loss(r.test_losses)),
-                           ("val_loss_best", lambda r: best_loss(r.val_losses))):
+        for name, pick in (
+            ("val_loss", lambda r: final_loss(r.val_losses)),
+            ("test_loss", lambda r: final_loss(r.test_losses)),
+            ("val_loss_best", lambda r: best_loss(r.val_losses)),
+        ):
             values = [v for v in map(pick, ok) if v is not None]
             if values:
                 truth[name] = float(mean(values))

@@ -40,6 +40,7 @@ Ground truth
     (segmentsemantic), SSIM (normal, autoencoder), negative MSE loss (room_layout). All are
     higher-is-better; ``valid_loss``/``test_loss`` are lower-is-better.
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,8 +71,12 @@ TASKS: dict[str, Task] = {
     "room_layout": Task("regression", 9, "taskonomy", ("valid_neg_loss",), ("valid_loss",)),
     "jigsaw": Task("classification", 1000, "none", ("valid_top1",), ("valid_loss",)),
     "segmentsemantic": Task("dense_classification", 17, "half", ("valid_acc",), ("valid_loss",)),
-    "normal": Task("dense_regression", 3, "half", ("valid_ssim", "val_ssim"), ("valid_l1_loss", "val_l1_loss", "valid_loss")),
-    "autoencoder": Task("dense_regression", 3, "half", ("valid_ssim", "val_ssim"), ("valid_l1_loss", "val_l1_loss", "valid_loss")),
+    "normal": Task(
+        "dense_regression", 3, "half", ("valid_ssim", "val_ssim"), ("valid_l1_loss", "val_l1_loss", "valid_loss")
+    ),
+    "autoencoder": Task(
+        "dense_regression", 3, "half", ("valid_ssim", "val_ssim"), ("valid_l1_loss", "val_l1_loss", "valid_loss")
+    ),
 }
 
 MICRO_SKELETON = "41414"
@@ -191,8 +196,14 @@ class TransNASSpace(SearchSpace):
             "dense_classification": (r, r),
             "dense_regression": (task.outputs, r, r),
         }.get(task.kind, ())
-        return InputSpec(kind="image", shape=shape, num_classes=task.outputs, norm=task.norm, task=task.kind,
-                         target_shape=target_shape)
+        return InputSpec(
+            kind="image",
+            shape=shape,
+            num_classes=task.outputs,
+            norm=task.norm,
+            task=task.kind,
+            target_shape=target_shape,
+        )
 
     def build(self, arch: ArchRef, dataset: str):
         from nasprox.spaces.transnas._transnas_model import build_task_network  # torch only when building
@@ -316,7 +327,9 @@ class TransNASSpace(SearchSpace):
             try:
                 database = torch.load(path, map_location="cpu", weights_only=False)
             except Exception as exc:
-                raise NasproxError(f"cannot read {path} as a TransNAS-Bench-101 .pth: {exc.__class__.__name__}: {exc}") from None
+                raise NasproxError(
+                    f"cannot read {path} as a TransNAS-Bench-101 .pth: {exc.__class__.__name__}: {exc}"
+                ) from None
         if not isinstance(database, dict) or "data" not in database:
             raise NasproxError(f"{path} is not a TransNAS-Bench-101 API file (no 'data' entry)")
         archs = database["data"].get(self.space_tag)

@@ -19,6 +19,7 @@ Parity notes (behaviour kept on purpose, so parameter counts and shapes match th
   it cuts into a 3x3 grid of tiles in reading order (the benchmark's ``image2tiles4testing``
   reshapes without cutting, which mixes pixels of different tiles; we cut properly).
 """
+
 from __future__ import annotations
 
 import math
@@ -250,9 +251,19 @@ class GenerativeDecoder(nn.Module):
         n = _num_upsample(width)
         leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731
         plan = [  # (c_in, c_out, transposed)
-            (c_in, 1024, False), (1024, 1024, False), (1024, 512, n == 6), (512, 512, False),
-            (512, 256, n >= 5), (256, 128, False), (128, 64, n >= 4), (64, 64, False),
-            (64, 32, n >= 3), (32, 32, False), (32, 16, True), (16, 32, False), (32, 16, True),
+            (c_in, 1024, False),
+            (1024, 1024, False),
+            (1024, 512, n == 6),
+            (512, 512, False),
+            (512, 256, n >= 5),
+            (256, 128, False),
+            (128, 64, n >= 4),
+            (64, 64, False),
+            (64, 32, n >= 3),
+            (32, 32, False),
+            (32, 16, True),
+            (16, 32, False),
+            (32, 16, True),
         ]
         layers = [ConvLayer(a, b, leaky(), True, transposed=t) for a, b, t in plan]
         layers.append(ConvLayer(16, out_channels, nn.Tanh(), False))

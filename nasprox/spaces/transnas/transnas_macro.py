@@ -11,6 +11,7 @@ Architectures
 
 Tasks, inputs, losses, targets and ground truth: see ``nasprox.spaces.transnas._transnas_common``.
 """
+
 from __future__ import annotations
 
 import re

@@ -11,6 +11,7 @@ Architectures
 
 Tasks, inputs, losses, targets and ground truth: see ``nasprox.spaces.transnas._transnas_common``.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,7 +24,9 @@ _MICRO_RE = re.compile(r"^64-41414-([0-3])_([0-3]{2})_([0-3]{3})$")
 
 @space("transnas-micro", aliases=("tnb101-micro", "transbench101-micro"))
 class TransNASMicroSpace(TransNASSpace):
-    description = "TransNAS-Bench-101 micro: 4,096 cells (4 nodes, 6 edges, none/skip/conv1x1/conv3x3) x 7 Taskonomy tasks"
+    description = (
+        "TransNAS-Bench-101 micro: 4,096 cells (4 nodes, 6 edges, none/skip/conv1x1/conv3x3) x 7 Taskonomy tasks"
+    )
     space_tag = "micro"
     files_help = files_help_for(space_tag)
     _op_tuples = staticmethod(micro_op_tuples)
