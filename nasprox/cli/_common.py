@@ -5,11 +5,27 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from nasprox.core import NasproxError, RegistryError
+
+# options shared by `correlate` and `report` (one definition each, so their help cannot drift apart)
+NdcgK = Annotated[int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")]
+PrecisionT = Annotated[
+    str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")
+]
+PopulationOpt = Annotated[
+    str, typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)")
+]
+SplitSettings = Annotated[
+    bool,
+    typer.Option(
+        help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting "
+        "columns instead of refusing"
+    ),
+]
 
 
 def user_errors(fn):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import markdown_is_md, user_errors
+from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, markdown_is_md, user_errors
 
 
 class TableFormat(str, Enum):
@@ -46,22 +46,10 @@ def correlate(
     out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="bootstrap resamples for 95% CIs (0: none)")] = 0,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
-    ndcg_k: Annotated[
-        int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")
-    ] = 10,
-    precision_t: Annotated[
-        str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")
-    ] = "10",
-    population: Annotated[
-        str,
-        typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)"),
-    ] = "all",
-    split_settings: Annotated[
-        bool,
-        typer.Option(
-            help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting columns instead of refusing"
-        ),
-    ] = False,
+    ndcg_k: NdcgK = 10,
+    precision_t: PrecisionT = "10",
+    population: PopulationOpt = "all",
+    split_settings: SplitSettings = False,
 ) -> None:
     """Correlate proxy scores with ground truth: Kendall tau and Spearman rho on all and on the top-x%.
 

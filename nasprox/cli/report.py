@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, user_errors
 
 
 @user_errors
@@ -24,22 +24,10 @@ def report(
         Optional[Path], typer.Option(help="folder of published-number YAMLs (default: configs/published)")
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw figures")] = True,
-    ndcg_k: Annotated[
-        int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")
-    ] = 10,
-    precision_t: Annotated[
-        str, typer.Option(help="T of the precision_at_t column (top-T overlap): a count (10) or a share (5%)")
-    ] = "10",
-    population: Annotated[
-        str,
-        typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)"),
-    ] = "all",
-    split_settings: Annotated[
-        bool,
-        typer.Option(
-            help="keep one proxy scored under different settings (seed, data config, version) apart as proxy@setting columns instead of refusing"
-        ),
-    ] = False,
+    ndcg_k: NdcgK = 10,
+    precision_t: PrecisionT = "10",
+    population: PopulationOpt = "all",
+    split_settings: SplitSettings = False,
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted
