@@ -417,28 +417,37 @@ def test_cli_alias_is_accepted_with_one_warning_line(tmp_path):
     assert (row["proxy"], row["status"], row["batch_size"]) == ("zen", "ok", "4")
 
 
-def test_cli_proxies_details_lists_the_options():
+@pytest.mark.parametrize(
+    "name, exit_code, needles",
+    [
+        pytest.param(
+            "near",
+            0,
+            (
+                "repetitions",
+                "max_batches",
+                "max_columns",
+                "batch_size",
+                "64 (run default)",
+                "forward",
+                "higher is better",
+                "version",
+            ),
+            id="near",
+        ),
+        pytest.param("zen", 0, ("repeats", "16"), id="zen-old-name-and-default"),
+        pytest.param("nera", 2, ("did you mean 'near'",), id="misspelt-name"),
+    ],
+)
+def test_cli_proxies_details_lists_the_options(name, exit_code, needles):
     from typer.testing import CliRunner
 
     from nasprox.cli import app
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = CliRunner().invoke(app, ["proxies", "--details", "near"])
-    assert result.exit_code == 0, result.output
-    text = result.output
-    for needle in (
-        "repetitions",
-        "max_batches",
-        "max_columns",
-        "batch_size",
-        "64 (run default)",
-        "forward",
-        "higher is better",
-        "version",
-    ):
+        result = CliRunner().invoke(app, ["proxies", "--details", name])
+    assert result.exit_code == exit_code, result.output
+    text = result.output if exit_code == 0 else result.stderr  # an error goes to stderr alone
+    for needle in needles:
         assert needle in text, needle
-    zen = CliRunner().invoke(app, ["proxies", "--details", "zen"]).output
-    assert "repeats" in zen and "16" in zen
-    bad = CliRunner().invoke(app, ["proxies", "--details", "nera"])
-    assert bad.exit_code == 2 and "did you mean 'near'" in bad.stderr

@@ -15,6 +15,18 @@ WEIGHT_LAYER_TYPES = (nn.Conv2d, nn.Linear)  # exactly the foresight set, classi
 WeightLayer = nn.Conv2d | nn.Linear  # the type of a WEIGHT_LAYER_TYPES member
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
+# ``@proxy`` metadata shared by the label-free forward proxies on the real batch with BN kept
+# (epsilon, lnwot, linear_regions): splat it into the decorator and write only what differs
+FORWARD_REAL_DATA = dict(
+    version="1",
+    higher_is_better=True,
+    needs_labels=False,
+    needs_gradients=False,
+    needs_real_data=True,
+    bn="kept",
+    cost="forward",
+)
+
 
 def weight_layers(model: nn.Module) -> list[WeightLayer]:
     """Conv2d/Linear modules in registration order (PROXY_SPEC §1.6)."""

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
-from nasprox.proxies._common import logits_of
+from nasprox.proxies._common import FORWARD_REAL_DATA, logits_of
 
 SPACE_WEIGHTS = {
     "nb101": (1e-4, 10.0),
@@ -82,13 +82,7 @@ def weight_pair(ctx: ProxyContext) -> tuple[float, float]:
 @proxy(
     "epsilon",
     "epsinas: normalised mean absolute difference of outputs under two constant shared weights (Gracheva 2021)",
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=False,
-    needs_real_data=True,
-    bn="kept",
-    cost="forward",
+    **FORWARD_REAL_DATA,
     aliases=("epsinas",),
     default_batch_size=256,
     options=(

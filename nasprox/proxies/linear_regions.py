@@ -24,6 +24,7 @@ import torch
 
 from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._activations import count_unique_rows, relu_patterns_4d, require_images, take_samples
+from nasprox.proxies._common import FORWARD_REAL_DATA
 
 
 def count_linear_regions(model: torch.nn.Module, inputs: torch.Tensor) -> int:
@@ -69,13 +70,7 @@ def region_inputs(ctx: ProxyContext) -> torch.Tensor:
 @proxy(
     "linear_regions",
     "Number of distinct ReLU activation patterns (linear regions) among the batch samples (TE-NAS)",
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=False,
-    needs_real_data=True,
-    bn="kept",
-    cost="forward",
+    **FORWARD_REAL_DATA,
     aliases=("n_lr",),
     options=REGION_OPTIONS,
 )

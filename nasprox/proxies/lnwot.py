@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from nasprox.core import ProxyContext, ProxyUndefined, proxy
-from nasprox.proxies._common import forward_hooks, logits_of
+from nasprox.proxies._common import FORWARD_REAL_DATA, forward_hooks, logits_of
 
 KERNEL_LAYER_TYPES = (nn.Conv2d, nn.Conv1d, nn.Linear)
 
@@ -52,13 +52,7 @@ def layer_logdets(ctx: ProxyContext, model: nn.Module | None = None) -> dict[nn.
 @proxy(
     "lnwot",
     "Layer-wise NASWOT: sum over Conv/Linear outputs of log|det| of the binary-code kernel (T-CET paper)",
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=False,
-    needs_real_data=True,
-    bn="kept",
-    cost="forward",
+    **FORWARD_REAL_DATA,
 )
 def lnwot(ctx: ProxyContext) -> float:
     return float(sum(layer_logdets(ctx).values()))

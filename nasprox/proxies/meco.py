@@ -82,9 +82,7 @@ def _score(ctx: ProxyContext, opt: bool) -> float:
     return float(sum(v for v in values if math.isfinite(v)))
 
 
-@proxy(
-    "meco",
-    "MeCo: sum over all module outputs of the minimum eigenvalue of the channel correlation of one image (Jiang et al. 2023)",
+_MECO = dict(
     version="1",
     higher_is_better=True,
     needs_labels=False,
@@ -93,22 +91,18 @@ def _score(ctx: ProxyContext, opt: bool) -> float:
     bn="kept",
     cost="forward",
     default_batch_size=1,
+)  # one real image (the first sample of the fixed batch)
+
+
+@proxy(
+    "meco",
+    "MeCo: sum over all module outputs of the minimum eigenvalue of the channel correlation of one image (Jiang et al. 2023)",
+    **_MECO,
 )
 def meco(ctx: ProxyContext) -> float:
     return _score(ctx, opt=False)
 
 
-@proxy(
-    "meco_opt",
-    "MeCo_opt: MeCo on 8 randomly sampled channels per module output, scaled by n/8",
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=False,
-    needs_real_data=True,
-    bn="kept",
-    cost="forward",
-    default_batch_size=1,
-)
+@proxy("meco_opt", "MeCo_opt: MeCo on 8 randomly sampled channels per module output, scaled by n/8", **_MECO)
 def meco_opt(ctx: ProxyContext) -> float:
     return _score(ctx, opt=True)

@@ -14,18 +14,22 @@ from __future__ import annotations
 from nasprox.core import ProxyContext, proxy
 from nasprox.proxies._saliency import sum_values, synflow_saliency
 
-
-@proxy(
-    "synflow",
-    "Synaptic flow: sum of |weight x dR/dweight| with |weights|, no BN, all-ones input, float64 (Tanaka et al. 2020)",
+_SYNFLOW = dict(
     version="1",
     higher_is_better=True,
     needs_labels=False,
     needs_gradients=True,
     needs_real_data=False,
-    bn="removed",
     cost="backward",
     default_batch_size=1,  # the all-ones input has batch 1
+)  # the members differ only in BN handling
+
+
+@proxy(
+    "synflow",
+    "Synaptic flow: sum of |weight x dR/dweight| with |weights|, no BN, all-ones input, float64 (Tanaka et al. 2020)",
+    bn="removed",
+    **_SYNFLOW,
 )
 def synflow(ctx: ProxyContext) -> float:
     return sum_values(synflow_saliency(ctx, keep_bn=False))
@@ -34,14 +38,8 @@ def synflow(ctx: ProxyContext) -> float:
 @proxy(
     "synflow_bn",
     "Synflow with BatchNorm kept (train-mode batch statistics on the all-ones input)",
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=True,
-    needs_real_data=False,
     bn="kept",
-    cost="backward",
-    default_batch_size=1,
+    **_SYNFLOW,
 )
 def synflow_bn(ctx: ProxyContext) -> float:
     return sum_values(synflow_saliency(ctx, keep_bn=True))
