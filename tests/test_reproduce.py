@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from nasprox.core import PROXIES
+from nasprox.core import PROXIES, NasproxError
 from nasprox.engine.protocol import load_protocols, protocol_runs
 from nasprox.engine.runner import make_space
 from nasprox.engine.selection import select_archs
@@ -56,6 +56,17 @@ def test_slow_proxies_score_a_subset_of_the_same_sample(tmp_path):
         assert len(part) == k and part < full
 
 
+def test_subset_caps_every_run_of_a_nested_protocol_step(tmp_path):
+    proto = load_protocols()["near-table2"]
+    runs = protocol_runs(proto, 500, tmp_path, subset=200)
+    assert {r.n_archs for r in runs} == {200} and {r.dataset for r in runs} == {"cifar10", "cifar100", "ImageNet16-120"}
+    capped = protocol_runs(proto, 500, tmp_path, subset=100)
+    assert {r.n_archs for r in capped} == {100}
+    for bad in ((None, 200), (500, 600), (500, 0)):
+        with pytest.raises(NasproxError, match="--subset"):
+            protocol_runs(proto, bad[0], tmp_path, subset=bad[1])
+
+
 def test_list_shows_every_protocol_with_batches_and_population():
     res = _cli("reproduce", "--list")
     assert res.returncode == 0, res.stderr
@@ -95,7 +106,7 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
         "--protocol-dir",
         str(folder),
         "--sample",
-        "8",
+        "30",
         "--ground-truth",
         str(truth),
         "--out",
@@ -109,17 +120,69 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
     with open(out / "nats-tss_cifar10.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     count = {p: sum(r["proxy"] == p for r in rows) for p in ("params", "flops", "synflow")}
-    assert count == {"params": 8, "flops": 8, "synflow": 4}
+    assert count == {"params": 30, "flops": 30, "synflow": 4}
     synflow_archs = {r["arch"] for r in rows if r["proxy"] == "synflow"}
     assert synflow_archs < {r["arch"] for r in rows if r["proxy"] == "params"}
     with open(out / "report" / "published_vs_ours.csv", newline="") as fh:
         cells = list(csv.DictReader(fh))
     params_rho = [c for c in cells if c["proxy"] == "params" and c["metric"] == "spearman" and c["table"] == "Table 1"]
-    assert len(params_rho) == 1 and params_rho[0]["n_used"] == "8"
+    assert len(params_rho) == 1 and params_rho[0]["n_used"] == "30"
     assert params_rho[0]["verdict"] in ("agrees", "differs") and params_rho[0]["ci_lo"] != ""
     assert "comparable cells agree" in (out / "report" / "published_vs_ours_summary.md").read_text()
     again = _cli(*args)  # resumes: nothing left to score
     assert again.returncode == 0 and "wrote 0 rows" in again.stderr
+
+
+def test_arch_list_replaces_the_sample_and_stand_in_names_the_target(tmp_path):
+    specs = ["0111.0001.0001.0000:31", "010.001.000:1", "011.001.000:3", "0110.0001.0001.0000:m3"]
+    arch_list = tmp_path / "cells.txt"
+    arch_list.write_text("# four NB101 cells\n" + "\n".join(specs) + "\n")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("arch,dataset,valid_acc\n" + "".join(f"{s},cifar10,{90 + i}\n" for i, s in enumerate(specs)))
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    (folder / "toy101.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "id": "toy101",
+                "paper": "near",
+                "tables": ["Table 3"],
+                "title": "toy",
+                "target": "test_acc",
+                "population": {"size": 423624, "label": "NAS-Bench-101"},
+                "runs": [{"space": "nb101", "datasets": {"cifar10": {}}}],
+                "proxies": {"params": {}, "flops": {"max_archs": 2}},
+            }
+        )
+    )
+    out = tmp_path / "out"
+    common = ["reproduce", "toy101", "--protocol-dir", str(folder), "--out", str(out), "--no-progress"]
+    res = _cli(
+        *common,
+        "--arch-list",
+        f"nb101={arch_list}",
+        "--ground-truth",
+        f"nb101={truth}",
+        "--synthetic",
+        "--stand-in",
+        "test_acc=valid_acc",
+        "--bootstrap",
+        "100",
+    )
+    assert res.returncode == 0, res.stderr
+    with open(out / "nb101_cifar10.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    by_proxy = {p: [r for r in rows if r["proxy"] == p] for p in ("params", "flops")}
+    space = make_space("nb101")
+    keys = [space.parse(s).key for s in specs]
+    assert sorted(r["arch"] for r in by_proxy["params"]) == sorted(keys)
+    assert sorted(r["arch"] for r in by_proxy["flops"]) == sorted(keys[:2])  # the first K lines of the list
+    assert {r["gt_valid_acc"] for r in rows} == {"90.0", "91.0", "92.0", "93.0"}
+    with open(out / "report" / "correlations.csv", newline="") as fh:
+        assert {r["target"] for r in csv.DictReader(fh)} == {"valid_acc"}
+    bad = _cli(*common, "--arch-list", f"nb101={arch_list}", "--synthetic", "--stand-in", "test_acc")
+    assert bad.returncode == 2 and "TARGET=OTHER" in bad.stderr and bad.stderr.count("\n") == 1
 
 
 def test_sss_ground_truth_csv_params_are_in_millions_like_the_archive(shared):

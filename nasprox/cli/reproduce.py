@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import StandIn, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -49,12 +51,20 @@ def reproduce(
         Optional[int],
         typer.Option(help="seeded sample of N cells per space (default: every cell, the paper's population)"),
     ] = None,
+    subset: Annotated[
+        Optional[int],
+        typer.Option(help="score only the first K cells of the --sample (nested: a larger K later resumes)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the sample, model init and input batches")] = 0,
     data_root: Annotated[list[str], typer.Option(help="DATASET=PATH (repeatable) or PATH for every dataset")] = [],
     ground_truth: Annotated[
         list[str], typer.Option(help="SPACE=CSV (repeatable) or CSV: plain ground-truth file")
     ] = [],
     benchmark: Annotated[list[str], typer.Option(help="SPACE=PATH (repeatable) or PATH: upstream benchmark file")] = [],
+    arch_list: Annotated[
+        list[str],
+        typer.Option(help="SPACE=FILE (repeatable) or FILE: score the listed cells instead of a sample (one per line)"),
+    ] = [],
     datasets: Annotated[Optional[str], typer.Option(help="comma-separated subset of the protocol's datasets")] = None,
     proxies: Annotated[Optional[str], typer.Option(help="comma-separated subset of the protocol's proxies")] = None,
     synthetic: Annotated[
@@ -72,10 +82,12 @@ def reproduce(
     ] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="bootstrap resamples for the 95% CIs")] = 1000,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    stand_in: StandIn = [],
 ) -> None:
     """Reproduce a published table: score its protocol's runs (resumable), then write the report with
     published-vs-ours (95% bootstrap CI of ours, n used, the paper's population and a verdict)."""
-    from nasprox.engine.protocol import get_protocol, load_protocols
+    from nasprox.engine.protocol import get_protocol, load_protocols, protocol_runs
+    from nasprox.stats import parse_stand_ins
 
     if list_:
         _list(load_protocols(protocol_dir), sample)
@@ -83,40 +95,55 @@ def reproduce(
     if protocol is None:
         raise NasproxError("give a protocol id (see `nasprox reproduce --list`)")
     proto = get_protocol(protocol, protocol_dir)
+    stand_ins = parse_stand_ins(stand_in)  # checked before any scoring
     wanted_ds = datasets.split(",") if datasets else None
     wanted_px = proxies.split(",") if proxies else None
     if not report_only:
-        _score(
-            proto,
-            sample,
-            seed,
+        inputs = _Inputs(
             _by_key(data_root, "--data-root"),
             _by_key(ground_truth, "--ground-truth"),
             _by_key(benchmark, "--benchmark"),
-            wanted_ds,
-            wanted_px,
-            synthetic,
-            device,
-            workers,
-            out,
-            progress,
+            _by_key(arch_list, "--arch-list"),
         )
+        listed = inputs.listed({d.space for d in proto.datasets})
+        runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed)
+        _score(proto, runs, sample, listed, seed, inputs, synthetic, device, workers, progress)
     if report or report_only:
-        _report(proto, sample, out, wanted_ds, bootstrap, seed)
+        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins)
 
 
-def _score(
-    proto, sample, seed, roots, truths, benchmarks, datasets, proxies, synthetic, device, workers, out, progress
-) -> None:
+@dataclass(frozen=True)
+class _Inputs:
+    """Per-dataset or per-space input paths (KEY=PATH; a bare PATH is stored under '*' and serves every key)."""
+
+    data_roots: dict[str, str]
+    ground_truths: dict[str, str]
+    benchmarks: dict[str, str]
+    arch_lists: dict[str, str]
+
+    @staticmethod
+    def pick(paths: dict[str, str], key: str) -> str | None:
+        return paths.get(key, paths.get("*"))
+
+    def arch_list(self, space: str) -> str | None:
+        return self.pick(self.arch_lists, space)
+
+    def listed(self, spaces: Iterable[str]) -> dict[str, int]:
+        """Space -> number of architectures its --arch-list names, for the spaces that have one."""
+        from nasprox.engine.selection import read_arch_list
+
+        lists = {space: self.arch_list(space) for space in spaces}
+        return {space: len(read_arch_list(Path(path))) for space, path in lists.items() if path is not None}
+
+
+def _score(proto, runs, sample, listed, seed, inputs: _Inputs, synthetic, device, workers, progress) -> None:
     from nasprox.api import run_to_csv
     from nasprox.engine import RunConfig
     from nasprox.engine.pipeline import Execution, Selection, plan
-    from nasprox.engine.protocol import protocol_runs
 
-    runs = protocol_runs(proto, sample, out, datasets, proxies)
     plans = []
     for run in runs:  # plan every run first: a missing input stops the command before anything is written
-        root = roots.get(run.dataset, roots.get("*"))
+        root = inputs.pick(inputs.data_roots, run.dataset)
         options = {p.name: {**p.options, **({"batch_size": p.batch_size} if p.batch_size else {})} for p in run.proxies}
         config = RunConfig(
             space=run.space,
@@ -127,11 +154,16 @@ def _score(
             data_root=root,
             synthetic=synthetic and root is None,
             proxy_options={k: v for k, v in options.items() if v},
-            benchmark=benchmarks.get(run.space, benchmarks.get("*")),
-            ground_truth=truths.get(run.space, truths.get("*")),
+            benchmark=inputs.pick(inputs.benchmarks, run.space),
+            ground_truth=inputs.pick(inputs.ground_truths, run.space),
         )
-        subset = run.n_archs if sample is not None and run.n_archs != sample else None
-        selection = Selection(sample=sample, subset=subset, seed=seed)
+        arch_list = inputs.arch_list(run.space)
+        if arch_list is not None:  # the list replaces the sample; slow proxies take its first K lines
+            subset = run.n_archs if run.n_archs != listed[run.space] else None
+            selection = Selection(arch_list=arch_list, subset=subset, seed=seed)
+        else:
+            subset = run.n_archs if sample is not None and run.n_archs != sample else None
+            selection = Selection(sample=sample, subset=subset, seed=seed)
         plans.append((run, plan(config, selection, Execution(workers=workers))))
     for run, run_plan in plans:
         typer.echo(
@@ -142,7 +174,7 @@ def _score(
         run_to_csv(run_plan, run.out, progress)
 
 
-def _report(proto, sample, out, datasets, bootstrap, seed) -> None:
+def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str]) -> None:
     from nasprox.engine.protocol import csv_path
     from nasprox.report import write_report
     from nasprox.stats import load_results
@@ -157,7 +189,7 @@ def _report(proto, sample, out, datasets, bootstrap, seed) -> None:
     if folder.exists() and not folder.is_dir():
         raise NasproxError(f"{folder} is a file; the report needs a folder")
     written = write_report(
-        load_results(present),
+        load_results(present).with_stand_ins(stand_ins),
         folder,
         target=proto.target,
         bootstrap=0,

@@ -188,12 +188,20 @@ def protocol_runs(
     out_dir: Path,
     datasets: list[str] | None = None,
     proxies: list[str] | None = None,
+    subset: int | None = None,
+    listed: Mapping[str, int] | None = None,
 ) -> list[PlannedRun]:
     """The scoring runs of ``proto``: per (space, dataset), proxies grouped by how many cells they get.
 
     With ``sample`` N every run scores the first min(N, limits) cells of one seeded N-cell sample
     (``--sample N --subset K``), so a slow proxy's 200 cells lie inside everyone else's 1,000.
+    ``subset`` caps every run at the first K cells of that sample: a long protocol scored in nested
+    steps (``--subset 200`` now, the full sample later) resumes instead of drawing a new sample.
+    ``listed`` maps a space to the length of its ``--arch-list``: that space's runs take the list in
+    place of the sample (the first K lines where a limit applies).
     """
+    if subset is not None and (sample is None and not listed or sample is not None and not 0 < subset <= sample):
+        raise NasproxError(f"--subset needs --sample or --arch-list and must be between 1 and it (got {subset})")
     wanted_ds = set(datasets) if datasets else None
     wanted_px = {PROXIES.canonical(p) for p in proxies} if proxies else None
     if wanted_px is not None and not wanted_px & {p.name for p in proto.proxies}:
@@ -206,8 +214,9 @@ def protocol_runs(
         for px in proto.proxies:
             if wanted_px is not None and px.name not in wanted_px:
                 continue
-            limits = [n for n in (sample, ds.max_archs, px.max_archs) if n is not None]
-            n = min(limits) if limits and sample is not None else None
+            drawn = (listed or {}).get(ds.space, sample)  # cells the run chooses from, in a fixed order
+            limits = [n for n in (drawn, subset, ds.max_archs, px.max_archs) if n is not None]
+            n = min(limits) if limits and drawn is not None else None
             if ds.batch_cap is not None and px.effective_batch() > ds.batch_cap:
                 px = replace(px, batch_size=ds.batch_cap)
             groups.setdefault(n, []).append(px)

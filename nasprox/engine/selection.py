@@ -64,6 +64,20 @@ def _with_spec(ref: ArchRef, text: str) -> ArchRef:
     return ref if ref.spec else replace(ref, spec=text)
 
 
+def read_arch_list(path: Path) -> list[str]:
+    """The architecture strings of an ``--arch-list`` file: one per line, blank and ``#`` lines skipped."""
+    if not path.is_file():
+        raise NasproxError(f"--arch-list file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise NasproxError(f"--arch-list file {path} is not UTF-8 text (one architecture string per line)") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise NasproxError(f"--arch-list file {path} lists no architecture")
+    return lines
+
+
 def select_archs(
     space: SearchSpace,
     *,
@@ -77,25 +91,22 @@ def select_archs(
     """Resolve the CLI's selection flags into ArchRefs, then keep this shard's share (round-robin).
 
     ``subset`` keeps the first K architectures of a ``sample`` in the order they were drawn, so the
-    subset of a seeded sample is the same cells whatever K (a 200-cell subset of the 1,000-cell sample).
+    subset of a seeded sample is the same cells whatever K (a 200-cell subset of the 1,000-cell sample),
+    or the first K lines of an ``arch_list``.
     """
     if sum(x is not None for x in (archs, sample, arch_list)) > 1:
         raise NasproxError("use only one of --archs, --sample and --arch-list")
-    if subset is not None and sample is None:
-        raise NasproxError("--subset needs --sample (it keeps the first K cells of the seeded sample)")
+    if subset is not None and sample is None and arch_list is None:
+        raise NasproxError(
+            "--subset needs --sample or --arch-list (it keeps the first K cells of the seeded sample or the list)"
+        )
     if arch_list is not None:
         path = Path(arch_list)
-        if not path.is_file():
-            raise NasproxError(f"--arch-list file {path} does not exist")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise NasproxError(
-                f"--arch-list file {path} is not UTF-8 text (one architecture string per line)"
-            ) from None
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-        if not lines:
-            raise NasproxError(f"--arch-list file {path} lists no architecture")
+        lines = read_arch_list(path)
+        if subset is not None:
+            if not 0 < subset <= len(lines):
+                raise NasproxError(f"--subset {subset} must be between 1 and the {len(lines)} lines of {path}")
+            lines = lines[:subset]
         refs = [_with_spec(space.parse(ln), ln) for ln in lines]
     else:
         size = len(space)
