@@ -95,6 +95,8 @@ def test_verdicts_follow_the_ci_and_the_printed_precision():
     assert verdict == "not comparable" and "15,625" in reason and "1,000" in reason
     assert judge(29, 30, 27, 33, "top64_top5", 15625, 15625)[0] == "agrees"
     assert judge(0.5, float("nan"), float("nan"), float("nan"), "spearman", 2, 15625)[0] == "not comparable"
+    verdict, reason = judge(0.31, -0.33, -1.0, 1.0, "kendall", 4, 423624)  # a CI of [-1, 1] agrees with anything
+    assert verdict == "not comparable" and reason == "only 4 architectures scored (a verdict needs 30)"
 
 
 def test_quoted_cells_are_kept_apart_and_summarised(tmp_path):

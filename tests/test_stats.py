@@ -22,6 +22,7 @@ from nasprox.stats import (
     load_results,
     pairwise_order_probability,
     parse_fraction,
+    parse_stand_ins,
     partial_spearman,
     pearson_r,
     pivot_results,
@@ -272,3 +273,31 @@ def test_correlation_table_counts(tmp_path):
     assert out.loc["good", "spearman_lo"] <= out.loc["good", "spearman"] <= out.loc["good", "spearman_hi"]
     with pytest.raises(NasproxError, match="target 'nope'"):
         correlation_table(table, target="nope")
+
+
+def test_stand_in_target_serves_only_groups_without_the_target(tmp_path):
+    with_test = pd.read_csv(write_results(tmp_path / "a.csv", space="with-test"))
+    valid_only = pd.read_csv(write_results(tmp_path / "b.csv", space="valid-only", seed=1))
+    valid_only["gt_valid_acc"] = valid_only.pop("gt_test_acc")
+    with_test["gt_valid_acc"] = np.nan
+    frame = pd.concat([with_test, valid_only])
+    frame.to_csv(tmp_path / "both.csv", index=False)
+    table = load_results([tmp_path / "both.csv"])
+    plain = correlation_table(table, target="test_acc").set_index(["space", "proxy"])
+    assert math.isnan(plain.loc[("valid-only", "good"), "spearman"])  # no test_acc there, and nobody said otherwise
+
+    stood = correlation_table(table.with_stand_ins(parse_stand_ins(["test_acc=valid_acc"])), target="test_acc")
+    stood = stood.set_index(["space", "proxy"])
+    assert stood.loc[("with-test", "good"), "target"] == "test_acc"  # has its own target: untouched
+    assert stood.loc[("with-test", "good"), "spearman"] == plain.loc[("with-test", "good"), "spearman"]
+    assert stood.loc[("valid-only", "good"), "target"] == "valid_acc"  # the table says what was used
+    sub = valid_only[valid_only["proxy"] == "good"]
+    ok = sub["status"] == "ok"
+    expected = sps.spearmanr(sub["score"][ok], sub["gt_valid_acc"][ok]).statistic
+    assert stood.loc[("valid-only", "good"), "spearman"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("bad", ["test_acc", "test_acc=", "=valid_acc", "valid_acc=valid_acc"])
+def test_stand_in_needs_target_equals_other(bad):
+    with pytest.raises(NasproxError, match="TARGET=OTHER"):
+        parse_stand_ins([bad])

@@ -19,6 +19,13 @@ PrecisionT = Annotated[
 PopulationOpt = Annotated[
     str, typer.Option(help="all | unique: every scored arch, or one per isomorphism class (NB201: 9,445 unique cells)")
 ]
+StandIn = Annotated[
+    list[str],
+    typer.Option(
+        help="TARGET=OTHER (repeatable): where a run has no TARGET (e.g. test_acc), correlate against OTHER "
+        "(e.g. valid_acc) instead; the tables name the target used"
+    ),
+]
 SplitSettings = Annotated[
     bool,
     typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, markdown_is_md, user_errors
+from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, StandIn, markdown_is_md, user_errors
 
 
 class TableFormat(str, Enum):
@@ -50,6 +50,7 @@ def correlate(
     precision_t: PrecisionT = "10",
     population: PopulationOpt = "all",
     split_settings: SplitSettings = False,
+    stand_in: StandIn = [],
 ) -> None:
     """Correlate proxy scores with ground truth: Kendall tau and Spearman rho on all and on the top-x%.
 
@@ -67,11 +68,21 @@ def correlate(
       nasprox correlate results/tss_c10.csv --population unique --ndcg-k 20 --precision-t 5%
     """
     from nasprox.report.tables import render
-    from nasprox.stats import correlation_table, load_results, nan_reasons, parse_fraction, parse_t, select_population
+    from nasprox.stats import (
+        correlation_table,
+        load_results,
+        nan_reasons,
+        parse_fraction,
+        parse_stand_ins,
+        parse_t,
+        select_population,
+    )
 
     fraction = parse_fraction(top)
     t_value = parse_t(precision_t)
+    stand_ins = parse_stand_ins(stand_in)
     loaded, pop = select_population(load_results(results, keep_settings_apart=split_settings), population)
+    loaded = loaded.with_stand_ins(stand_ins)
     table = correlation_table(
         loaded, target=target, top=fraction, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=t_value
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, user_errors
+from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, StandIn, user_errors
 
 
 @user_errors
@@ -28,6 +28,7 @@ def report(
     precision_t: PrecisionT = "10",
     population: PopulationOpt = "all",
     split_settings: SplitSettings = False,
+    stand_in: StandIn = [],
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted
@@ -38,15 +39,19 @@ def report(
       nasprox report results/*.csv --out report/
 
       nasprox report results/run.csv --out report/ --target valid_acc --bootstrap 1000 --no-plots
+
+      nasprox report results/reproduction/*.csv --stand-in test_acc=valid_acc   # runs with validation GT only
     """
     from nasprox.core import NasproxError
     from nasprox.report import write_report
-    from nasprox.stats import load_results, nan_reasons, parse_fraction, parse_t, select_population
+    from nasprox.stats import load_results, nan_reasons, parse_fraction, parse_stand_ins, parse_t, select_population
 
     if out.exists() and not out.is_dir():
         raise NasproxError(f"--out {out} is a file; the report needs a folder (give a new or existing folder)")
 
+    stand_ins = parse_stand_ins(stand_in)
     table, pop = select_population(load_results(results, keep_settings_apart=split_settings), population)
+    table = table.with_stand_ins(stand_ins)
     for reason in nan_reasons(table, target):
         typer.echo(f"nasprox: warning: {reason}", err=True)
     written = write_report(

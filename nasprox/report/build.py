@@ -9,7 +9,7 @@ from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_targe
 from nasprox.report.published import compare_published, comparison_summary, load_published
 from nasprox.report.tables import write_table
 from nasprox.stats import average_rank_table, correlation_table, correlation_vs_top, search_metrics_table
-from nasprox.stats.results import ResultTable, default_target, target_values
+from nasprox.stats.results import ResultTable, target_values
 
 
 def _slug(*parts: str) -> str:
@@ -101,7 +101,7 @@ def write_report(
     if plots:
         curves = correlation_vs_top(table, target=target)
         for space, dataset, sub, proxies in table.groups():
-            tgt = target or default_target(space)
+            tgt = table.target_for(space, sub, target)
             gt = target_values(sub, space, tgt)
             params = _params_colour(sub)
             for proxy in proxies:

@@ -171,6 +171,10 @@ def _tolerance(metric: str) -> float:
     return 0.5 if metric in COUNT_METRICS else 0.005
 
 
+# below this many scored cells the 95% CI of a rank correlation spans most of [-1, 1] and "agrees" says nothing
+MIN_VERDICT_ARCHS = 30
+
+
 def judge(
     published: float, ours: float, lo: float, hi: float, metric: str, n_scored: int, population_size: int | None
 ) -> tuple[str, str]:
@@ -180,6 +184,8 @@ def judge(
         return "not comparable", f"a count over the ranked cells: paper population {paper}, ours {n_scored:,}"
     if not math.isfinite(ours):
         return "not comparable", "ours is undefined (too few finite scores or a constant proxy)"
+    if n_scored < MIN_VERDICT_ARCHS:
+        return "not comparable", f"only {n_scored} architectures scored (a verdict needs {MIN_VERDICT_ARCHS})"
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "not comparable", "no bootstrap CI (too few architectures)"
     tol = _tolerance(metric)
@@ -211,7 +217,8 @@ def compare_published(
         if found is None or e.proxy not in found[1]:
             continue
         sub, _ = found
-        target = e.target or default_target(e.space)
+        paper_target = e.target or default_target(e.space)
+        target = table.target_for(e.space, sub, paper_target)
         try:
             gt = target_values(sub, e.space, target)
         except NasproxError:
@@ -236,7 +243,7 @@ def compare_published(
                 "dataset": e.dataset,
                 "proxy": e.proxy,
                 "metric": e.metric,
-                "target": target,
+                "target": target if target == paper_target else f"{target} (paper: {paper_target})",
                 "published": e.value,
                 "ours": ours,
                 "ci_lo": lo,

@@ -7,8 +7,8 @@ Long form on disk: one row per (architecture, proxy). Wide form here: one row pe
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -75,11 +75,41 @@ class ResultTable:
     gt_columns: tuple[str, ...]
     # proxies with at least one row (even a failed one) per (space, dataset)
     present: dict[tuple[str, str], tuple[str, ...]]
+    # target -> the target used instead in a (space, dataset) group that has no value of it (--stand-in)
+    stand_ins: Mapping[str, str] = field(default_factory=dict)
 
     def groups(self):
         """(space, dataset, sub-frame, proxies scored there) per (space, dataset), sorted."""
         for (space, dataset), sub in self.frame.groupby(["space", "dataset"], sort=True):
             yield space, dataset, sub, self.present.get((space, dataset), ())
+
+    def target_for(self, space: str, sub: pd.DataFrame, target: str | None = None) -> str:
+        """The target a group is correlated against: ``target`` (default: the space's), or its stand-in
+        where the group has no value of it and the stand-in has some. Callers report the name returned."""
+        wanted = target or default_target(space)
+        stand_in = self.stand_ins.get(wanted[len(GT_PREFIX) :] if wanted.startswith(GT_PREFIX) else wanted)
+        if stand_in is None or _has_values(sub, wanted) or not _has_values(sub, stand_in):
+            return wanted
+        return stand_in
+
+    def with_stand_ins(self, stand_ins: Mapping[str, str]) -> ResultTable:
+        return replace(self, stand_ins=dict(stand_ins))
+
+
+def _has_values(sub: pd.DataFrame, target: str) -> bool:
+    column = target_column(target)
+    return column in sub.columns and bool(sub[column].notna().any())
+
+
+def parse_stand_ins(items: Iterable[str]) -> dict[str, str]:
+    """``TARGET=OTHER`` items (``--stand-in test_acc=valid_acc``) as a mapping; one clear error otherwise."""
+    out: dict[str, str] = {}
+    for item in items:
+        wanted, eq, other = (part.strip() for part in item.partition("="))
+        if not (eq and wanted and other) or wanted == other:
+            raise NasproxError(f"--stand-in '{item}' must look like TARGET=OTHER, e.g. test_acc=valid_acc")
+        out[wanted] = other
+    return out
 
 
 SETTING_COLUMNS = ("proxy_version", "seed", "data_config")  # what else, besides the arch, makes a score
@@ -194,7 +224,7 @@ def nan_reasons(table: ResultTable, target: str | None = None) -> list[str]:
     """Why correlations of a (space, dataset) group will be NaN, one line each (empty when they are not)."""
     reasons = []
     for space, dataset, sub, _ in table.groups():
-        column = target_column(target or default_target(space))
+        column = target_column(table.target_for(space, sub, target))
         if column not in sub.columns or sub[column].isna().all():
             reasons.append(
                 f"{space}/{dataset}: no ground truth '{column[len(GT_PREFIX) :]}' in the results "

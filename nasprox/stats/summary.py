@@ -7,18 +7,14 @@ import pandas as pd
 from nasprox.stats.bootstrap import bootstrap_ci
 from nasprox.stats.correlation import correlate_top, finite_pairs, kendall_tau, pearson_r, spearman_rho
 from nasprox.stats.ranking import pairwise_order_probability, top_k_within_top_fraction, top_overlap
-from nasprox.stats.results import ResultTable, default_target, target_values
+from nasprox.stats.results import ResultTable, target_values
 from nasprox.stats.retrieval import ndcg_at_k, precision_at_t
-
-
-def _target_for(space: str, target: str | None) -> str:
-    return target if target else default_target(space)
 
 
 def _proxy_scores(table: ResultTable, target: str | None):
     """Per (space, dataset, proxy): the row's identifying columns, the scores and the ground truth."""
     for space, dataset, sub, proxies in table.groups():
-        tgt = _target_for(space, target)
+        tgt = table.target_for(space, sub, target)
         gt = target_values(sub, space, tgt)
         for proxy in proxies:
             ids = {"space": space, "dataset": dataset, "target": tgt, "proxy": proxy}
