@@ -24,6 +24,11 @@ Ground truth (``configure(benchmark=...)``)
     ("Evaluation conventions": NB101 mean of the three 108-epoch final test accuracies); set
     ``repeat`` to 0, 1 or 2 for one run. ``params`` is ``trainable_parameters`` (a count, not
     millions).
+
+Ground truth (``configure(ground_truth=CSV)``)
+    A plain CSV (``nasprox.spaces._gt_csv``) whose architecture column holds any spelling
+    :meth:`NB101Space.parse` takes, e.g. the 500 NAS-Bench-Suite-Zero cells with NASLib's
+    ``val_accuracy`` written by ``scripts/suite_zero_nb101.py``. Its values win over the benchmark's.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class NB101Space(SearchSpace):
         self._table: NB101Table | None = None  # set once a benchmark is configured
         self._parsed: dict[str, Cell] = {}  # hash -> cell of specs given to parse()
         self.repeat: int | None = None  # None: mean of the three 108-epoch runs
+        self._csv: dict[str, dict[str, float]] = {}  # hash -> field -> value from a ground-truth CSV
 
     # -- enumeration ------------------------------------------------------------------------
     def examples(self, n: int = 2) -> list[ArchRef]:
@@ -128,18 +134,32 @@ class NB101Space(SearchSpace):
 
     # -- ground truth -----------------------------------------------------------------------
     def configure(self, benchmark: Path | None = None, ground_truth: Path | None = None) -> None:
-        if ground_truth is not None:
-            raise NasproxError(
-                missing("nb101 reads its ground truth from the NAS-Bench-101 tfrecord, not a CSV", "nb101")
-            )
-        if benchmark is None:
-            return
-        from nasprox.spaces.nb101._nb101_cache import load_benchmark
+        if benchmark is not None:
+            from nasprox.spaces.nb101._nb101_cache import load_benchmark
 
-        self._table = load_benchmark(_benchmark_file(Path(benchmark)))
+            self._table = load_benchmark(_benchmark_file(Path(benchmark)))
+        if ground_truth is not None:
+            from nasprox.spaces._gt_csv import read_ground_truth_csv
+
+            table = read_ground_truth_csv(
+                Path(ground_truth),
+                space=self.name,
+                datasets={"cifar10": ("cifar10",)},
+                fields=self.gt_fields,
+                canonical=lambda text: self.parse(text).key,
+                default_field=self.default_target,
+                source="nb101",
+            )
+            for key, per_dataset in table.items():
+                self._csv.setdefault(key, {}).update(per_dataset.get("cifar10", {}))
 
     def ground_truth(self, arch: ArchRef, dataset: str) -> Mapping[str, float]:
         self.check_dataset(dataset)
+        truth = self._benchmark_truth(arch)
+        truth.update(self._csv.get(arch.key.lower(), {}))
+        return truth
+
+    def _benchmark_truth(self, arch: ArchRef) -> dict[str, float]:
         if self._table is None:
             return {}
         row = self._table.find(arch.key.lower())
