@@ -408,3 +408,33 @@ def test_wrong_payload_and_wrong_file_kind(tmp_path, monkeypatch):
     with pytest.raises(NasproxError) as err:
         NB101Space().configure(benchmark=tmp_path / "missing.tfrecord")
     assert "not found" in _one_line(err)
+
+
+def test_suite_zero_script_writes_unique_cells_and_their_validation_accuracy(shared, tmp_path):
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = shared("naslib_suite_zero/zc_nasbench101.json").parents[1]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "suite_zero_nb101.py"
+    res = subprocess.run(
+        [sys.executable, str(script), "--out-dir", str(tmp_path), "--data", str(data)], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    specs = (tmp_path / "nb101_suite_zero_archs.txt").read_text().split()
+    nb101 = NB101Space()
+    assert len(specs) == len({nb101.parse(s).key for s in specs}) == 292
+    nb101.configure(ground_truth=tmp_path / "nb101_suite_zero_gt.csv")
+    raw = json.loads((data / "naslib_suite_zero" / "zc_nasbench101.json").read_text())["nasbench101"]["cifar10"]
+    seen: dict[str, set] = collections.defaultdict(set)
+    for spec, row in raw.items():
+        seen[nb101.parse(spec).key].add(row["val_accuracy"])
+    for spec in specs:
+        key = nb101.parse(spec).key
+        assert nb101.ground_truth(nb101.parse(spec), "cifar10")["valid_acc"] == pytest.approx(
+            np.mean(sorted(seen[key]))
+        )
+    with open(tmp_path / "nb101_suite_zero_naslib.csv", newline="") as fh:
+        naslib = list(csv.DictReader(fh))
+    assert {r["proxy_version"] for r in naslib} == {"naslib"} and len({r["arch"] for r in naslib}) == 292
