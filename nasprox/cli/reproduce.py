@@ -218,18 +218,26 @@ def _list(protocols, sample: int | None) -> None:
             + ("".join(f" {k}={v}" for k, v in p.options.items()))
             for p in proto.proxies
         )
-        cost = estimated_seconds(proto, seconds["cpu"], sample or 1000, {})
+        cost = estimated_seconds(proto, seconds["cpu"], sample or 1000)  # s/arch of each proxy in each space
         cost_text = (
-            f"~{cost / 3600:.1f} CPU core-hours for --sample {sample or 1000}"
-            if cost
-            else "CPU cost unknown (a proxy or space without a measured s/arch)"
+            f"~{cost.seconds / 3600:.1f} CPU core-hours for --sample {sample or 1000}"
+            if cost.seconds is not None
+            else f"CPU cost unknown: {cost.why_unknown()}"
         )
+        gpu_text = seconds["gpu_note"]
+        if seconds["gpu"]:
+            gpu_cost = estimated_seconds(proto, seconds["gpu"], sample or 1000)
+            gpu_text = (
+                f"~{gpu_cost.seconds / 3600:.1f} GPU-hours"
+                if gpu_cost.seconds is not None
+                else f"cost unknown: {gpu_cost.why_unknown()}"
+            )
         lines += [
             f"{proto.id}: {proto.paper} {', '.join(proto.tables)} - {proto.title}",
             f"  population (paper): {proto.population_label}",
             f"  runs: {cells}",
             f"  proxies (name@batch[cells]): {proxies}",
-            f"  cost: {cost_text}; GPU: {seconds['gpu_note']}",
+            f"  cost: {cost_text}; GPU: {gpu_text}",
             "",
         ]
     typer.echo("\n".join(lines).rstrip())

@@ -27,7 +27,7 @@ File format (``version: 1``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -227,37 +227,120 @@ def protocol_runs(
     return runs
 
 
+@dataclass(frozen=True)
+class CostEstimate:
+    """Estimated seconds of a protocol's runs, or what is missing to estimate them."""
+
+    seconds: float | None  # None when anything below is missing
+    unmeasured: tuple[str, ...] = ()  # "space/proxy" pairs without a measured s/arch
+    unsized: tuple[str, ...] = ()  # spaces a run scores whole but whose size is unknown here
+
+    def why_unknown(self) -> str:
+        """What is missing, e.g. 'no measured s/arch for nb101/near, transnas-micro/near'."""
+        parts = []
+        if self.unmeasured:
+            parts.append(f"no measured s/arch for {', '.join(self.unmeasured)}")
+        if self.unsized:
+            parts.append(
+                f"size of {', '.join(self.unsized)} unknown (cannot enumerate without its benchmark file; "
+                "give --sample)"
+            )
+        return "; ".join(parts)
+
+
+def space_size(name: str) -> int | None:
+    """Number of architectures of a space, or None where it cannot be enumerated without files (nb101)."""
+    from nasprox.engine.runner import make_space
+
+    try:
+        return len(make_space(name))
+    except NasproxError:
+        return None
+
+
 def estimated_seconds(
-    proto: Protocol, seconds_per_arch: Mapping[str, float], sample: int | None, space_sizes: Mapping[str, int]
-) -> float | None:
-    """Sum over runs of cells x measured s/arch of each proxy; None when a proxy has no measurement."""
+    proto: Protocol,
+    seconds_per_arch: Mapping[str, Mapping[str, float]],
+    sample: int | None,
+    space_sizes: Mapping[str, int | None] | None = None,
+) -> CostEstimate:
+    """Sum over runs of cells x the s/arch measured for that proxy *in that space* ({space: {proxy: s}}).
+
+    A run without a sample scores the whole space; ``space_sizes`` gives the sizes (None: ask the space
+    registry, so an enumerable space needs no file). A sample larger than a known size counts the size.
+    The estimate lists every (space, proxy) without a measurement and every space of unknown size.
+    """
+    sizes: dict[str, int | None] = {}
+
+    def size_of(space: str) -> int | None:
+        if space not in sizes:
+            sizes[space] = space_size(space) if space_sizes is None else space_sizes.get(space)
+        return sizes[space]
+
     total = 0.0
+    unmeasured: dict[str, None] = {}
+    unsized: dict[str, None] = {}
     for run in protocol_runs(proto, sample, Path(".")):
-        n = run.n_archs if run.n_archs is not None else space_sizes.get(run.space)
+        size = size_of(run.space)
+        n = run.n_archs if run.n_archs is not None else size
+        if n is not None and size is not None:
+            n = min(n, size)
         if n is None:
-            return None
+            unsized[run.space] = None
+        measured = seconds_per_arch.get(run.space, {})
         for px in run.proxies:
-            if px.name not in seconds_per_arch:
-                return None
-            total += n * seconds_per_arch[px.name]
-    return total
+            if px.name not in measured:
+                unmeasured[f"{run.space}/{px.name}"] = None
+            elif n is not None:
+                total += n * measured[px.name]
+    if unmeasured or unsized:
+        return CostEstimate(None, tuple(unmeasured), tuple(unsized))
+    return CostEstimate(total)
 
 
 def default_costs_file() -> Path:
     return Path(__file__).resolve().parents[2] / "configs" / "costs.yaml"
 
 
-def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
-    """Measured s/arch per proxy (``configs/costs.yaml``, written by scripts/measure_costs.py).
+COSTS_VERSION = 2
+COSTS_SCRIPT = "scripts/measure_costs.py"
 
-    Returns {"cpu": {proxy: s}, "gpu": {proxy: s}, "gpu_note": text}; empty maps when the file is absent.
+
+def _per_space(
+    doc: Mapping[str, Any], key: str, path: Path, convert: Callable[[Any], Any]
+) -> dict[str, dict[str, Any]]:
+    table = doc.get(key) or {}
+    if not isinstance(table, Mapping) or not all(isinstance(v, Mapping) for v in table.values()):
+        raise NasproxError(f"{path}: {key} must map space -> proxy -> value; rewrite it with {COSTS_SCRIPT}")
+    try:
+        return {str(space): {str(px): convert(x) for px, x in by_proxy.items()} for space, by_proxy in table.items()}
+    except (TypeError, ValueError):
+        raise NasproxError(f"{path}: {key} holds a non-number; rewrite it with {COSTS_SCRIPT}") from None
+
+
+def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
+    """Measured s/arch per space and proxy (``configs/costs.yaml`` version 2, written by scripts/measure_costs.py).
+
+    Returns {"cpu": {space: {proxy: s}}, "gpu": {space: {proxy: s}}, "cpu_rows"/"gpu_rows": {space: {proxy: n}},
+    "gpu_note": text}; empty maps when the file is absent.
     """
     path = Path(path) if path is not None else default_costs_file()
     if not path.is_file():
-        return {"cpu": {}, "gpu": {}, "gpu_note": "not measured"}
-    doc = yaml.safe_load(path.read_text()) or {}
+        return {"cpu": {}, "gpu": {}, "cpu_rows": {}, "gpu_rows": {}, "gpu_note": "not measured"}
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise NasproxError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if version != COSTS_VERSION:
+        raise NasproxError(
+            f"{path}: costs version {version!r} is not supported (needs {COSTS_VERSION}); rewrite it with {COSTS_SCRIPT}"
+        )
+    gpu = _per_space(doc, "gpu_seconds_per_arch", path, float)
     return {
-        "cpu": {str(k): float(v) for k, v in (doc.get("cpu_seconds_per_arch") or {}).items()},
-        "gpu": {str(k): float(v) for k, v in (doc.get("gpu_seconds_per_arch") or {}).items()},
-        "gpu_note": str(doc.get("gpu_note", "not measured")),
+        "cpu": _per_space(doc, "cpu_seconds_per_arch", path, float),
+        "gpu": gpu,
+        "cpu_rows": _per_space(doc, "cpu_rows", path, int),
+        "gpu_rows": _per_space(doc, "gpu_rows", path, int),
+        "gpu_note": str(doc.get("gpu_note", "measured" if gpu else "not measured")),
     }
