@@ -438,3 +438,17 @@ def test_suite_zero_script_writes_unique_cells_and_their_validation_accuracy(sha
     with open(tmp_path / "nb101_suite_zero_naslib.csv", newline="") as fh:
         naslib = list(csv.DictReader(fh))
     assert {r["proxy_version"] for r in naslib} == {"naslib"} and len({r["arch"] for r in naslib}) == 292
+
+
+def test_isomorphic_specs_build_their_own_vertex_order():
+    # one cell, two vertex orders (both among the Suite-Zero entries, with 1.861666 and 1.86577 M parameters there):
+    # the same module hash, but NB101 splits channels by vertex order
+    first = "01100.00011.00001.00001.00000:131"
+    second = "01100.00001.00011.00001.00000:311"
+    nb101 = NB101Space()
+    a, b = nb101.parse(first), nb101.parse(second)
+    assert a.key == b.key and a.spec == first and b.spec == second
+    with torch.device("meta"):
+        built = [sum(p.numel() for p in nb101.build(ref, "cifar10").parameters()) for ref in (a, b)]
+        direct = [sum(p.numel() for p in NB101Network(parse_spec(s)).parameters()) for s in (first, second)]
+    assert built == direct == [1_861_666, 1_865_770]  # each ref builds its own spec, not whichever was parsed last
