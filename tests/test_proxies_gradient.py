@@ -325,6 +325,30 @@ def test_params_and_flops_by_formula():
     assert run("params", small_cnn, x, y, num_classes=10) == pytest.approx(1018 / 1e6, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, bias=False),
+        lambda: nn.ConvTranspose2d(4, 6, (3, 2), stride=(2, 1), groups=2, bias=False),
+        lambda: nn.ConvTranspose1d(4, 6, 3, stride=2, bias=False),
+    ],
+)
+def test_flops_counts_transposed_convs_like_torch_flop_counter(layer):
+    # torch's own FlopCounterMode counts 2 FLOPs per MAC of the transposed convolution (bias not counted)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nasprox.proxies.flops import count_macs
+
+    module = layer()
+    x = torch.rand(1, 4, 5) if isinstance(module, nn.ConvTranspose1d) else torch.rand(1, 4, 5, 5)
+    with FlopCounterMode(display=False) as counter:
+        module(x)
+    macs, unsupported = count_macs(module, x)
+    assert not unsupported and macs == counter.get_total_flops() / 2
+    biased = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)  # + C_out per output position
+    assert count_macs(biased, torch.rand(1, 4, 5, 5))[0] == 25 * 9 * 4 * 6 + 6 * 100
+
+
 def test_flops_reports_unsupported_layers():
     class WithLSTM(nn.Module):
         def __init__(self):

@@ -3,10 +3,12 @@
 Eval mode, one forward of a batch-1 ``torch.rand`` input (random token ids for token models).
 A per-module handler table counts, for every call:
   Conv1d/2d/3d: out positions · prod(kernel) · C_in · C_out / groups (+ C_out · out positions if bias);
+  ConvTranspose1d/2d/3d: *in* positions · prod(kernel) · C_in · C_out / groups (each input position is
+                scattered through the whole kernel; fvcore's and thop's count) (+ C_out · out positions if bias);
   Linear:       out positions · in · out (+ out · out positions if bias), positions = all but the feature dim.
 Pooling, normalisation, activations, embeddings lookups, dropout and parameter-free modules count
-zero by the convention. Any other *called* module that owns parameters (LSTM, ConvTranspose,
-MultiheadAttention's input projection, ...) has no handler, unless it defines
+zero by the convention. Any other *called* module that owns parameters (LSTM, MultiheadAttention's
+input projection, ...) has no handler, unless it defines
 ``mac_count(inputs, output)`` (e.g. the NAS-Bench-NLP cell's ``MultiLinear``): by default (``flops.strict=true``) the
 proxy is then undefined and names those types rather than silently counting them as zero; with
 ``flops.strict=false`` they are logged and skipped.
@@ -36,6 +38,15 @@ def _conv_macs(module: nn.modules.conv._ConvNd, _inputs, output: torch.Tensor) -
     return macs
 
 
+def _conv_transpose_macs(module: nn.modules.conv._ConvTransposeNd, inputs, output: torch.Tensor) -> float:
+    x = inputs[0]
+    in_positions = x.numel() // x.shape[1]  # batch · spatial input positions
+    macs = math.prod(module.kernel_size) * module.in_channels * module.out_channels / module.groups * in_positions
+    if module.bias is not None:
+        macs += module.out_channels * (output.numel() // output.shape[1])
+    return macs
+
+
 def _linear_macs(module: nn.Linear, _inputs, output: torch.Tensor) -> float:
     positions = output.numel() // module.out_features  # batch · any middle dimensions
     macs = module.in_features * module.out_features * positions
@@ -44,7 +55,15 @@ def _linear_macs(module: nn.Linear, _inputs, output: torch.Tensor) -> float:
     return macs
 
 
-MAC_HANDLERS = {nn.Conv1d: _conv_macs, nn.Conv2d: _conv_macs, nn.Conv3d: _conv_macs, nn.Linear: _linear_macs}
+MAC_HANDLERS = {
+    nn.Conv1d: _conv_macs,
+    nn.Conv2d: _conv_macs,
+    nn.Conv3d: _conv_macs,
+    nn.ConvTranspose1d: _conv_transpose_macs,
+    nn.ConvTranspose2d: _conv_transpose_macs,
+    nn.ConvTranspose3d: _conv_transpose_macs,
+    nn.Linear: _linear_macs,
+}
 # owning parameters but, by the xautodl convention, not counted
 ZERO_BY_CONVENTION = (
     nn.modules.batchnorm._NormBase,
