@@ -25,6 +25,11 @@ Examples:
 
   nasprox reproduce near-table1 --sample 1000 --datasets cifar10 --proxies near,synflow --report-only
 
+  nasprox reproduce near-table2 --sample 500 --subset 100 --proxies near,synflow ...   # first 100 now, more later
+
+  nasprox reproduce near-table3 --arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt \\
+      --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv --stand-in test_acc=valid_acc ...
+
 Runs resume: the same command again continues where it stopped. CSVs go to --out (one per space and
 dataset, shared by every protocol), the report to --out/report.
 """
