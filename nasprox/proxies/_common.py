@@ -16,7 +16,7 @@ WeightLayer = nn.Conv2d | nn.Linear  # the type of a WEIGHT_LAYER_TYPES member
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 # ``@proxy`` metadata shared by the label-free forward proxies on the real batch with BN kept
-# (epsilon, lnwot, linear_regions): splat it into the decorator and write only what differs
+# (epsilon, lnwot, linear_regions, meco): splat it into the decorator and write only what differs
 FORWARD_REAL_DATA = dict(
     version="1",
     higher_is_better=True,

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from nasprox.core import ProxyContext, ProxyUndefined, proxy
-from nasprox.proxies._common import forward_hooks
+from nasprox.proxies._common import FORWARD_REAL_DATA, forward_hooks
 
 OPT_CHANNELS = 8
 
@@ -82,16 +82,7 @@ def _score(ctx: ProxyContext, opt: bool) -> float:
     return float(sum(v for v in values if math.isfinite(v)))
 
 
-_MECO = dict(
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=False,
-    needs_real_data=True,
-    bn="kept",
-    cost="forward",
-    default_batch_size=1,
-)  # one real image (the first sample of the fixed batch)
+_MECO = {**FORWARD_REAL_DATA, "default_batch_size": 1}  # one real image (the first sample of the fixed batch)
 
 
 @proxy(
