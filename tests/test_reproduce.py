@@ -123,12 +123,12 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
     assert count == {"params": 30, "flops": 30, "synflow": 4}
     synflow_archs = {r["arch"] for r in rows if r["proxy"] == "synflow"}
     assert synflow_archs < {r["arch"] for r in rows if r["proxy"] == "params"}
-    with open(out / "report" / "published_vs_ours.csv", newline="") as fh:
+    with open(out / "report" / "toy" / "published_vs_ours.csv", newline="") as fh:
         cells = list(csv.DictReader(fh))
     params_rho = [c for c in cells if c["proxy"] == "params" and c["metric"] == "spearman" and c["table"] == "Table 1"]
     assert len(params_rho) == 1 and params_rho[0]["n_used"] == "30"
     assert params_rho[0]["verdict"] in ("agrees", "differs") and params_rho[0]["ci_lo"] != ""
-    assert "comparable cells agree" in (out / "report" / "published_vs_ours_summary.md").read_text()
+    assert "comparable cells agree" in (out / "report" / "toy" / "published_vs_ours_summary.md").read_text()
     again = _cli(*args)  # resumes: nothing left to score
     assert again.returncode == 0 and "wrote 0 rows" in again.stderr
 
@@ -179,10 +179,60 @@ def test_arch_list_replaces_the_sample_and_stand_in_names_the_target(tmp_path):
     assert sorted(r["arch"] for r in by_proxy["params"]) == sorted(keys)
     assert sorted(r["arch"] for r in by_proxy["flops"]) == sorted(keys[:2])  # the first K lines of the list
     assert {r["gt_valid_acc"] for r in rows} == {"90.0", "91.0", "92.0", "93.0"}
-    with open(out / "report" / "correlations.csv", newline="") as fh:
+    with open(out / "report" / "toy101" / "correlations.csv", newline="") as fh:
         assert {r["target"] for r in csv.DictReader(fh)} == {"valid_acc"}
     bad = _cli(*common, "--arch-list", f"nb101={arch_list}", "--synthetic", "--stand-in", "test_acc")
     assert bad.returncode == 2 and "TARGET=OTHER" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_tables_scoring_one_proxy_at_two_batch_sizes_each_get_their_own_rows(tmp_path):
+    """NEAR Table 3 scores NB101 snip at batch 64, epsilon Table 2 at 256, into one shared CSV: neither the
+    protocol reports nor `nasprox report --split-settings` may mix them, and each published cell names its batch."""
+    specs = ["0111.0001.0001.0000:31", "010.001.000:1", "011.001.000:3"]
+    arch_list = tmp_path / "cells.txt"
+    arch_list.write_text("\n".join(specs) + "\n")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("arch,dataset,test_acc\n" + "".join(f"{s},cifar10,{90 + i}\n" for i, s in enumerate(specs)))
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    for pid, paper, table, batch in (("toy-near", "near", "Table 3", 4), ("toy-eps", "epsilon", "Table 2", 8)):
+        doc = {
+            "version": 1,
+            "id": pid,
+            "paper": paper,
+            "tables": [table],
+            "target": "test_acc",
+            "runs": [{"space": "nb101", "datasets": {"cifar10": {}}}],
+            "proxies": {"snip": {"batch_size": batch}},
+        }
+        (folder / f"{pid}.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    common = ["--protocol-dir", str(folder), "--out", str(out), "--no-progress", "--synthetic", "--bootstrap", "100"]
+    inputs = ["--arch-list", f"nb101={arch_list}", "--ground-truth", f"nb101={truth}"]
+    res = _cli("reproduce", "toy-eps", *inputs, *common)
+    assert res.returncode == 0, res.stderr
+    with open(out / "report" / "toy-eps" / "published_vs_ours.csv", newline="") as fh:
+        near_cells = [r for r in csv.DictReader(fh) if r["table"] == "Table 3"]
+    assert near_cells and all(r["verdict"] == "not comparable" and "protocol uses 4" in r["reason"] for r in near_cells)
+    for pid in ("toy-near", "toy-eps"):  # the second report after both runs
+        res = _cli("reproduce", pid, *inputs, *common)
+        assert res.returncode == 0, res.stderr
+    with open(out / "nb101_cifar10.csv", newline="") as fh:
+        assert sorted(int(r["batch_size"]) for r in csv.DictReader(fh)) == [4, 4, 4, 8, 8, 8]
+
+    def snip_columns(report_dir, table):
+        with open(report_dir / "published_vs_ours.csv", newline="") as fh:
+            return {r["proxy"] for r in csv.DictReader(fh) if r["table"] == table}
+
+    assert snip_columns(out / "report" / "toy-near", "Table 3") == {"snip@batch=4"}
+    assert snip_columns(out / "report" / "toy-eps", "Table 2") == {"snip@batch=8"}
+    csv_file = str(out / "nb101_cifar10.csv")
+    mixed = _cli("report", csv_file, "--out", str(tmp_path / "r1"), "--no-plots")
+    assert mixed.returncode == 2 and "different settings" in mixed.stderr
+    apart = _cli("report", csv_file, "--out", str(tmp_path / "r2"), "--no-plots", "--split-settings")
+    assert apart.returncode == 0, apart.stderr
+    with open(tmp_path / "r2" / "correlations.csv", newline="") as fh:
+        assert {r["proxy"] for r in csv.DictReader(fh)} == {"snip@batch=4", "snip@batch=8"}
 
 
 def test_sss_ground_truth_csv_params_are_in_millions_like_the_archive(shared):

@@ -31,7 +31,7 @@ Examples:
       --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv --stand-in test_acc=valid_acc ...
 
 Runs resume: the same command again continues where it stopped. CSVs go to --out (one per space and
-dataset, shared by every protocol), the report to --out/report.
+dataset, shared by every protocol), the report to --out/report/PROTOCOL.
 """
 
 
@@ -77,9 +77,9 @@ def reproduce(
     ] = False,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",
     workers: Annotated[int, typer.Option(help="CPU worker processes")] = 1,
-    out: Annotated[Path, typer.Option(help="folder of the result CSVs (the report goes to OUT/report)")] = Path(
-        "results/reproduction"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="folder of the result CSVs (the report goes to OUT/report/PROTOCOL)")
+    ] = Path("results/reproduction"),
     report_only: Annotated[bool, typer.Option(help="only rebuild the report from the CSVs already there")] = False,
     report: Annotated[bool, typer.Option("--report/--no-report", help="write the report after scoring")] = True,
     protocol_dir: Annotated[
@@ -114,7 +114,7 @@ def reproduce(
         runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed)
         _score(proto, runs, sample, listed, seed, inputs, synthetic, device, workers, progress)
     if report or report_only:
-        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins)
+        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir)
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,8 @@ def _score(proto, runs, sample, listed, seed, inputs: _Inputs, synthetic, device
         run_to_csv(run_plan, run.out, progress)
 
 
-def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str]) -> None:
-    from nasprox.engine.protocol import csv_path
+def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], protocol_dir) -> None:
+    from nasprox.engine.protocol import csv_path, load_protocols, protocol_report_dir
     from nasprox.report import write_report
     from nasprox.stats import load_results
 
@@ -190,17 +190,20 @@ def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str]) ->
     present = [p for p in csvs if p.is_file()]
     if not present:
         raise NasproxError(f"no result CSVs of {proto.id} under {out} yet ({', '.join(map(str, csvs))}); run it first")
-    folder = out / "report"
+    folder = protocol_report_dir(out, proto.id)
     if folder.exists() and not folder.is_dir():
         raise NasproxError(f"{folder} is a file; the report needs a folder")
+    # the CSVs are shared by every protocol: a proxy another table scores at another batch size (NB101
+    # snip at 64 for NEAR, 256 for epsilon) stays apart as snip@batch=N, and each published cell takes its own
     written = write_report(
-        load_results(present).with_stand_ins(stand_ins),
+        load_results(present, keep_settings_apart=True).with_stand_ins(stand_ins),
         folder,
         target=proto.target,
         bootstrap=0,
         seed=seed,
         plots=True,
         published_bootstrap=bootstrap,
+        protocols=load_protocols(protocol_dir).values(),
     )
     typer.echo(f"wrote {len(written)} files under {folder}", err=True)
     summary = folder / "published_vs_ours_summary.md"

@@ -182,6 +182,11 @@ def csv_path(out_dir: Path, space: str, dataset: str) -> Path:
     return Path(out_dir) / f"{space}_{dataset}.csv"
 
 
+def protocol_report_dir(out_dir: Path, protocol_id: str) -> Path:
+    """Each protocol's report in its own folder, so reproducing one table never overwrites another's."""
+    return Path(out_dir) / "report" / protocol_id
+
+
 def protocol_runs(
     proto: Protocol,
     sample: int | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_target
@@ -24,16 +25,34 @@ def _params_colour(sub):
     return None
 
 
-def paper_populations() -> dict[tuple[str, str], tuple[int | None, str]]:
-    """(paper, table) -> (size, label) of the population each protocol says the paper scored."""
+def _default_protocols() -> list:
     from nasprox.core import NasproxError
     from nasprox.engine.protocol import load_protocols
 
     try:
-        protocols = load_protocols()
+        return list(load_protocols().values())
     except NasproxError:  # no configs/reproduce next to the package (an installed wheel)
-        return {}
-    return {(p.paper, t): (p.population_size, p.population_label) for p in protocols.values() for t in p.tables}
+        return []
+
+
+def paper_populations(protocols: Iterable | None = None) -> dict[tuple[str, str], tuple[int | None, str]]:
+    """(paper, table) -> (size, label) of the population each protocol says the paper scored."""
+    protocols = _default_protocols() if protocols is None else protocols
+    return {(p.paper, t): (p.population_size, p.population_label) for p in protocols for t in p.tables}
+
+
+def paper_batches(protocols: Iterable | None = None) -> dict[tuple[str, str, str, str, str], int]:
+    """(paper, table, space, dataset, proxy) -> the batch size the table's protocol scores that proxy at."""
+    from nasprox.engine.protocol import protocol_runs
+
+    protocols = _default_protocols() if protocols is None else protocols
+    return {
+        (proto.paper, table, run.space, run.dataset, px.name): px.effective_batch()
+        for proto in protocols
+        for run in protocol_runs(proto, None, Path("."))
+        for px in run.proxies
+        for table in proto.tables
+    }
 
 
 def write_report(
@@ -50,12 +69,16 @@ def write_report(
     precision_t: int | float = 10,
     population=None,
     published_bootstrap: int = 1000,
+    protocols: Iterable | None = None,
 ) -> list[Path]:
     """Write every table and figure under ``out``; returns the written paths.
 
     ``population`` (a ``nasprox.stats.Population``, from ``select_population``) adds a ``population``
     column to the correlation and search-metric tables saying which architectures they cover.
+    ``protocols`` (``nasprox.engine.protocol.Protocol``; default: configs/reproduce) give each published
+    table its population and batch sizes.
     """
+    protocols = _default_protocols() if protocols is None else list(protocols)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -83,7 +106,12 @@ def write_report(
     ranks = average_rank_table(correlations, "spearman")
     written += write_table(ranks, out / "average_ranks", digits=2, caption="Average rank by Spearman rho")
     comparison = compare_published(
-        load_published(published_dir), table, bootstrap=published_bootstrap, seed=seed, populations=paper_populations()
+        load_published(published_dir),
+        table,
+        bootstrap=published_bootstrap,
+        seed=seed,
+        populations=paper_populations(protocols),
+        batches=paper_batches(protocols),
     )
     written += write_table(
         comparison,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from nasprox.stats import (
     top_overlap,
 )
 from nasprox.stats.correlation import finite_pairs
-from nasprox.stats.results import ResultTable
+from nasprox.stats.results import ResultTable, batch_setting_column
 
 SUPPORTED_VERSIONS = (1,)
 SOURCE_FIELDS = ("url", "table", "row", "column")
@@ -159,6 +159,7 @@ COMPARISON_COLUMNS = [
     "ci_hi",
     "n_used",
     "n_scored",
+    "batch",
     "population_paper",
     "verdict",
     "reason",
@@ -196,6 +197,28 @@ def judge(
     return "differs", f"published is {gap:.3f} {side} our CI"
 
 
+def _scored_column(
+    entry: PublishedEntry, proxies: tuple[str, ...], batches: Mapping[tuple[str, str, str, str, str], int]
+) -> str | None:
+    """The result column of ``entry``'s proxy: the proxy itself, or its ``@batch=N`` column at the table's batch."""
+    if entry.proxy in proxies:
+        return entry.proxy
+    batch = batches.get((entry.paper, entry.table, entry.space, entry.dataset, entry.proxy))
+    if batch is not None and batch_setting_column(entry.proxy, batch) in proxies:
+        return batch_setting_column(entry.proxy, batch)
+    return None  # not scored, or only under settings this table's protocol does not name
+
+
+def _batch_matters(proxy: str) -> bool:
+    """Whether a proxy's score depends on its batch: all but the data-free counts (params, l2_norm)."""
+    from nasprox.core import PROXIES, RegistryError
+
+    try:
+        return PROXIES.get(proxy).cost != "free"
+    except RegistryError:
+        return True
+
+
 def compare_published(
     entries: list[PublishedEntry],
     table: ResultTable,
@@ -203,10 +226,14 @@ def compare_published(
     bootstrap: int = 1000,
     seed: int = 0,
     populations: dict[tuple[str, str], tuple[int | None, str]] | None = None,
+    batches: Mapping[tuple[str, str, str, str, str], int] | None = None,
 ) -> pd.DataFrame:
     """Every published cell whose (space, dataset, proxy) we scored, beside ours with a 95% bootstrap CI.
 
     ``populations`` maps (paper, table) to (size, label) of the architectures the paper scored.
+    ``batches`` maps (paper, table, space, dataset, proxy) to the batch size of that table's protocol:
+    where a proxy was scored under several batch sizes (kept apart as ``proxy@batch=N``), each cell
+    takes the column of its own table's batch, and the ``proxy`` column of the comparison names it.
     """
     from nasprox.stats.bootstrap import bootstrap_ci
 
@@ -214,16 +241,19 @@ def compare_published(
     rows = []
     for e in entries:
         found = groups.get((e.space, e.dataset))
-        if found is None or e.proxy not in found[1]:
+        if found is None:
             continue
-        sub, _ = found
+        sub, scored = found
+        column = _scored_column(e, scored, batches or {})
+        if column is None:
+            continue
         paper_target = e.target or default_target(e.space)
         target = table.target_for(e.space, sub, paper_target)
         try:
             gt = target_values(sub, e.space, target)
         except NasproxError:
             continue  # this run has no such ground-truth column: the cell cannot be computed
-        score = sub[e.proxy].to_numpy(dtype=float)
+        score = sub[column].to_numpy(dtype=float)
         metric = METRICS[e.metric]
         ours = metric(score, gt)
         pairs = finite_pairs(score, gt)
@@ -232,6 +262,11 @@ def compare_published(
         )
         size, label = (populations or {}).get((e.paper, e.table), (None, "not stated"))
         verdict, reason = judge(e.value, ours, lo, hi, e.metric, int(pairs.n), size)
+        used = table.batches.get((e.space, e.dataset, column), ())
+        wanted = (batches or {}).get((e.paper, e.table, e.space, e.dataset, e.proxy))
+        if wanted is not None and used and set(used) != {wanted} and _batch_matters(e.proxy):
+            verdict = "not comparable"
+            reason = f"scored at batch {'/'.join(map(str, used))}; the {e.table} protocol uses {wanted}"
         rows.append(
             {
                 "paper": e.paper,
@@ -241,7 +276,7 @@ def compare_published(
                 "kind": "quoted" if e.quoted else "own",
                 "space": e.space,
                 "dataset": e.dataset,
-                "proxy": e.proxy,
+                "proxy": column,
                 "metric": e.metric,
                 "target": target if target == paper_target else f"{target} (paper: {paper_target})",
                 "published": e.value,
@@ -250,6 +285,7 @@ def compare_published(
                 "ci_hi": hi,
                 "n_used": int(pairs.n),
                 "n_scored": int(len(score)),
+                "batch": "/".join(map(str, used)),
                 "population_paper": label,
                 "verdict": verdict,
                 "reason": reason,

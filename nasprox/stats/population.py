@@ -10,7 +10,7 @@ isomorphic duplicates (the default ``unique_key``) are left as they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -65,4 +65,4 @@ def select_population(table: ResultTable, population: str = "all") -> tuple[Resu
         kept[(space, dataset)] = len(chosen)
         parts.append(chosen.sort_index())
     frame = pd.concat(parts).sort_index() if parts else table.frame.iloc[:0]
-    return ResultTable(frame, table.proxies, table.gt_columns, table.present), Population("unique", kept, total)
+    return replace(table, frame=frame), Population("unique", kept, total)

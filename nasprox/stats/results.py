@@ -77,6 +77,8 @@ class ResultTable:
     present: dict[tuple[str, str], tuple[str, ...]]
     # target -> the target used instead in a (space, dataset) group that has no value of it (--stand-in)
     stand_ins: Mapping[str, str] = field(default_factory=dict)
+    # (space, dataset, proxy column) -> the batch sizes its rows record using (several after an OOM back-off)
+    batches: Mapping[tuple[str, str, str], tuple[int, ...]] = field(default_factory=dict)
 
     def groups(self):
         """(space, dataset, sub-frame, proxies scored there) per (space, dataset), sorted."""
@@ -137,13 +139,39 @@ def check_one_setting(long: pd.DataFrame) -> None:
     )
 
 
+def batch_setting_column(proxy: str, batch_size: int) -> str:
+    """The column name of ``proxy`` kept apart by its batch size (``snip@batch=256``), defined once."""
+    return f"{proxy}@batch={int(batch_size)}"
+
+
+def _batch_per_config(rows: pd.DataFrame) -> dict[str, int] | None:
+    """data_config -> its one batch size, when each config used one batch and no two share it; else None."""
+    if "batch_size" not in rows.columns:
+        return None
+    batches = pd.to_numeric(rows["batch_size"], errors="coerce")
+    per_config = batches.groupby(rows["data_config"].astype(str)).unique()
+    if not all(len(b) == 1 and np.isfinite(b[0]) for b in per_config):
+        return None  # a config with several batches (OOM back-off) or none: the hash is the honest label
+    found = {str(config): int(b[0]) for config, b in per_config.items()}
+    return found if len(set(found.values())) == len(found) else None
+
+
 def split_settings(long: pd.DataFrame) -> pd.DataFrame:
-    """Rename proxies scored under several settings to ``proxy@setting`` (e.g. ``near@seed=1``) so they stay apart."""
+    """Rename proxies scored under several settings to ``proxy@setting`` (e.g. ``near@seed=1``) so they stay apart.
+
+    Settings that differ only in their input configuration, one batch size each, are labelled by it
+    (``snip@batch=256``): the label a reader understands and the one a paper's protocol names.
+    """
     cols = [c for c in SETTING_COLUMNS if c in long.columns]
     long = long.copy()
     for (_space, _dataset, proxy), rows in long.groupby(["space", "dataset", "proxy"], sort=False):
         differing = [c for c in cols if rows[c].astype(str).nunique() > 1]
         if not differing:
+            continue
+        batch_of = _batch_per_config(rows) if differing == ["data_config"] else None
+        if batch_of is not None:
+            label = rows["data_config"].astype(str).map(lambda c, b=batch_of, p=proxy: batch_setting_column(p, b[c]))
+            long.loc[rows.index, "proxy"] = label
             continue
         label = (
             rows[differing]
@@ -178,7 +206,12 @@ def pivot_results(long: pd.DataFrame, keep_settings_apart: bool = False) -> Resu
         cast(tuple[str, str], key): tuple(sorted(group.dropna().unique()))
         for key, group in long.groupby(["space", "dataset"], sort=True)["proxy"]
     }
-    return ResultTable(wide, proxies, gt_cols, present)
+    batches: dict[tuple[str, str, str], tuple[int, ...]] = {}
+    if "batch_size" in long.columns:
+        used = pd.to_numeric(long["batch_size"], errors="coerce")
+        for key, group in used.groupby([long["space"], long["dataset"], long["proxy"]], sort=True):
+            batches[cast(tuple[str, str, str], key)] = tuple(sorted(int(b) for b in group.dropna().unique()))
+    return ResultTable(wide, proxies, gt_cols, present, batches=batches)
 
 
 def load_results(paths: Iterable[str | Path], keep_settings_apart: bool = False) -> ResultTable:
