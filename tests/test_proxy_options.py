@@ -100,6 +100,14 @@ def test_optional_option_defaults_to_none():
     assert mu.default is None and mu.coerce(None) is None and mu.parse("0.3") == 0.3
 
 
+def _bare_context(**fields) -> ProxyContext:
+    """A context with no model or data: enough for option lookups."""
+    empty = dict.fromkeys(
+        ("model", "build_model", "inputs", "targets", "input_spec", "loss_fn", "next_batch", "device")
+    )
+    return ProxyContext(**empty, seed=0, **fields)
+
+
 def test_ctx_opt_returns_declared_typed_values_and_refuses_undeclared():
     spec = ProxySpec(
         "toy_opts",
@@ -110,19 +118,7 @@ def test_ctx_opt_returns_declared_typed_values_and_refuses_undeclared():
             ProxyOption("log", bool, False, "h"),
         ),
     )
-    ctx = ProxyContext(
-        model=None,
-        build_model=None,
-        inputs=None,
-        targets=None,
-        input_spec=None,
-        loss_fn=None,
-        next_batch=None,
-        device=None,
-        seed=0,
-        options={"repeats": "4", "log": "yes"},
-        spec=spec,
-    )
+    ctx = _bare_context(options={"repeats": "4", "log": "yes"}, spec=spec)
     assert ctx.opt("repetitions") == 4  # found under the old alias, parsed
     assert ctx.opt("log") is True
     assert ctx.opt("batch_size") is None  # engine-level, declared for every proxy
@@ -136,17 +132,7 @@ def test_ctx_opt_returns_declared_typed_values_and_refuses_undeclared():
 def test_proxy_decorator_binds_the_spec_for_the_call():
     from nasprox.core import proxy
 
-    ctx = ProxyContext(
-        model=None,
-        build_model=None,
-        inputs=None,
-        targets=None,
-        input_spec=None,
-        loss_fn=None,
-        next_batch=None,
-        device=None,
-        seed=0,
-    )
+    ctx = _bare_context()
     seen = []
 
     @proxy("toy_bind_check", "test", options=(ProxyOption("k", int, 3, "h"),))

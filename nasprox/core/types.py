@@ -478,13 +478,4 @@ class ScoreRecord:
 
     @property
     def key(self) -> ResultKey:
-        return ResultKey(
-            self.space,
-            self.arch_index,
-            self.arch,
-            self.dataset,
-            self.proxy,
-            self.proxy_version,
-            self.seed,
-            self.data_config,
-        )
+        return ResultKey(**{name: getattr(self, name) for name in ResultKey.field_names()})

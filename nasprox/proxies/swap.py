@@ -25,6 +25,7 @@ import torch
 
 from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
 from nasprox.proxies._activations import count_unique_columns, gaussian_reinit, relu_patterns_4d, take_samples
+from nasprox.proxies._common import FORWARD_REAL_DATA
 
 
 def swap_value(model: torch.nn.Module, inputs: torch.Tensor) -> int:
@@ -76,17 +77,14 @@ def regular_factor(params_k: float, mu: float | None, sigma: float | None) -> fl
     return math.exp(-((params_k - mu) ** 2) / sigma)
 
 
+# the first 16 real images (PROXY_SPEC §4.3) under a Gaussian re-init of every weight, BN included
+_SWAP_FAMILY = {**FORWARD_REAL_DATA, "bn": "reinit", "default_batch_size": 16}
+
+
 @proxy(
     "swap",
     "SWAP: unique sample-wise ReLU activation patterns over 16 samples, Gaussian re-init, mean of 32 repeats (Peng et al. 2024)",
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=False,
-    needs_real_data=True,
-    bn="reinit",
-    cost="forward",
-    default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
+    **_SWAP_FAMILY,
     options=SWAP_OPTIONS,
 )
 def swap(ctx: ProxyContext) -> float:
@@ -96,14 +94,7 @@ def swap(ctx: ProxyContext) -> float:
 @proxy(
     "reg_swap",
     "Regularised SWAP: SWAP x exp(-(P_k - mu)^2 / sigma) with P_k = parameters in thousands (options mu, sigma)",
-    version="1",
-    higher_is_better=True,
-    needs_labels=False,
-    needs_gradients=False,
-    needs_real_data=True,
-    bn="reinit",
-    cost="forward",
-    default_batch_size=16,  # the first 16 images (PROXY_SPEC §4.3)
+    **_SWAP_FAMILY,
     options=(
         *SWAP_OPTIONS,
         ProxyOption(
