@@ -181,3 +181,15 @@ def test_cli_unwritable_output_and_foreign_csv(tmp_path):
         "score", "--space", "toy", "--proxy", "toy_width", "--synthetic", "--out", str(blocker / "sub" / "o.csv")
     )
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_synthetic_warning_names_only_the_proxies_that_read_images():
+    from nasprox.engine.pipeline import Selection, plan
+
+    def warnings(proxies):
+        config = RunConfig(space="nats-tss", dataset="cifar10", proxies=proxies, synthetic=True, device="cpu")
+        return [w for w in plan(config, Selection(archs="0")).warnings if "--synthetic" in w]
+
+    assert warnings(["params", "synflow"]) == []  # data-free: the Gaussian batch only gives the input shape
+    (line,) = warnings(["params", "snip"])
+    assert "for snip;" in line and "params" not in line

@@ -161,8 +161,9 @@ def plan(config: RunConfig, selection: Selection, execution: Execution = Executi
 
 def _warnings(config: RunConfig, scorer: Scorer) -> list[str]:
     out = []
-    if config.synthetic:
-        out.append("--synthetic Gaussian inputs; correlations are lower than with real data")
+    reading = [p.name for p in scorer.proxies if p.needs_real_data]
+    if config.synthetic and reading:  # data-free proxies (params, synflow, ...) take only the input shape
+        out.append(f"--synthetic Gaussian inputs for {', '.join(reading)}; correlations are lower than with real data")
     covered = scorer.space.ground_truth_datasets()
     if covered is not None and config.dataset not in covered:
         out.append(
