@@ -17,7 +17,7 @@ import toy_plugin  # noqa: E402,F401
 
 from nasprox.core import NasproxError  # noqa: E402
 from nasprox.engine import RunConfig, Scorer, select_archs  # noqa: E402
-from nasprox.storage.csv_store import ResultWriter, header_for  # noqa: E402
+from nasprox.storage.csv_store import ResultWriter, header_for, written_keys  # noqa: E402
 
 TESTS = Path(__file__).parent
 
@@ -80,6 +80,9 @@ def test_writer_resumes_and_cuts_only_torn_line(tmp_path):
                 w.write(r)
     good = out.read_bytes()
     out.write_bytes(good + b"toy,3,w4,cifar10,toy_wi")  # what a SIGKILL mid-write could leave
+    torn = out.read_bytes()
+    assert len(written_keys(out)) == 3 and out.read_bytes() == torn  # the read-only reader cuts nothing
+    assert written_keys(tmp_path / "absent.csv") == set()
     w2 = ResultWriter(out, header)
     w2.close()
     assert out.read_bytes() == good

@@ -248,3 +248,29 @@ def test_sss_ground_truth_csv_params_are_in_millions_like_the_archive(shared):
             archive.ground_truth(archive.arch(index), "cifar10"),
         )
         assert a["params"] == pytest.approx(b["params"]) and a["test_acc"] == pytest.approx(b["test_acc"])
+
+
+def test_dry_run_counts_the_rows_left_and_scores_nothing(tmp_path):
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    doc = {
+        "version": 1,
+        "id": "toy-dry",
+        "paper": "near",
+        "tables": ["Table 1"],
+        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        "proxies": {"params": {}, "flops": {"max_archs": 3}},
+    }
+    (folder / "toy-dry.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    common = ["reproduce", "toy-dry", "--protocol-dir", str(folder), "--out", str(out), "--synthetic", "--no-progress"]
+    first = _cli(*common, "--sample", "6", "--subset", "2", "--no-report")  # params and flops on 2 cells
+    assert first.returncode == 0, first.stderr
+    before = (out / "nats-tss_cifar10.csv").read_bytes()
+    dry = _cli(*common, "--sample", "6", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert "6 cells" in lines[0] and "params 4" in lines[0]  # the 6-cell run: 4 cells left
+    assert "3 cells" in lines[1] and "flops 1" in lines[1]  # flops on the first 3: 1 left
+    assert lines[-1].startswith("rows to score per proxy above; total ~") and "--workers 1" in lines[-1]
+    assert (out / "nats-tss_cifar10.csv").read_bytes() == before and not (out / "report").exists()

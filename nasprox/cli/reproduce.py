@@ -25,6 +25,8 @@ Examples:
 
   nasprox reproduce near-table1 --sample 1000 --datasets cifar10 --proxies near,synflow --report-only
 
+  nasprox reproduce near-table2 --sample 500 --dry-run ...   # what is left to score, and its CPU time
+
   nasprox reproduce near-table2 --sample 500 --subset 100 --proxies near,synflow ...   # first 100 now, more later
 
   nasprox reproduce near-table3 --arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt \\
@@ -87,6 +89,10 @@ def reproduce(
     ] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="bootstrap resamples for the 95% CIs")] = 1000,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="score nothing: per run, the cells and rows still to score and their measured CPU time"),
+    ] = False,
     stand_in: StandIn = [],
 ) -> None:
     """Reproduce a published table: score its protocol's runs (resumable), then write the report with
@@ -112,7 +118,11 @@ def reproduce(
         )
         listed = inputs.listed({d.space for d in proto.datasets})
         runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed)
-        _score(proto, runs, sample, listed, seed, inputs, synthetic, device, workers, progress)
+        plans = _plan_runs(runs, sample, listed, seed, inputs, synthetic, device, workers)
+        if dry_run:
+            _show_pending(proto, plans, workers)
+            return
+        _score(proto, plans, progress)
     if report or report_only:
         _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir)
 
@@ -141,13 +151,13 @@ class _Inputs:
         return {space: len(read_arch_list(Path(path))) for space, path in lists.items() if path is not None}
 
 
-def _score(proto, runs, sample, listed, seed, inputs: _Inputs, synthetic, device, workers, progress) -> None:
-    from nasprox.api import run_to_csv
+def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, workers) -> list:
+    """(PlannedRun, RunPlan) per run; every run is planned first, so a missing input stops before any scoring."""
     from nasprox.engine import RunConfig
     from nasprox.engine.pipeline import Execution, Selection, plan
 
     plans = []
-    for run in runs:  # plan every run first: a missing input stops the command before anything is written
+    for run in runs:
         root = inputs.pick(inputs.data_roots, run.dataset)
         options = {p.name: {**p.options, **({"batch_size": p.batch_size} if p.batch_size else {})} for p in run.proxies}
         config = RunConfig(
@@ -170,6 +180,39 @@ def _score(proto, runs, sample, listed, seed, inputs: _Inputs, synthetic, device
             subset = run.n_archs if sample is not None and run.n_archs != sample else None
             selection = Selection(sample=sample, subset=subset, seed=seed)
         plans.append((run, plan(config, selection, Execution(workers=workers))))
+    return plans
+
+
+def _show_pending(proto, plans, workers: int) -> None:
+    """Per run: cells, rows still to score per proxy, and the CPU time they take at the measured s/arch."""
+    from nasprox.engine.protocol import measured_seconds_per_arch
+    from nasprox.storage.csv_store import written_keys
+
+    measured = measured_seconds_per_arch()["cpu"]
+    done_by_file: dict[Path, set] = {}
+    total = 0.0
+    unmeasured: set[str] = set()
+    for run, run_plan in plans:
+        done = done_by_file.setdefault(run.out, written_keys(run.out))
+        pending = run_plan.pending_per_proxy(done)
+        per_arch = measured.get(run.space, {})
+        missing = [p for p, n in pending.items() if n and p not in per_arch]
+        unmeasured |= {f"{run.space}/{p}" for p in missing}
+        seconds = sum(n * per_arch.get(p, 0.0) for p, n in pending.items())
+        total += seconds
+        left = ", ".join(f"{p} {n}" for p, n in pending.items() if n) or "nothing"
+        cost = f"~{seconds / 3600:.2f} CPU core-hours" + (f" + unmeasured {', '.join(missing)}" if missing else "")
+        typer.echo(f"{proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells -> {run.out}: {left} ({cost})")
+    note = f"; no measured s/arch for {', '.join(sorted(unmeasured))} (not counted)" if unmeasured else ""
+    typer.echo(
+        f"rows to score per proxy above; total ~{total / 3600:.2f} CPU core-hours, ~{total / 3600 / max(workers, 1):.2f} h with --workers {workers} "
+        f"(configs/costs.yaml medians){note}"
+    )
+
+
+def _score(proto, plans, progress) -> None:
+    from nasprox.api import run_to_csv
+
     for run, run_plan in plans:
         typer.echo(
             f"== {proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells: "

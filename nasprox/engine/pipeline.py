@@ -64,6 +64,12 @@ class RunPlan:
         """Selected architectures with at least one proxy row not yet in ``done``."""
         return [a for a in self.archs if len(self.scorer.skip_set(a, done)) < len(self.scorer.proxies)]
 
+    def pending_per_proxy(self, done: Set[ResultKey]) -> dict[str, int]:
+        """Per proxy, how many selected architectures still lack its row in ``done`` (what a resume scores)."""
+        return {
+            p.name: sum(self.scorer.key(arch, p.name) not in done for arch in self.archs) for p in self.scorer.proxies
+        }
+
     def provenance(self) -> dict[str, Any]:
         """What a provenance entry records about this run besides the environment."""
         return {

@@ -11,7 +11,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from nasprox.core import NasproxError, ResultKey, ScoreRecord
@@ -76,6 +76,24 @@ def row_key(row: dict[str, str]) -> ResultKey:
     return ResultKey.from_row(row)
 
 
+def _keys_of_rows(path: Path, header: list[str], rows: Iterator[list[str]]) -> Iterator[ResultKey]:
+    for line_no, values in enumerate(rows, start=2):
+        if len(values) != len(header):
+            raise NasproxError(f"{path}:{line_no} is malformed ({len(values)} fields, expected {len(header)})")
+        yield row_key(dict(zip(header, values)))
+
+
+def written_keys(path: str | Path) -> set[ResultKey]:
+    """Keys of the complete rows of a result CSV, read only (nothing is cut or created); empty when absent."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return set()
+    rows, _, _ = read_complete_rows(path)
+    reader = iter(rows)
+    header = next(reader, None)
+    return set(_keys_of_rows(path, header, reader)) if header is not None else set()
+
+
 class ResultWriter:
     """Opens (or resumes) a result CSV; ``done`` holds the keys of complete rows already there."""
 
@@ -108,12 +126,8 @@ class ResultWriter:
             missing = [c for c in self.header if c not in file_header]
             detail = f"missing columns {missing}" if missing else "different column order or extra columns"
             raise NasproxError(f"{self.path} was written with another schema ({detail}); use a new --out file")
-        for line_no, values in enumerate(reader, start=2):
-            if len(values) != len(file_header):
-                raise NasproxError(
-                    f"{self.path}:{line_no} is malformed ({len(values)} fields, expected {len(file_header)})"
-                )
-            self.done.add(row_key(dict(zip(file_header, values))))
+        for key in _keys_of_rows(self.path, file_header, reader):
+            self.done.add(key)
             self.rows_before += 1
         if complete != total:  # a torn last line from a killed run: cut only that
             with open(self.path, "r+b") as fh:
