@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The CPU reproduction committed under results/reproduction/ (docs/reproduction.md), in its order of work:
-# NATS-TSS CIFAR-10 first (the cheap proxies on all 15,625 cells), then NATS-SSS (nested steps of the 500-cell sample: the first 100 and 200 cells with
-# the nine fast proxies, then the slow ones, then the rest), TransNAS-Bench-101-Micro #params/FLOPs, the
-# NAS-Bench-Suite-Zero NB101 cells, then the other TSS protocols and datasets. Resumable: run it again to continue.
+# NATS-TSS CIFAR-10 first (the cheap proxies on all 15,625 cells, the epsilon and T-CET proxies on the first 200
+# cells of the sample), then NATS-SSS (nested steps of the 500-cell sample: the first 100 and 200 cells with the
+# nine fast proxies, then the slow ones, then the rest), TransNAS-Bench-101-Micro #params/FLOPs, the
+# NAS-Bench-Suite-Zero NB101 cells, then the other TSS datasets. Resumable: run it again to continue.
 # Usage: scripts/cpu_reproduction.sh [WORKERS]   (one torch thread per worker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +20,19 @@ nasprox reproduce near-table1 --sample 1000 --datasets cifar10 "${ROOTS[@]}" "${
 # the proxies under 0.1 s/arch on every NATS-TSS cell (the paper's population); the seeded sample's rows resume
 nasprox reproduce near-table1 --datasets cifar10 --proxies params,flops,synflow,meco_opt "${ROOTS[@]}" "${TSS[@]}" \
   "${COMMON[@]}"
+# the epsilon and T-CET Table 2 proxies on the same sample: its first 200 cells now, all 1,000 further down
+for protocol in tcet-table2 epsilon-table1; do
+  nasprox reproduce "$protocol" --sample 1000 --subset 200 --datasets cifar10 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
+done
 for k in 100 200; do
   nasprox reproduce near-table2 --sample 500 --subset "$k" --proxies "$FAST" "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 done
 # TransNAS: #params and FLOPs need no images (--synthetic only feeds the shape); NEAR at 256x256 is a GPU job
 nasprox reproduce near-table9 --sample 1000 --proxies params,flops --synthetic \
   --ground-truth "$D/transnas/tnb101_micro_valmetric_zen.csv" "${COMMON[@]}"
+for protocol in tcet-table2 epsilon-table1; do
+  nasprox reproduce "$protocol" --sample 1000 --datasets cifar10 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
+done
 nasprox reproduce near-table2 --sample 500 --subset 200 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 # NB101: the 292 distinct NAS-Bench-Suite-Zero cells (validation accuracy of 1-3 runs; docs/reproduction.md)
 python scripts/suite_zero_nb101.py --out-dir build/suite_zero
@@ -32,9 +40,6 @@ NB101=(--arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt
        --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv)
 nasprox reproduce near-table3 --proxies meco_opt,synflow,snip,grad_norm,fisher,params,flops \
   "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
-for protocol in tcet-table2 epsilon-table1; do
-  nasprox reproduce "$protocol" --sample 1000 --datasets cifar10 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
-done
 nasprox reproduce near-table2 --sample 500 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 for protocol in near-table1 tcet-table2 epsilon-table1; do
   nasprox reproduce "$protocol" --sample 1000 --datasets cifar100,ImageNet16-120 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
