@@ -151,6 +151,45 @@ def test_cli_sigkill_then_resume_loses_nothing(tmp_path):
     assert rows[: len(partial)] == partial  # rows written before the kill are untouched
 
 
+def _children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state not in ("Z", "X")  # a zombie waits only for its reaper
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and ps (Linux) to find the worker processes")
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """SIGKILL of `score --workers 2` (a cluster job's end) must not leave workers waiting forever."""
+    out = tmp_path / "w.csv"
+    args = ["score", "--space", "toy", "--proxy", "toy_width", "--synthetic", "--archs", "0:40", "--workers", "2"]
+    env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS), "TOY_SLEEP": "0.05"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasprox", *args, "--out", str(out), "--no-progress"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(out.read_bytes().splitlines()) < 4):
+        time.sleep(0.05)
+    workers = [c for c in _children_of(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -8,6 +8,7 @@ per-architecture timeout is killed (a hung model cannot stall the run), the arch
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import time
 from collections.abc import Iterable, Iterator, Set
@@ -17,9 +18,21 @@ from nasprox.core import ArchRef, ResultKey, ScoreRecord
 from nasprox.engine.runner import RunConfig, Scorer
 
 _POLL_S = 0.05
+_PARENT_CHECK_S = 1.0  # how often an idle worker checks that its parent is still alive
 
 
-def _worker_main(config: RunConfig, threads: int, tasks, results) -> None:
+def _next_task(tasks, parent: int):
+    """The next queue item, or None once the parent has died: daemonic workers end with a parent that
+    exits normally, not with one killed by SIGKILL/SIGTERM (a cluster job's end), and would wait forever."""
+    while True:
+        try:
+            return tasks.get(timeout=_PARENT_CHECK_S)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return None
+
+
+def _worker_main(config: RunConfig, threads: int, tasks, results, parent: int) -> None:
     """Worker loop: (task_id, arch, skip_names) in, (task_id, records | error text) out."""
     import torch
 
@@ -31,7 +44,7 @@ def _worker_main(config: RunConfig, threads: int, tasks, results) -> None:
         return
     results.put(("ready", None))
     while True:
-        item = tasks.get()
+        item = _next_task(tasks, parent)
         if item is None:
             return
         task_id, arch, skip = item
@@ -46,7 +59,9 @@ class _Worker:
     def __init__(self, ctx, config: RunConfig, threads: int):
         self.config = config
         self.tasks, self.results = ctx.Queue(), ctx.Queue()
-        self.proc = ctx.Process(target=_worker_main, args=(config, threads, self.tasks, self.results), daemon=True)
+        self.proc = ctx.Process(
+            target=_worker_main, args=(config, threads, self.tasks, self.results, os.getpid()), daemon=True
+        )
         self.proc.start()
         self.ready = False
         self.current: tuple[int, ArchRef, frozenset] | None = None
