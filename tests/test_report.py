@@ -120,6 +120,24 @@ def test_quoted_cells_are_kept_apart_and_summarised(tmp_path):
     assert all(s.endswith("comparable cells agree") for s in summary["summary"])
 
 
+def test_summary_ranks_gaps_in_printed_digits_not_raw_units():
+    """A top-64 count 8 outside its CI (16 half-units) is a smaller miss than a correlation 0.2 outside (40)."""
+    import pandas as pd
+
+    rows = [
+        {"metric": "top64_top5", "published": 29.0, "ours": 45.0, "ci_lo": 37.0, "ci_hi": 50.0, "proxy": "count"},
+        {"metric": "spearman", "published": 0.36, "ours": 0.56, "ci_lo": 0.51, "ci_hi": 0.61, "proxy": "rho"},
+    ]
+    frame = pd.DataFrame(
+        [
+            {**r, "paper": "p", "table": "T", "kind": "own", "space": "s", "dataset": "d", "verdict": "differs"}
+            for r in rows
+        ]
+    )
+    (worst,) = comparison_summary(frame)["largest_difference"]
+    assert worst.startswith("rho s/d spearman")
+
+
 def test_shipped_published_numbers_load_with_sources():
     folder = default_published_dir()
     files = sorted(folder.glob("*.yaml"))

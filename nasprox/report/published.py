@@ -310,7 +310,10 @@ def comparison_summary(frame: pd.DataFrame) -> pd.DataFrame:
         differs = comparable[comparable["verdict"] == "differs"]
         worst = ""
         if len(differs):
-            gaps = (differs["published"] - differs["ours"]).abs()
+            # distance outside our CI in units of the printed precision, so that a count (top-64) and a
+            # correlation are ranked on one scale
+            outside = np.maximum(differs["ci_lo"] - differs["published"], differs["published"] - differs["ci_hi"])
+            gaps = outside / differs["metric"].map(_tolerance)
             w = differs.loc[gaps.idxmax()]
             worst = f"{w['proxy']} {w['space']}/{w['dataset']} {w['metric']}: published {w['published']:g}, ours {w['ours']:.3f}"
         rows.append(
