@@ -185,7 +185,7 @@ def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, w
 
 def _show_pending(proto, plans, workers: int) -> None:
     """Per run: cells, rows still to score per proxy, and the CPU time they take at the measured s/arch."""
-    from nasprox.engine.protocol import measured_seconds_per_arch
+    from nasprox.engine.protocol import measured_seconds_per_arch, pending_seconds
     from nasprox.storage.csv_store import written_keys
 
     measured = measured_seconds_per_arch()["cpu"]
@@ -195,10 +195,8 @@ def _show_pending(proto, plans, workers: int) -> None:
     for run, run_plan in plans:
         done = done_by_file.setdefault(run.out, written_keys(run.out))
         pending = run_plan.pending_per_proxy(done)
-        per_arch = measured.get(run.space, {})
-        missing = [p for p, n in pending.items() if n and p not in per_arch]
+        seconds, missing = pending_seconds(run.space, pending, measured)
         unmeasured |= {f"{run.space}/{p}" for p in missing}
-        seconds = sum(n * per_arch.get(p, 0.0) for p, n in pending.items())
         total += seconds
         left = ", ".join(f"{p} {n}" for p, n in pending.items() if n) or "nothing"
         cost = f"~{seconds / 3600:.2f} CPU core-hours" + (f" + unmeasured {', '.join(missing)}" if missing else "")

@@ -303,6 +303,16 @@ def estimated_seconds(
     return CostEstimate(total)
 
 
+def pending_seconds(
+    space: str, rows_per_proxy: Mapping[str, int], seconds_per_arch: Mapping[str, Mapping[str, float]]
+) -> tuple[float, list[str]]:
+    """Seconds to score ``rows_per_proxy`` at the s/arch measured for each proxy in ``space``, and the
+    proxies with rows to score but no measurement there (left out of the sum, to be named, not guessed)."""
+    measured = seconds_per_arch.get(space, {})
+    seconds = sum(n * measured[p] for p, n in rows_per_proxy.items() if p in measured)
+    return seconds, [p for p, n in rows_per_proxy.items() if n and p not in measured]
+
+
 def default_costs_file() -> Path:
     return Path(__file__).resolve().parents[2] / "configs" / "costs.yaml"
 

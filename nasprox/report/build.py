@@ -35,17 +35,15 @@ def _default_protocols() -> list:
         return []
 
 
-def paper_populations(protocols: Iterable | None = None) -> dict[tuple[str, str], tuple[int | None, str]]:
+def paper_populations(protocols: Iterable) -> dict[tuple[str, str], tuple[int | None, str]]:
     """(paper, table) -> (size, label) of the population each protocol says the paper scored."""
-    protocols = _default_protocols() if protocols is None else protocols
     return {(p.paper, t): (p.population_size, p.population_label) for p in protocols for t in p.tables}
 
 
-def paper_batches(protocols: Iterable | None = None) -> dict[tuple[str, str, str, str, str], int]:
+def paper_batches(protocols: Iterable) -> dict[tuple[str, str, str, str, str], int]:
     """(paper, table, space, dataset, proxy) -> the batch size the table's protocol scores that proxy at."""
     from nasprox.engine.protocol import protocol_runs
 
-    protocols = _default_protocols() if protocols is None else protocols
     return {
         (proto.paper, table, run.space, run.dataset, px.name): px.effective_batch()
         for proto in protocols
