@@ -12,6 +12,7 @@ from scipy import stats as sps
 
 from nasprox.core import NasproxError
 from nasprox.stats import (
+    PairCounts,
     average_rank_table,
     bootstrap_ci,
     concordance_counts,
@@ -20,6 +21,7 @@ from nasprox.stats import (
     finite_pairs,
     kendall_tau,
     load_results,
+    pair_counts,
     pairwise_order_probability,
     parse_fraction,
     parse_stand_ins,
@@ -120,6 +122,22 @@ def test_concordance_counts_match_brute_force():
         c += prod > 0
         d += prod < 0
     assert concordance_counts(x, y) == (c, d)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 64, 129])
+def test_pair_counts_match_brute_force(n):
+    rng = np.random.default_rng(n)
+    x, y = rng.integers(0, 4, n).astype(float), rng.integers(0, 5, n).astype(float)
+    pairs = list(itertools.combinations(range(n), 2))
+    sign = [np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i, j in pairs]
+    assert pair_counts(x, y) == PairCounts(
+        total=len(pairs),
+        concordant=sum(s > 0 for s in sign),
+        discordant=sum(s < 0 for s in sign),
+        x_ties=sum(x[i] == x[j] for i, j in pairs),
+        y_ties=sum(y[i] == y[j] for i, j in pairs),
+        joint_ties=sum(x[i] == x[j] and y[i] == y[j] for i, j in pairs),
+    )
 
 
 def test_pairwise_order_extremes():

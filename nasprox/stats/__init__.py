@@ -18,8 +18,10 @@ from nasprox.stats.correlation import (
 from nasprox.stats.partial import partial_spearman
 from nasprox.stats.population import POPULATIONS, Population, select_population
 from nasprox.stats.ranking import (
+    PairCounts,
     best_found_rank,
     concordance_counts,
+    pair_counts,
     pairwise_order_probability,
     top_k_hit_rate,
     top_k_within,
@@ -60,6 +62,7 @@ __all__ = [
     "nan_reasons",
     "parse_stand_ins",
     "lower_is_better",
+    "pair_counts",
     "pairwise_order_probability",
     "parse_fraction",
     "partial_spearman",
@@ -76,6 +79,7 @@ __all__ = [
     "top_k_within_top_fraction",
     "top_overlap",
     "POPULATIONS",
+    "PairCounts",
     "Population",
     "ndcg_at_k",
     "parse_t",
