@@ -34,13 +34,13 @@ for protocol in tcet-table2 epsilon-table1; do
   nasprox reproduce "$protocol" --sample 1000 --datasets cifar10 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
 done
 nasprox reproduce near-table2 --sample 500 --subset 200 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
+nasprox reproduce near-table2 --sample 500 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 # NB101: the 292 distinct NAS-Bench-Suite-Zero cells (validation accuracy of 1-3 runs; docs/reproduction.md)
 python scripts/suite_zero_nb101.py --out-dir build/suite_zero
 NB101=(--arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt
        --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv)
 nasprox reproduce near-table3 --proxies meco_opt,synflow,snip,grad_norm,fisher,params,flops \
   "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
-nasprox reproduce near-table2 --sample 500 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 for protocol in near-table1 tcet-table2 epsilon-table1; do
   nasprox reproduce "$protocol" --sample 1000 --datasets cifar100,ImageNet16-120 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
 done
