@@ -7,11 +7,17 @@ seed, the NB201 'cifar10-valid' split that NASLib and Abdelfattah et al. 2021 co
 from ../shared/data/nb201/nb201_valacc_zen_naslib.zip. Prints both and the difference.
 
   python scripts/target_sensitivity.py results/reproduction/nats-tss_cifar10.csv
+
+``--paper ID`` instead puts every published cell of that paper (configs/published) that the CSV can
+compute beside ours twice, against each target, with 95% bootstrap CIs and the report's verdicts:
+
+  python scripts/target_sensitivity.py results/reproduction/nats-tss_cifar10.csv --paper epsilon
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -19,9 +25,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from nasprox.engine.protocol import load_protocols
+from nasprox.report import compare_published, load_published
+from nasprox.report.build import paper_batches, paper_populations
 from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
-from nasprox.stats import kendall_tau, load_results, spearman_rho
+from nasprox.stats import ResultTable, kendall_tau, load_results, spearman_rho
 
 SHARED = Path(os.environ.get("NASPROX_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -40,11 +50,51 @@ def naslib_val_accuracy(dataset: str) -> dict[str, float]:
     return out
 
 
+def with_naslib_validation_target(table: ResultTable) -> ResultTable:
+    """The same scores with gt_test_acc replaced by NASLib's validation accuracy of each cell."""
+    frame = table.frame.copy()
+    for dataset in frame["dataset"].unique():
+        val = naslib_val_accuracy(dataset)
+        rows = frame["dataset"] == dataset
+        frame.loc[rows, "gt_test_acc"] = [val.get(a, np.nan) for a in frame.loc[rows, "arch"]]
+    return dataclasses.replace(table, frame=frame)
+
+
+def compare_paper(table: ResultTable, paper: str, bootstrap: int) -> None:
+    """Every published cell of ``paper`` the table can compute: ours against test and validation accuracy."""
+    entries = [e for e in load_published() if e.paper == paper]
+    protocols = list(load_protocols().values())
+    kwargs = dict(bootstrap=bootstrap, populations=paper_populations(protocols), batches=paper_batches(protocols))
+    test = compare_published(entries, table, **kwargs)
+    val = compare_published(entries, with_naslib_validation_target(table), **kwargs)
+    keys = ["paper", "table", "kind", "row", "column", "space", "dataset", "proxy", "metric"]
+    both = pd.merge(test, val, on=keys + ["published"], suffixes=("_test", "_val"))
+    print(
+        f"| {' | '.join(keys[1:5])} | n | published | ours, test acc [CI] | verdict | ours, NASLib val acc [CI] | verdict |"
+    )
+    print("|" + "---|" * 11)
+    for _, r in both.iterrows():
+        cells = [
+            f"{r[f'ours_{t}']:.3f} [{r[f'ci_lo_{t}']:.3f}, {r[f'ci_hi_{t}']:.3f}] | {r[f'verdict_{t}']}"
+            for t in ("test", "val")
+        ]
+        print(
+            f"| {r['table']} | {r['kind']} | {r['row']} | {r['column']} | {r['n_used_test']} | {r['published']:g} | "
+            + " | ".join(cells)
+            + " |"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", type=Path)
+    ap.add_argument("--paper", help="compare every published cell of this paper (e.g. epsilon) under both targets")
+    ap.add_argument("--bootstrap", type=int, default=1000, help="resamples of the 95%% CIs (with --paper)")
     args = ap.parse_args()
     table = load_results([args.results])
+    if args.paper:
+        compare_paper(table, args.paper, args.bootstrap)
+        return 0
     for space, dataset, sub, proxies in table.groups():
         val = naslib_val_accuracy(dataset)
         valid = np.array([val.get(a, np.nan) for a in sub["arch"]])

@@ -167,3 +167,87 @@ def test_scatter_colour_falls_back_to_the_scored_params_proxy():
     assert list(_params_colour(sub)) == [0.1, 0.2]
     assert list(_params_colour(sub.assign(gt_params=[1.0, 2.0]))) == [1.0, 2.0]
     assert _params_colour(sub.drop(columns="params")) is None
+
+
+def _comparison_rows(*rows: dict) -> pd.DataFrame:
+    base = {"paper": "p", "table": "Table 1", "kind": "own", "space": "s", "dataset": "d", "ours": 0.5}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_explanations_mark_only_differing_cells_they_name(tmp_path):
+    from nasprox.report.explained import explain, load_explanations
+
+    path = tmp_path / "explained.yaml"
+    path.write_text(
+        "version: 1\nexplanations:\n"
+        "  - {id: target, summary: validation target, evidence: docs item 1,"
+        " cells: [{paper: p, proxy: [a, b], metric: spearman}]}\n"
+    )
+    frame = _comparison_rows(
+        {"proxy": "a", "metric": "spearman", "verdict": "differs"},
+        {"proxy": "b", "metric": "spearman", "verdict": "agrees"},  # an agreeing cell needs no explanation
+        {"proxy": "b", "metric": "kendall", "verdict": "differs"},  # another metric: not named
+        {"proxy": "c", "metric": "spearman", "verdict": "differs"},
+    )
+    explained = explain(frame, load_explanations(path))["explained"].tolist()
+    assert explained == ["target: validation target (docs item 1)", "", "", ""]
+
+
+def test_summary_names_the_largest_unexplained_difference():
+    rows = [
+        {"proxy": "big", "metric": "spearman", "published": 0.1, "ci_lo": 0.4, "ci_hi": 0.6, "explained": "item 1"},
+        {"proxy": "small", "metric": "spearman", "published": 0.3, "ci_lo": 0.4, "ci_hi": 0.6, "explained": ""},
+        {"proxy": "ok", "metric": "spearman", "published": 0.5, "ci_lo": 0.4, "ci_hi": 0.6, "explained": ""},
+    ]
+    verdicts = ["differs", "differs", "agrees"]
+    frame = _comparison_rows(*({**r, "verdict": v, "reason": ""} for r, v in zip(rows, verdicts)))
+    (row,) = comparison_summary(frame).to_dict("records")
+    assert (row["agree"], row["differ"], row["explained"]) == (1, 2, 1)
+    assert row["largest_difference"].startswith("big ") and row["largest_unexplained"].startswith("small ")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("version: 1\nexplanations:\n  - {id: x, summary: s, evidence: e, cells: [{row: NEAR}]}\n", "unknown field"),
+        ("version: 1\nexplanations:\n  - {id: x, summary: s, cells: [{paper: p}]}\n", "lacks evidence"),
+        ("explanations: []\n", "needs 'version'"),
+    ],
+)
+def test_bad_explanations_file_is_one_clear_error(tmp_path, text, message):
+    from nasprox.report.explained import load_explanations
+
+    path = tmp_path / "explained.yaml"
+    path.write_text(text)
+    with pytest.raises(NasproxError, match=message):
+        load_explanations(path)
+    with pytest.raises(NasproxError, match="does not exist"):
+        load_explanations(tmp_path / "missing.yaml")
+
+
+def test_report_with_a_missing_explanations_file_exits_2_and_writes_nothing(tmp_path):
+    results = write_results(tmp_path / "r.csv")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", str(results), "--out", str(out), "--explanations", "nope.yaml"])
+    assert result.exit_code == 2 and "nope.yaml does not exist" in result.output
+    assert not out.exists()
+
+
+def test_every_shipped_explanation_names_published_cells():
+    """A typo in a pattern (a paper id, a table, a proxy name) would silently explain nothing."""
+    from nasprox.report.explained import load_explanations
+
+    entries = load_published(default_published_dir())
+    explanations = load_explanations()
+    assert explanations, "configs/explained_differences.yaml is missing"
+    for explanation in explanations:
+        for cell in explanation.cells:
+            matches = [
+                e
+                for e in entries
+                if all(
+                    ("quoted" if e.quoted else "own") in values if field == "kind" else getattr(e, field) in values
+                    for field, values in cell.items()
+                )
+            ]
+            assert matches, f"explanation {explanation.id}: {cell} names no published cell"

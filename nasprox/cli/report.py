@@ -23,6 +23,13 @@ def report(
     published: Annotated[
         Optional[Path], typer.Option(help="folder of published-number YAMLs (default: configs/published)")
     ] = None,
+    explanations: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="YAML naming the differing published cells an experiment explains "
+            "(default: configs/explained_differences.yaml)"
+        ),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw figures")] = True,
     ndcg_k: NdcgK = 10,
     precision_t: PrecisionT = "10",
@@ -62,6 +69,7 @@ def report(
         bootstrap=bootstrap,
         seed=seed,
         published_dir=published,
+        explanations_path=explanations,
         plots=plots,
         ndcg_k=ndcg_k,
         precision_t=parse_t(precision_t),

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from nasprox.report.explained import explain, load_explanations
 from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_target
 from nasprox.report.published import compare_published, comparison_summary, load_published
 from nasprox.report.tables import write_table
@@ -68,15 +69,20 @@ def write_report(
     population=None,
     published_bootstrap: int = 1000,
     protocols: Iterable | None = None,
+    explanations_path: Path | None = None,
 ) -> list[Path]:
     """Write every table and figure under ``out``; returns the written paths.
 
     ``population`` (a ``nasprox.stats.Population``, from ``select_population``) adds a ``population``
     column to the correlation and search-metric tables saying which architectures they cover.
     ``protocols`` (``nasprox.engine.protocol.Protocol``; default: configs/reproduce) give each published
-    table its population and batch sizes.
+    table its population and batch sizes. ``explanations_path`` (default:
+    configs/explained_differences.yaml) says which differing cells an experiment has explained.
     """
     protocols = _default_protocols() if protocols is None else list(protocols)
+    # bad published or explanation files fail before anything is written
+    published = load_published(published_dir)
+    explanations = load_explanations(explanations_path)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -104,24 +110,26 @@ def write_report(
     ranks = average_rank_table(correlations, "spearman")
     written += write_table(ranks, out / "average_ranks", digits=2, caption="Average rank by Spearman rho")
     comparison = compare_published(
-        load_published(published_dir),
+        published,
         table,
         bootstrap=published_bootstrap,
         seed=seed,
         populations=paper_populations(protocols),
         batches=paper_batches(protocols),
     )
+    comparison = explain(comparison, explanations)
     written += write_table(
         comparison,
         out / "published_vs_ours",
         caption="Published vs ours: our 95% bootstrap CI (over architectures), verdict 'agrees' "
         "when the printed value +- half its last digit meets the CI; quoted = the paper "
-        "cites another paper's number",
+        "cites another paper's number; explained = the experiment that accounts for a difference",
     )
     written += write_table(
         comparison_summary(comparison),
         out / "published_vs_ours_summary",
-        caption="Per table: comparable cells that agree, and the largest difference",
+        caption="Per table: comparable cells that agree, differences explained by experiment, and the "
+        "largest difference overall and among the unexplained",
     )
 
     if plots:

@@ -302,20 +302,42 @@ def compare_published(
     return frame
 
 
+SUMMARY_COLUMNS = [
+    "paper",
+    "table",
+    "kind",
+    "cells",
+    "comparable",
+    "agree",
+    "differ",
+    "explained",
+    "summary",
+    "largest_difference",
+    "largest_unexplained",
+]
+
+
+def _largest_gap(differs: pd.DataFrame) -> str:
+    """The row of ``differs`` furthest outside our CI, in units of the printed precision, so that a count
+    (top-64) and a correlation are ranked on one scale; '' when there is none."""
+    if not len(differs):
+        return ""
+    outside = np.maximum(differs["ci_lo"] - differs["published"], differs["published"] - differs["ci_hi"])
+    w = differs.loc[(outside / differs["metric"].map(_tolerance)).idxmax()]
+    gap = f" ({w['reason']})" if w.get("reason") else ""
+    return f"{w['proxy']} {w['space']}/{w['dataset']} {w['metric']}: published {w['published']:g}, ours {w['ours']:.3f}{gap}"
+
+
 def comparison_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (paper, table, kind): comparable cells, how many agree, and the largest gap of those that differ."""
+    """Per (paper, table, kind): comparable cells, how many agree, how many of those that differ an
+    experiment explains (the ``explained`` column of ``nasprox.report.explained.explain``, when present),
+    and the largest gap overall and among the unexplained."""
     rows = []
     for (paper, table, kind), sub in frame.groupby(["paper", "table", "kind"], sort=True):
         comparable = sub[sub["verdict"] != "not comparable"]
         differs = comparable[comparable["verdict"] == "differs"]
-        worst = ""
-        if len(differs):
-            # distance outside our CI in units of the printed precision, so that a count (top-64) and a
-            # correlation are ranked on one scale
-            outside = np.maximum(differs["ci_lo"] - differs["published"], differs["published"] - differs["ci_hi"])
-            gaps = outside / differs["metric"].map(_tolerance)
-            w = differs.loc[gaps.idxmax()]
-            worst = f"{w['proxy']} {w['space']}/{w['dataset']} {w['metric']}: published {w['published']:g}, ours {w['ours']:.3f}"
+        explained = differs["explained"].fillna("").astype(str) != "" if "explained" in differs else None
+        agree = int((comparable["verdict"] == "agrees").sum())
         rows.append(
             {
                 "paper": paper,
@@ -323,13 +345,12 @@ def comparison_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "kind": kind,
                 "cells": len(sub),
                 "comparable": len(comparable),
-                "agree": int((comparable["verdict"] == "agrees").sum()),
+                "agree": agree,
                 "differ": len(differs),
-                "summary": f"{int((comparable['verdict'] == 'agrees').sum())} of {len(comparable)} comparable cells agree",
-                "largest_difference": worst,
+                "explained": int(explained.sum()) if explained is not None else "",
+                "summary": f"{agree} of {len(comparable)} comparable cells agree",
+                "largest_difference": _largest_gap(differs),
+                "largest_unexplained": _largest_gap(differs[~explained]) if explained is not None else "",
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=["paper", "table", "kind", "cells", "comparable", "agree", "differ", "summary", "largest_difference"],
-    )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
