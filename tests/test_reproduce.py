@@ -274,3 +274,22 @@ def test_dry_run_counts_the_rows_left_and_scores_nothing(tmp_path):
     assert "3 cells" in lines[1] and "flops 1" in lines[1]  # flops on the first 3: 1 left
     assert lines[-1].startswith("rows to score per proxy above; total ~") and "--workers 1" in lines[-1]
     assert (out / "nats-tss_cifar10.csv").read_bytes() == before and not (out / "report").exists()
+
+
+def test_dry_run_says_unknown_rather_than_zero_when_nothing_is_measured(tmp_path):
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    doc = {
+        "version": 1,
+        "id": "toy-unmeasured",
+        "paper": "near",
+        "tables": ["Table 1"],
+        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        "proxies": {"l2_norm": {}},  # never timed: configs/costs.yaml has no nats-tss/l2_norm
+    }
+    (folder / "toy-unmeasured.yaml").write_text(yaml.safe_dump(doc))
+    common = ["reproduce", "toy-unmeasured", "--protocol-dir", str(folder), "--out", str(tmp_path / "out")]
+    dry = _cli(*common, "--synthetic", "--sample", "4", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    first = dry.stdout.splitlines()[0]
+    assert first.endswith("(unmeasured l2_norm)") and "core-hours" not in first

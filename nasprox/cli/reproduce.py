@@ -199,7 +199,9 @@ def _show_pending(proto, plans, workers: int) -> None:
         unmeasured |= {f"{run.space}/{p}" for p in missing}
         total += seconds
         left = ", ".join(f"{p} {n}" for p, n in pending.items() if n) or "nothing"
-        cost = f"~{seconds / 3600:.2f} CPU core-hours" + (f" + unmeasured {', '.join(missing)}" if missing else "")
+        measured_part = f"~{seconds / 3600:.2f} CPU core-hours" if seconds or not missing else ""
+        unmeasured_part = f"unmeasured {', '.join(missing)}" if missing else ""
+        cost = " + ".join(part for part in (measured_part, unmeasured_part) if part)
         typer.echo(f"{proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells -> {run.out}: {left} ({cost})")
     note = f"; no measured s/arch for {', '.join(sorted(unmeasured))} (not counted)" if unmeasured else ""
     typer.echo(
