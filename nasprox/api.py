@@ -192,6 +192,12 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True) -> int:
         )
     for warning in run_plan.warnings:
         _say(f"nasprox: warning: {warning}")
+    if writer.rows_before and not pending:
+        # a resume with nothing left changes nothing, so it leaves no provenance entry either (a chain of
+        # resumable steps re-run each session would otherwise grow every sidecar by one no-op per step)
+        writer.close()
+        _say(f"nothing to score: every row of the {len(run_plan.archs)} architectures is already in {out}")
+        return 0
     write_provenance(out, run_plan.config.to_dict(), run_plan.provenance())
     workers: list[dict] = []
     n_rows = n_failed = 0

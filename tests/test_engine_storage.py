@@ -116,6 +116,10 @@ def test_cli_score_resume_no_duplicates(tmp_path):
     assert len(keys) == len(set(keys)) == 20
     prov = Path(str(out) + ".provenance.json")
     assert prov.exists() and "hostname" not in prov.read_text().lower()
+    before = (out.read_bytes(), prov.read_bytes())
+    idle = run_cli(*[a if a != "0:6" else "0:10" for a in args])  # nothing left: nothing changes
+    assert idle.returncode == 0 and "nothing to score" in idle.stderr, idle.stderr
+    assert (out.read_bytes(), prov.read_bytes()) == before
 
 
 def test_cli_sigkill_then_resume_loses_nothing(tmp_path):

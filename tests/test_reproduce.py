@@ -130,7 +130,7 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
     assert params_rho[0]["verdict"] in ("agrees", "differs") and params_rho[0]["ci_lo"] != ""
     assert "comparable cells agree" in (out / "report" / "toy" / "published_vs_ours_summary.md").read_text()
     again = _cli(*args)  # resumes: nothing left to score
-    assert again.returncode == 0 and "wrote 0 rows" in again.stderr
+    assert again.returncode == 0 and "nothing to score" in again.stderr
 
 
 def test_arch_list_replaces_the_sample_and_stand_in_names_the_target(tmp_path):
