@@ -203,6 +203,7 @@ def test_summary_names_the_largest_unexplained_difference():
     frame = _comparison_rows(*({**r, "verdict": v, "reason": ""} for r, v in zip(rows, verdicts)))
     (row,) = comparison_summary(frame).to_dict("records")
     assert (row["agree"], row["differ"], row["explained"]) == (1, 2, 1)
+    assert row["summary"] == "1 of 3 comparable cells agree; 1 of 2 differences explained"
     assert row["largest_difference"].startswith("big ") and row["largest_unexplained"].startswith("small ")
 
 

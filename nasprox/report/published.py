@@ -343,6 +343,9 @@ def comparison_summary(frame: pd.DataFrame) -> pd.DataFrame:
         differs = comparable[comparable["verdict"] == "differs"]
         explained = differs["explained"].fillna("").astype(str) != "" if "explained" in differs else None
         agree = int((comparable["verdict"] == "agrees").sum())
+        summary = f"{agree} of {len(comparable)} comparable cells agree"
+        if explained is not None and len(differs):
+            summary += f"; {int(explained.sum())} of {len(differs)} differences explained"
         rows.append(
             {
                 "paper": paper,
@@ -353,7 +356,7 @@ def comparison_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "agree": agree,
                 "differ": len(differs),
                 "explained": int(explained.sum()) if explained is not None else "",
-                "summary": f"{agree} of {len(comparable)} comparable cells agree",
+                "summary": summary,
                 "largest_difference": _largest_gap(differs),
                 "largest_unexplained": _largest_gap(differs[~explained]) if explained is not None else "",
             }
