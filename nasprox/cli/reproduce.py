@@ -203,10 +203,13 @@ def _show_pending(proto, plans, workers: int) -> None:
         unmeasured_part = f"unmeasured {', '.join(missing)}" if missing else ""
         cost = " + ".join(part for part in (measured_part, unmeasured_part) if part)
         typer.echo(f"{proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells -> {run.out}: {left} ({cost})")
-    note = f"; no measured s/arch for {', '.join(sorted(unmeasured))} (not counted)" if unmeasured else ""
+    note = f"no measured s/arch for {', '.join(sorted(unmeasured))}"
+    if unmeasured and not total:
+        typer.echo(f"rows to score per proxy above; CPU time unknown: {note}")
+        return
     typer.echo(
         f"rows to score per proxy above; total ~{total / 3600:.2f} CPU core-hours, ~{total / 3600 / max(workers, 1):.2f} h with --workers {workers} "
-        f"(configs/costs.yaml medians){note}"
+        f"(configs/costs.yaml medians)" + (f"; {note} (not counted)" if unmeasured else "")
     )
 
 
