@@ -252,3 +252,39 @@ def test_every_shipped_explanation_names_published_cells():
                 )
             ]
             assert matches, f"explanation {explanation.id}: {cell} names no published cell"
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/reproduction.md"])
+def test_near_table1_side_by_side_in_the_docs_matches_the_committed_report(doc):
+    """The hand-copied NEAR Table 1 rows of README and docs must be the committed report's, digit for digit."""
+    import csv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    report = root / "results" / "reproduction" / "report" / "published_vs_ours.csv"
+    if not report.exists():
+        pytest.skip(f"no committed report at {report}")
+    with open(report, newline="") as fh:
+        committed = {
+            (r["proxy"], r["metric"]): r
+            for r in csv.DictReader(fh)
+            if (r["paper"], r["table"], r["dataset"], r["kind"]) == ("near", "Table 1", "cifar10", "own")
+        }
+    lines = (root / doc).read_text().splitlines()
+    start = lines.index("| proxy (paper row) | metric | published | ours | our 95% CI | n | verdict |")
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    assert len(rows) == len(committed), f"{doc} shows {len(rows)} NEAR Table 1 rows, the report has {len(committed)}"
+    for proxy_row, metric, published, ours, ci, n, verdict in rows:
+        r = committed[(proxy_row.split(" (")[0], metric)]
+        expected = [
+            f"{float(r['published']):.2f}",
+            f"{float(r['ours']):.3f}",
+            f"[{float(r['ci_lo']):.3f}, {float(r['ci_hi']):.3f}]",
+            r["n_used"],
+            r["verdict"],
+        ]
+        assert [published, ours, ci, n, verdict] == expected, (doc, proxy_row, metric)
