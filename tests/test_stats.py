@@ -319,3 +319,19 @@ def test_stand_in_target_serves_only_groups_without_the_target(tmp_path):
 def test_stand_in_needs_target_equals_other(bad):
     with pytest.raises(NasproxError, match="TARGET=OTHER"):
         parse_stand_ins([bad])
+
+
+def test_bootstrap_memo_equals_bootstrap_ci_and_computes_each_interval_once():
+    from nasprox.stats import BootstrapMemo
+
+    score, gt = tied_data(7, n=120)
+    memo = BootstrapMemo()
+    first = memo(spearman_rho, score, gt, n_resamples=100, seed=2)
+    assert first == bootstrap_ci(spearman_rho, score, gt, n_resamples=100, seed=2)
+    assert memo(spearman_rho, score.copy(), gt.copy(), n_resamples=100, seed=2) == first and memo.computed == 1
+    memo(kendall_tau, score, gt, n_resamples=100, seed=2)  # another statistic
+    memo(spearman_rho, score, gt, n_resamples=100, seed=3)  # another seed
+    changed = score.copy()
+    changed[0] += 1.0
+    memo(spearman_rho, changed, gt, n_resamples=100, seed=2)  # other data
+    assert memo.computed == 4

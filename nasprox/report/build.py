@@ -11,6 +11,7 @@ from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_targe
 from nasprox.report.published import compare_published, comparison_summary, load_published
 from nasprox.report.tables import write_table
 from nasprox.stats import average_rank_table, correlation_table, correlation_vs_top, search_metrics_table
+from nasprox.stats.bootstrap import BootstrapMemo
 from nasprox.stats.results import ResultTable, target_values
 
 
@@ -87,8 +88,16 @@ def write_report(
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
+    intervals = BootstrapMemo()  # the correlation table and the published cells share their intervals
     correlations = correlation_table(
-        table, target=target, top=top, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=precision_t
+        table,
+        target=target,
+        top=top,
+        bootstrap=bootstrap,
+        seed=seed,
+        ndcg_k=ndcg_k,
+        precision_t=precision_t,
+        ci=intervals,
     )
     search = search_metrics_table(table, target=target)
     pop_caption = ""
@@ -116,6 +125,7 @@ def write_report(
         seed=seed,
         populations=paper_populations(protocols),
         batches=paper_batches(protocols),
+        ci=intervals,
     )
     comparison = explain(comparison, explanations)
     written += write_table(

@@ -227,6 +227,7 @@ def compare_published(
     seed: int = 0,
     populations: dict[tuple[str, str], tuple[int | None, str]] | None = None,
     batches: Mapping[tuple[str, str, str, str, str], int] | None = None,
+    ci: Callable[..., tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Every published cell whose (space, dataset, proxy) we scored, beside ours with a 95% bootstrap CI.
 
@@ -234,8 +235,11 @@ def compare_published(
     ``batches`` maps (paper, table, space, dataset, proxy) to the batch size of that table's protocol:
     where a proxy was scored under several batch sizes (kept apart as ``proxy@batch=N``), each cell
     takes the column of its own table's batch, and the ``proxy`` column of the comparison names it.
+    ``ci`` computes the intervals (default ``bootstrap_ci``; a ``BootstrapMemo`` shares them with other tables).
     """
     from nasprox.stats.bootstrap import bootstrap_ci
+
+    ci = ci or bootstrap_ci
 
     groups = {(space, dataset): (sub, proxies) for space, dataset, sub, proxies in table.groups()}
     # several tables (and their quoted cells) ask for the same statistic of the same scores: the seeded
@@ -260,9 +264,7 @@ def compare_published(
         key = (e.space, e.dataset, column, target, e.metric)
         if key not in computed:
             metric = METRICS[e.metric]
-            lo, hi = (
-                bootstrap_ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
-            )
+            lo, hi = ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
             computed[key] = (metric(score, gt), lo, hi, finite_pairs(score, gt).n)
         ours, lo, hi, n_used = computed[key]
         size, label = (populations or {}).get((e.paper, e.table), (None, "not stated"))

@@ -3,7 +3,7 @@
 Depends on core and storage only (never on engine or cli).
 """
 
-from nasprox.stats.bootstrap import bootstrap_ci
+from nasprox.stats.bootstrap import BootstrapMemo, bootstrap_ci
 from nasprox.stats.correlation import (
     CORRELATIONS,
     correlate_top,
@@ -45,6 +45,7 @@ from nasprox.stats.retrieval import ndcg_at_k, parse_t, precision_at_t
 from nasprox.stats.summary import correlation_table, correlation_vs_top, search_metrics_table
 
 __all__ = [
+    "BootstrapMemo",
     "CORRELATIONS",
     "REQUIRED_COLUMNS",
     "ResultTable",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 
@@ -43,3 +44,39 @@ def bootstrap_ci(
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def _fingerprint(values) -> bytes:
+    data = np.ascontiguousarray(np.asarray(values, dtype=float).ravel())
+    return hashlib.blake2b(data.tobytes(), digest_size=16).digest() + data.size.to_bytes(8, "little")
+
+
+class BootstrapMemo:
+    """``bootstrap_ci`` that remembers its intervals.
+
+    A report asks for the same interval (same statistic, scores, target and settings) from several
+    tables: the correlation table and each paper's cells. The resamples are seeded, so the answer is the
+    same every time; this computes it once. Keys hold a digest of the data, not the arrays.
+    """
+
+    def __init__(self) -> None:
+        self._intervals: dict[tuple, tuple[float, float]] = {}
+        self.computed = 0  # intervals actually bootstrapped (the rest were remembered)
+
+    def __call__(
+        self,
+        statistic: Callable[[np.ndarray, np.ndarray], float],
+        x,
+        y,
+        *,
+        n_resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> tuple[float, float]:
+        key = (statistic, _fingerprint(x), _fingerprint(y), n_resamples, confidence, seed)
+        if key not in self._intervals:
+            self._intervals[key] = bootstrap_ci(
+                statistic, x, y, n_resamples=n_resamples, confidence=confidence, seed=seed
+            )
+            self.computed += 1
+        return self._intervals[key]

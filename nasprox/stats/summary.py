@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from nasprox.stats.bootstrap import bootstrap_ci
@@ -30,6 +32,7 @@ def correlation_table(
     seed: int = 0,
     ndcg_k: int = 10,
     precision_t: int | float = 10,
+    ci: Callable[..., tuple[float, float]] = bootstrap_ci,
 ) -> pd.DataFrame:
     """Kendall tau and Spearman rho on all and on the top-``top`` by ground truth, per proxy.
 
@@ -38,6 +41,7 @@ def correlation_table(
     With ``bootstrap`` > 0, seeded 95% percentile intervals are added for the all-data values.
     ``ndcg_at_k`` (top-k gain) and ``precision_at_t`` (top-T overlap; T a count or a fraction) are
     described in ``nasprox.stats.retrieval``; ``ndcg_k`` and ``precision_t`` record k and T.
+    ``ci`` computes the intervals (a ``BootstrapMemo`` shares them with other tables).
     """
     rows = []
     for ids, score, gt in _proxy_scores(table, target):
@@ -57,12 +61,8 @@ def correlation_table(
             "precision_t": precision_t,
         }
         if bootstrap:
-            row["kendall_lo"], row["kendall_hi"] = bootstrap_ci(
-                kendall_tau, score, gt, n_resamples=bootstrap, seed=seed
-            )
-            row["spearman_lo"], row["spearman_hi"] = bootstrap_ci(
-                spearman_rho, score, gt, n_resamples=bootstrap, seed=seed
-            )
+            row["kendall_lo"], row["kendall_hi"] = ci(kendall_tau, score, gt, n_resamples=bootstrap, seed=seed)
+            row["spearman_lo"], row["spearman_hi"] = ci(spearman_rho, score, gt, n_resamples=bootstrap, seed=seed)
         rows.append(row)
     return pd.DataFrame(rows)
 
