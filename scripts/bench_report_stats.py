@@ -11,7 +11,12 @@ the same resamples for scale, since they are what the report spends the rest on.
 prints the cProfile top of one bootstrap of all three (cProfile inflates per-call overhead, so read
 it for shares, not for absolute times).
 
+``--report CSV`` instead times the report's two bootstrapping tables on a result CSV (the correlation
+table and the published cells), computed apart (plain ``bootstrap_ci``) and sharing their intervals
+(``BootstrapMemo``, what ``nasprox report`` does), checks the tables are equal and prints the ratio:
+
   python scripts/bench_report_stats.py --sizes 1000 15625 --resamples 100
+  python scripts/bench_report_stats.py --report results/reproduction/nats-tss_cifar10.csv --resamples 200
 """
 
 from __future__ import annotations
@@ -25,7 +30,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nasprox.stats import kendall_tau, pairwise_order_probability, spearman_rho
+from nasprox.engine.protocol import load_protocols
+from nasprox.report import compare_published, load_published
+from nasprox.report.build import paper_batches, paper_populations
+from nasprox.stats import (
+    BootstrapMemo,
+    bootstrap_ci,
+    correlation_table,
+    kendall_tau,
+    load_results,
+    pairwise_order_probability,
+    spearman_rho,
+)
 from nasprox.stats.correlation import finite_pairs
 
 
@@ -88,13 +104,39 @@ def _ms_per_resample(statistic: Callable, score, gt, picks) -> tuple[float, list
     return (time.perf_counter() - start) / len(picks) * 1e3, values
 
 
+def time_report_tables(csv: str, resamples: int) -> None:
+    """The correlation table and the published cells, without and with shared intervals."""
+    table = load_results([csv], keep_settings_apart=True)
+    protocols = list(load_protocols().values())
+    entries = load_published()
+    context = dict(populations=paper_populations(protocols), batches=paper_batches(protocols))
+    timings, outputs = {}, {}
+    for name, ci in (("apart", bootstrap_ci), ("shared", BootstrapMemo())):
+        start = time.perf_counter()
+        outputs[name] = (
+            correlation_table(table, bootstrap=resamples, ci=ci),
+            compare_published(entries, table, bootstrap=resamples, ci=ci, **context),
+        )
+        timings[name] = time.perf_counter() - start
+    if not all(a.equals(b) for a, b in zip(outputs["apart"], outputs["shared"])):
+        raise SystemExit("the tables differ when the intervals are shared")
+    print(f"{csv}, {resamples} resamples: correlation table + published cells")
+    print(
+        f"apart {timings['apart']:.1f}s, shared {timings['shared']:.1f}s: {timings['apart'] / timings['shared']:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 15625])
     parser.add_argument("--resamples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile one bootstrap of the three statistics")
+    parser.add_argument("--report", metavar="CSV", help="time the report's bootstrapping tables on this result CSV")
     args = parser.parse_args()
+    if args.report:
+        time_report_tables(args.report, args.resamples)
+        return
     print(f"{'n':>6} {'fenwick ms':>11} {'numpy ms':>9} {'ratio':>6} {'spearman ms':>12} {'kendall ms':>11}")
     for n in args.sizes:
         score, gt, picks = _resamples(n, args.resamples, args.seed)
