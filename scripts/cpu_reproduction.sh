@@ -2,7 +2,7 @@
 # The CPU reproduction committed under results/reproduction/ (docs/reproduction.md), in its order of work:
 # NATS-TSS CIFAR-10 first (the cheap proxies on all 15,625 cells, the epsilon and T-CET proxies on the first 200
 # cells of the sample), then NATS-SSS (nested steps of the 500-cell sample: the first 100 and 200 cells with the
-# nine fast proxies, then the slow ones, then the rest), TransNAS-Bench-101-Micro #params/FLOPs, the
+# nine fast proxies, then the slow ones and T-CET's own proxies, then the rest), TransNAS-Bench-101-Micro #params/FLOPs, the
 # NAS-Bench-Suite-Zero NB101 cells, then the other TSS datasets and the NB101 tables in full. Resumable: run it
 # again to continue.
 # Usage: scripts/cpu_reproduction.sh [WORKERS]   (one torch thread per worker)
@@ -35,6 +35,9 @@ for protocol in tcet-table2 epsilon-table1; do
   nasprox reproduce "$protocol" --sample 1000 --datasets cifar10 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
 done
 nasprox reproduce near-table2 --sample 500 --subset 200 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
+# T-CET Table 3's own rows (T-CET, SSNR log, layer-wise NASWOT, NASWOT) on the same 200 NATS-SSS cells
+nasprox reproduce tcet-table3 --sample 500 --subset 200 --proxies tcet_synflow,tcet_snip,synflow_snr_log,snip_snr_log,lnwot,naswot \
+  "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table2 --sample 500 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 # NB101: the 292 distinct NAS-Bench-Suite-Zero cells (validation accuracy of 1-3 runs; docs/reproduction.md)
 python scripts/suite_zero_nb101.py --out-dir build/suite_zero
