@@ -288,3 +288,18 @@ def test_near_table1_side_by_side_in_the_docs_matches_the_committed_report(doc):
             r["verdict"],
         ]
         assert [published, ours, ci, n, verdict] == expected, (doc, proxy_row, metric)
+
+
+def test_report_prints_one_summary_line_per_published_table(tmp_path):
+    results = write_results(tmp_path / "r.csv")
+    folder = tmp_path / "published"
+    folder.mkdir()
+    source = {"url": "https://example.org/p", "table": "Table 1", "row": "good", "column": "rho"}
+    entry = {"table": "Table 1", "space": "toy-space", "dataset": "cifar10", "proxy": "good", "metric": "spearman"}
+    doc = {"version": 1, "paper": {"id": "toy"}, "entries": [{**entry, "value": -0.9, "source": source}]}
+    (folder / "toy.yaml").write_text(yaml.safe_dump(doc))
+    args = ["report", str(results), "--out", str(tmp_path / "rep"), "--published", str(folder), "--no-plots"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (line,) = [s for s in result.output.splitlines() if s.startswith("toy Table 1 (own): ")]
+    assert "0 of 1 comparable cells agree; 0 of 1 differences explained; largest unexplained: good" in line

@@ -77,3 +77,17 @@ def emit_table(table, fmt: str, header: str, out: Optional[Path]) -> None:
         write_file(out, lambda path: path.write_text(text))
     else:
         typer.echo(text.rstrip("\n"))
+
+
+def echo_published_summary(folder: Path) -> None:
+    """One line per published table of a report folder: agreeing cells and the largest unexplained gap."""
+    import csv
+
+    summary = Path(folder) / "published_vs_ours_summary.csv"
+    if not summary.is_file():
+        return
+    with open(summary, newline="") as fh:
+        for row in csv.DictReader(fh):
+            worst = row.get("largest_unexplained") or ""
+            line = f"{row['paper']} {row['table']} ({row['kind']}): {row['summary']}"
+            typer.echo(line + (f"; largest unexplained: {worst}" if worst else ""), err=True)

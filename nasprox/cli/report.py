@@ -7,7 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, StandIn, user_errors
+from nasprox.cli._common import (
+    NdcgK,
+    PopulationOpt,
+    PrecisionT,
+    SplitSettings,
+    StandIn,
+    echo_published_summary,
+    user_errors,
+)
 
 
 @user_errors
@@ -77,6 +85,7 @@ def report(
     )
     typer.echo(f"population {pop.label()}", err=True)
     typer.echo(f"wrote {len(written)} files under {out}", err=True)
+    echo_published_summary(out)
 
 
 def register(app: typer.Typer) -> None:

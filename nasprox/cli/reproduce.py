@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import StandIn, user_errors
+from nasprox.cli._common import StandIn, echo_published_summary, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -252,9 +252,7 @@ def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], pr
         protocols=load_protocols(protocol_dir).values(),
     )
     typer.echo(f"wrote {len(written)} files under {folder}", err=True)
-    summary = folder / "published_vs_ours_summary.md"
-    if summary.is_file():
-        typer.echo(summary.read_text().rstrip(), err=True)
+    echo_published_summary(folder)
 
 
 def _list(protocols, sample: int | None) -> None:
