@@ -26,6 +26,14 @@ StandIn = Annotated[
         "(e.g. valid_acc) instead; the tables name the target used"
     ),
 ]
+GroundTruthFiles = Annotated[
+    list[str],
+    typer.Option(
+        "--ground-truth",
+        help="SPACE=CSV (repeatable) or CSV: correlate against this ground truth instead of the one the results "
+        "carry (any file `score --ground-truth` reads), for the fields it has; an architecture it lacks gets none",
+    ),
+]
 SplitSettings = Annotated[
     bool,
     typer.Option(
@@ -91,3 +99,14 @@ def echo_published_summary(folder: Path) -> None:
             worst = row.get("largest_unexplained") or ""
             line = f"{row['paper']} {row['table']} ({row['kind']}): {row['summary']}"
             typer.echo(line + (f"; largest unexplained: {worst}" if worst else ""), err=True)
+
+
+def by_key(items: list[str], flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` items (or a bare VALUE for every key, stored under '*')."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if eq and not value:
+            raise NasproxError(f"{flag} '{item}' must look like NAME=PATH or PATH")
+        out.update({key: value} if eq else {"*": key})
+    return out

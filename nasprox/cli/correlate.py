@@ -8,7 +8,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import NdcgK, PopulationOpt, PrecisionT, SplitSettings, StandIn, markdown_is_md, user_errors
+from nasprox.cli._common import (
+    GroundTruthFiles,
+    NdcgK,
+    PopulationOpt,
+    PrecisionT,
+    SplitSettings,
+    StandIn,
+    by_key,
+    markdown_is_md,
+    user_errors,
+)
 
 
 class TableFormat(str, Enum):
@@ -51,6 +61,7 @@ def correlate(
     population: PopulationOpt = "all",
     split_settings: SplitSettings = False,
     stand_in: StandIn = [],
+    ground_truth: GroundTruthFiles = [],
 ) -> None:
     """Correlate proxy scores with ground truth: Kendall tau and Spearman rho on all and on the top-x%.
 
@@ -76,12 +87,18 @@ def correlate(
         parse_stand_ins,
         parse_t,
         select_population,
+        with_ground_truth,
     )
 
     fraction = parse_fraction(top)
     t_value = parse_t(precision_t)
     stand_ins = parse_stand_ins(stand_in)
-    loaded, pop = select_population(load_results(results, keep_settings_apart=split_settings), population)
+    loaded, pop = select_population(
+        with_ground_truth(
+            load_results(results, keep_settings_apart=split_settings), by_key(ground_truth, "--ground-truth")
+        ),
+        population,
+    )
     loaded = loaded.with_stand_ins(stand_ins)
     table = correlation_table(
         loaded, target=target, top=fraction, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=t_value

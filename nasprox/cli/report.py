@@ -8,11 +8,13 @@ from typing import Annotated, Optional
 import typer
 
 from nasprox.cli._common import (
+    GroundTruthFiles,
     NdcgK,
     PopulationOpt,
     PrecisionT,
     SplitSettings,
     StandIn,
+    by_key,
     echo_published_summary,
     user_errors,
 )
@@ -44,6 +46,7 @@ def report(
     population: PopulationOpt = "all",
     split_settings: SplitSettings = False,
     stand_in: StandIn = [],
+    ground_truth: GroundTruthFiles = [],
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted
@@ -59,13 +62,26 @@ def report(
     """
     from nasprox.core import NasproxError
     from nasprox.report import write_report
-    from nasprox.stats import load_results, nan_reasons, parse_fraction, parse_stand_ins, parse_t, select_population
+    from nasprox.stats import (
+        load_results,
+        nan_reasons,
+        parse_fraction,
+        parse_stand_ins,
+        parse_t,
+        select_population,
+        with_ground_truth,
+    )
 
     if out.exists() and not out.is_dir():
         raise NasproxError(f"--out {out} is a file; the report needs a folder (give a new or existing folder)")
 
     stand_ins = parse_stand_ins(stand_in)
-    table, pop = select_population(load_results(results, keep_settings_apart=split_settings), population)
+    table, pop = select_population(
+        with_ground_truth(
+            load_results(results, keep_settings_apart=split_settings), by_key(ground_truth, "--ground-truth")
+        ),
+        population,
+    )
     table = table.with_stand_ins(stand_ins)
     for reason in nan_reasons(table, target):
         typer.echo(f"nasprox: warning: {reason}", err=True)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import StandIn, echo_published_summary, user_errors
+from nasprox.cli._common import StandIn, by_key, echo_published_summary, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -35,17 +35,6 @@ Examples:
 Runs resume: the same command again continues where it stopped. CSVs go to --out (one per space and
 dataset, shared by every protocol), the report to --out/report/PROTOCOL.
 """
-
-
-def _by_key(items: list[str], flag: str) -> dict[str, str]:
-    """``KEY=VALUE`` items (or a bare VALUE for every key, stored under '*')."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if eq and not value:
-            raise NasproxError(f"{flag} '{item}' must look like NAME=PATH or PATH")
-        out.update({key: value} if eq else {"*": key})
-    return out
 
 
 @user_errors
@@ -111,10 +100,10 @@ def reproduce(
     wanted_px = proxies.split(",") if proxies else None
     if not report_only:
         inputs = _Inputs(
-            _by_key(data_root, "--data-root"),
-            _by_key(ground_truth, "--ground-truth"),
-            _by_key(benchmark, "--benchmark"),
-            _by_key(arch_list, "--arch-list"),
+            by_key(data_root, "--data-root"),
+            by_key(ground_truth, "--ground-truth"),
+            by_key(benchmark, "--benchmark"),
+            by_key(arch_list, "--arch-list"),
         )
         listed = inputs.listed({d.space for d in proto.datasets})
         runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed)

@@ -40,6 +40,7 @@ from nasprox.stats.results import (
     pivot_results,
     read_results,
     target_values,
+    with_ground_truth,
 )
 from nasprox.stats.retrieval import ndcg_at_k, parse_t, precision_at_t
 from nasprox.stats.summary import correlation_table, correlation_vs_top, search_metrics_table
@@ -79,6 +80,7 @@ __all__ = [
     "top_k_within",
     "top_k_within_top_fraction",
     "top_overlap",
+    "with_ground_truth",
     "POPULATIONS",
     "PairCounts",
     "Population",

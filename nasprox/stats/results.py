@@ -218,6 +218,47 @@ def load_results(paths: Iterable[str | Path], keep_settings_apart: bool = False)
     return pivot_results(read_results(paths), keep_settings_apart)
 
 
+EVERY_SPACE = "*"  # the key of a ground-truth file given without SPACE= (it serves every space of the table)
+
+
+def with_ground_truth(table: ResultTable, files: Mapping[str, str | Path]) -> ResultTable:
+    """``table`` with the ground truth of ``files`` ({space or '*': CSV}, any file ``score --ground-truth``
+    reads) in place of what the result CSVs carry, for the fields each file has.
+
+    Scores are untouched; only the ``gt_*`` columns of that space's rows change. An architecture the file
+    has no value for gets NaN in that field, so one target never mixes two sources.
+    """
+    from nasprox.core.types import ArchRef
+
+    frame = table.frame.copy()
+    spaces = sorted(frame["space"].unique())
+    for key in files:
+        if key != EVERY_SPACE and key not in spaces:
+            raise NasproxError(f"--ground-truth {key}=...: no results of space '{key}' (results: {', '.join(spaces)})")
+    for space_name in spaces:
+        path = files.get(space_name, files.get(EVERY_SPACE))
+        if path is None:
+            continue
+        found = _space_attrs(space_name)
+        if found is None:
+            raise NasproxError(f"--ground-truth: space '{space_name}' is not registered here")
+        # a fresh instance: configure() adds to what an instance already holds
+        space = found() if isinstance(found, type) else type(found)()
+        space.configure(ground_truth=Path(path))
+        rows = frame["space"] == space_name
+        archs = zip(frame.loc[rows, "arch_index"], frame.loc[rows, "arch"], frame.loc[rows, "dataset"])
+        truths = [
+            space.ground_truth(ArchRef(space_name, int(index), str(key)), dataset) for index, key, dataset in archs
+        ]
+        fields = sorted({name for truth in truths for name in truth})
+        if not fields:
+            raise NasproxError(f"{path}: no ground truth for any of the {int(rows.sum())} scored {space_name} rows")
+        for name in fields:
+            frame.loc[rows, GT_PREFIX + name] = [truth.get(name, np.nan) for truth in truths]
+    gt_columns = tuple(dict.fromkeys([*table.gt_columns, *(c for c in frame.columns if c.startswith(GT_PREFIX))]))
+    return replace(table, frame=frame, gt_columns=gt_columns)
+
+
 # -- target direction ----------------------------------------------------------------------------
 def _space_attrs(space: str):
     """The registered space class/factory result, or None when the space is unknown."""
