@@ -110,3 +110,30 @@ def by_key(items: list[str], flag: str) -> dict[str, str]:
             raise NasproxError(f"{flag} '{item}' must look like NAME=PATH or PATH")
         out.update({key: value} if eq else {"*": key})
     return out
+
+
+def load_result_table(
+    results: list[Path],
+    *,
+    split_settings: bool,
+    ground_truth: list[str],
+    population: str,
+    stand_in: list[str],
+):
+    """The results as ``correlate`` and ``report`` read them: another ground truth swapped in (--ground-truth),
+    the population selected and stand-in targets set. Returns (ResultTable, Population)."""
+    from nasprox.stats import load_results, parse_stand_ins, select_population, with_ground_truth
+
+    stand_ins = parse_stand_ins(stand_in)  # a malformed flag fails before any file is read
+    files = by_key(ground_truth, "--ground-truth")
+    table = with_ground_truth(load_results(results, keep_settings_apart=split_settings), files)
+    table, pop = select_population(table, population)
+    return table.with_stand_ins(stand_ins), pop
+
+
+def warn_nan_correlations(table, target: str | None) -> None:
+    """One warning line per (space, dataset) group whose correlations will be NaN, and why."""
+    from nasprox.stats import nan_reasons
+
+    for reason in nan_reasons(table, target):
+        typer.echo(f"nasprox: warning: {reason}", err=True)

@@ -15,9 +15,10 @@ from nasprox.cli._common import (
     PrecisionT,
     SplitSettings,
     StandIn,
-    by_key,
+    load_result_table,
     markdown_is_md,
     user_errors,
+    warn_nan_correlations,
 )
 
 
@@ -79,32 +80,21 @@ def correlate(
       nasprox correlate results/tss_c10.csv --population unique --ndcg-k 20 --precision-t 5%
     """
     from nasprox.report.tables import render
-    from nasprox.stats import (
-        correlation_table,
-        load_results,
-        nan_reasons,
-        parse_fraction,
-        parse_stand_ins,
-        parse_t,
-        select_population,
-        with_ground_truth,
-    )
+    from nasprox.stats import correlation_table, parse_fraction, parse_t
 
     fraction = parse_fraction(top)
     t_value = parse_t(precision_t)
-    stand_ins = parse_stand_ins(stand_in)
-    loaded, pop = select_population(
-        with_ground_truth(
-            load_results(results, keep_settings_apart=split_settings), by_key(ground_truth, "--ground-truth")
-        ),
-        population,
+    loaded, pop = load_result_table(
+        results,
+        split_settings=split_settings,
+        ground_truth=ground_truth,
+        population=population,
+        stand_in=stand_in,
     )
-    loaded = loaded.with_stand_ins(stand_ins)
     table = correlation_table(
         loaded, target=target, top=fraction, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=t_value
     )
-    for reason in nan_reasons(loaded, target):
-        typer.echo(f"nasprox: warning: {reason}", err=True)
+    warn_nan_correlations(loaded, target)
     if len(table):
         table["population"] = [pop.label(s, d) for s, d in zip(table["space"], table["dataset"])]
     columns = COLUMNS + (CI_COLUMNS if bootstrap else [])

@@ -14,9 +14,10 @@ from nasprox.cli._common import (
     PrecisionT,
     SplitSettings,
     StandIn,
-    by_key,
     echo_published_summary,
+    load_result_table,
     user_errors,
+    warn_nan_correlations,
 )
 
 
@@ -62,29 +63,19 @@ def report(
     """
     from nasprox.core import NasproxError
     from nasprox.report import write_report
-    from nasprox.stats import (
-        load_results,
-        nan_reasons,
-        parse_fraction,
-        parse_stand_ins,
-        parse_t,
-        select_population,
-        with_ground_truth,
-    )
+    from nasprox.stats import parse_fraction, parse_t
 
     if out.exists() and not out.is_dir():
         raise NasproxError(f"--out {out} is a file; the report needs a folder (give a new or existing folder)")
 
-    stand_ins = parse_stand_ins(stand_in)
-    table, pop = select_population(
-        with_ground_truth(
-            load_results(results, keep_settings_apart=split_settings), by_key(ground_truth, "--ground-truth")
-        ),
-        population,
+    table, pop = load_result_table(
+        results,
+        split_settings=split_settings,
+        ground_truth=ground_truth,
+        population=population,
+        stand_in=stand_in,
     )
-    table = table.with_stand_ins(stand_ins)
-    for reason in nan_reasons(table, target):
-        typer.echo(f"nasprox: warning: {reason}", err=True)
+    warn_nan_correlations(table, target)
     written = write_report(
         table,
         out,
