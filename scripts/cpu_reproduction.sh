@@ -38,9 +38,10 @@ nasprox reproduce near-table2 --sample 500 --subset 200 "${ROOTS[@]}" "${SSS[@]}
 # T-CET Table 3's own rows (T-CET, SSNR log, layer-wise NASWOT, NASWOT) on the same 200 NATS-SSS cells
 nasprox reproduce tcet-table3 --sample 500 --subset 200 --proxies tcet_synflow,tcet_snip,synflow_snr_log,snip_snr_log,lnwot,naswot \
   "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
-# #params and FLOPs (no images needed, under 0.01 s/arch) on every NATS-SSS cell: the paper's population
-nasprox reproduce near-table2 --proxies params,flops "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table2 --sample 500 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
+# #params and FLOPs (no images needed) on every NATS-SSS cell, the paper's population: ~29 min per dataset
+# with 2 workers (building 32,768 models costs ~0.1 s each, ten times the two proxies)
+nasprox reproduce near-table2 --proxies params,flops "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 # NB101: the 292 distinct NAS-Bench-Suite-Zero cells (validation accuracy of 1-3 runs; docs/reproduction.md)
 python scripts/suite_zero_nb101.py --out-dir build/suite_zero
 NB101=(--arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt
