@@ -43,11 +43,7 @@ from nasprox.stats import (
     spearman_rho,
 )
 from nasprox.stats.correlation import finite_pairs
-
-
-def _tie_pairs(values: np.ndarray) -> int:
-    _, counts = np.unique(values, return_counts=True)
-    return int(np.sum(counts * (counts - 1) // 2))
+from nasprox.stats.ranking import _tie_pairs
 
 
 def fenwick_concordant(x: np.ndarray, y: np.ndarray) -> int:

@@ -3,6 +3,7 @@
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -250,18 +251,24 @@ def test_sss_ground_truth_csv_params_are_in_millions_like_the_archive(shared):
         assert a["params"] == pytest.approx(b["params"]) and a["test_acc"] == pytest.approx(b["test_acc"])
 
 
-def test_dry_run_counts_the_rows_left_and_scores_nothing(tmp_path):
+def _tss_cifar10_protocol(tmp_path, protocol_id: str, proxies: dict) -> Path:
+    """A protocol folder holding one NEAR Table 1 protocol with one NATS-TSS CIFAR-10 run."""
     folder = tmp_path / "protocols"
     folder.mkdir()
     doc = {
         "version": 1,
-        "id": "toy-dry",
+        "id": protocol_id,
         "paper": "near",
         "tables": ["Table 1"],
         "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
-        "proxies": {"params": {}, "flops": {"max_archs": 3}},
+        "proxies": proxies,
     }
-    (folder / "toy-dry.yaml").write_text(yaml.safe_dump(doc))
+    (folder / f"{protocol_id}.yaml").write_text(yaml.safe_dump(doc))
+    return folder
+
+
+def test_dry_run_counts_the_rows_left_and_scores_nothing(tmp_path):
+    folder = _tss_cifar10_protocol(tmp_path, "toy-dry", {"params": {}, "flops": {"max_archs": 3}})
     out = tmp_path / "out"
     common = ["reproduce", "toy-dry", "--protocol-dir", str(folder), "--out", str(out), "--synthetic", "--no-progress"]
     first = _cli(*common, "--sample", "6", "--subset", "2", "--no-report")  # params and flops on 2 cells
@@ -277,17 +284,8 @@ def test_dry_run_counts_the_rows_left_and_scores_nothing(tmp_path):
 
 
 def test_dry_run_says_unknown_rather_than_zero_when_nothing_is_measured(tmp_path):
-    folder = tmp_path / "protocols"
-    folder.mkdir()
-    doc = {
-        "version": 1,
-        "id": "toy-unmeasured",
-        "paper": "near",
-        "tables": ["Table 1"],
-        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
-        "proxies": {"l2_norm": {}},  # never timed: configs/costs.yaml has no nats-tss/l2_norm
-    }
-    (folder / "toy-unmeasured.yaml").write_text(yaml.safe_dump(doc))
+    # l2_norm was never timed: configs/costs.yaml has no nats-tss/l2_norm
+    folder = _tss_cifar10_protocol(tmp_path, "toy-unmeasured", {"l2_norm": {}})
     common = ["reproduce", "toy-unmeasured", "--protocol-dir", str(folder), "--out", str(tmp_path / "out")]
     dry = _cli(*common, "--synthetic", "--sample", "4", "--dry-run")
     assert dry.returncode == 0, dry.stderr

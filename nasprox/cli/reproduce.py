@@ -127,7 +127,9 @@ class _Inputs:
 
     @staticmethod
     def pick(paths: dict[str, str], key: str) -> str | None:
-        return paths.get(key, paths.get("*"))
+        from nasprox.stats.results import EVERY_SPACE
+
+        return paths.get(key, paths.get(EVERY_SPACE))
 
     def arch_list(self, space: str) -> str | None:
         return self.pick(self.arch_lists, space)

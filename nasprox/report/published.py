@@ -235,16 +235,14 @@ def compare_published(
     ``batches`` maps (paper, table, space, dataset, proxy) to the batch size of that table's protocol:
     where a proxy was scored under several batch sizes (kept apart as ``proxy@batch=N``), each cell
     takes the column of its own table's batch, and the ``proxy`` column of the comparison names it.
-    ``ci`` computes the intervals (default ``bootstrap_ci``; a ``BootstrapMemo`` shares them with other tables).
+    ``ci`` computes the intervals (default: a fresh ``BootstrapMemo``; pass one to share it with other tables).
     """
-    from nasprox.stats.bootstrap import bootstrap_ci
+    from nasprox.stats.bootstrap import BootstrapMemo
 
-    ci = ci or bootstrap_ci
-
-    groups = {(space, dataset): (sub, proxies) for space, dataset, sub, proxies in table.groups()}
     # several tables (and their quoted cells) ask for the same statistic of the same scores: the seeded
-    # bootstrap gives the same CI every time, so each is computed once
-    computed: dict[tuple[str, str, str, str, str], tuple[float, float, float, int]] = {}
+    # bootstrap gives the same CI every time, so the memo computes each once
+    ci = ci or BootstrapMemo()
+    groups = {(space, dataset): (sub, proxies) for space, dataset, sub, proxies in table.groups()}
     rows = []
     for e in entries:
         found = groups.get((e.space, e.dataset))
@@ -261,12 +259,9 @@ def compare_published(
         except NasproxError:
             continue  # this run has no such ground-truth column: the cell cannot be computed
         score = sub[column].to_numpy(dtype=float)
-        key = (e.space, e.dataset, column, target, e.metric)
-        if key not in computed:
-            metric = METRICS[e.metric]
-            lo, hi = ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
-            computed[key] = (metric(score, gt), lo, hi, finite_pairs(score, gt).n)
-        ours, lo, hi, n_used = computed[key]
+        metric = METRICS[e.metric]
+        ours, n_used = metric(score, gt), finite_pairs(score, gt).n
+        lo, hi = ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
         size, label = (populations or {}).get((e.paper, e.table), (None, "not stated"))
         verdict, reason = judge(e.value, ours, lo, hi, e.metric, n_used, size)
         used = table.batches.get((e.space, e.dataset, column), ())

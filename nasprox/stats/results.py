@@ -239,11 +239,10 @@ def with_ground_truth(table: ResultTable, files: Mapping[str, str | Path]) -> Re
         path = files.get(space_name, files.get(EVERY_SPACE))
         if path is None:
             continue
-        found = _space_attrs(space_name)
-        if found is None:
-            raise NasproxError(f"--ground-truth: space '{space_name}' is not registered here")
-        # a fresh instance: configure() adds to what an instance already holds
-        space = found() if isinstance(found, type) else type(found)()
+        try:  # a fresh instance: configure() adds to what an instance already holds
+            space = SPACES.get(space_name)()
+        except RegistryError:
+            raise NasproxError(f"--ground-truth: space '{space_name}' is not registered here") from None
         space.configure(ground_truth=Path(path))
         rows = frame["space"] == space_name
         archs = zip(frame.loc[rows, "arch_index"], frame.loc[rows, "arch"], frame.loc[rows, "dataset"])
