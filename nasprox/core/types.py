@@ -320,6 +320,10 @@ class ProxySpec:
     bn: str = "kept"  # kept | removed | reinit | n/a
     cost: str = "forward"  # one of COST_CLASSES
     default_batch_size: int | None = None  # None: the run's --batch-size
+    # True: the proxy leaves the network as it found it (parameters, buffers, train/eval modes, hooks, grads),
+    # so the engine hands it the built network without a deep copy, which costs more than #params or FLOPs
+    # themselves; a registry-wide test checks the promise (tests/test_proxy_contract.py)
+    leaves_model_unchanged: bool = False
     aliases: tuple[str, ...] = ()
     # declared options (``ctx.opt`` may read only these); ``batch_size`` (BATCH_SIZE_OPTION) is implied,
     # and a proxy may redeclare it (e.g. to accept an old alias)

@@ -381,12 +381,19 @@ class Scorer:
                 )
                 for p in todo
             ]
-        # the last proxy gets ``base`` itself, no deep copy (nothing scores on it afterwards), and holds its only
-        # reference, so an OOM back-off can free it
+        # proxies that leave the network unchanged score on ``base`` itself, first; of the others, each gets a deep
+        # copy but the last, which gets ``base`` (nothing scores on it afterwards) and holds its only reference, so
+        # an OOM back-off can free it. Rows keep the run's proxy order.
+        sharing = [p for p in todo if p.leaves_model_unchanged]
+        copying = [p for p in todo if not p.leaves_model_unchanged]
+        by_name = {p.name: self._score_one(arch, p, base, gt) for p in sharing}
         holder = [base]
         del base
-        records = [self._score_one(arch, proxy, holder[0], gt) for proxy in todo[:-1]]
-        return records + [self._score_one(arch, todo[-1], holder.pop(), gt, owns_base=True)]
+        for proxy in copying[:-1]:
+            by_name[proxy.name] = self._score_one(arch, proxy, holder[0], gt)
+        if copying:
+            by_name[copying[-1].name] = self._score_one(arch, copying[-1], holder.pop(), gt, owns_base=True)
+        return [by_name[p.name] for p in todo]
 
     def _fresh(self, arch: ArchRef) -> torch.nn.Module:
         """A model equal to a fresh ``base`` (seeded build), leaving every global RNG as it was."""
@@ -446,6 +453,8 @@ class Scorer:
         build_model: Callable[[], torch.nn.Module]
         if owns_base:  # the proxy may change ``base``; build_model then rebuilds it from its seed
             model, build_model = base, (lambda: self._fresh(arch))
+        elif proxy.leaves_model_unchanged:  # it scores on ``base`` itself (ProxySpec.leaves_model_unchanged)
+            model, build_model = base, (lambda: copy.deepcopy(base))
         else:
             model, build_model = copy.deepcopy(base), (lambda: copy.deepcopy(base))
         ctx = ProxyContext(

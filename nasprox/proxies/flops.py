@@ -127,6 +127,7 @@ def probe_input(ctx: ProxyContext) -> torch.Tensor:
     needs_real_data=False,
     bn="n/a",
     cost="forward",
+    leaves_model_unchanged=True,
     options=(
         ProxyOption(
             "strict",
@@ -139,9 +140,14 @@ def probe_input(ctx: ProxyContext) -> torch.Tensor:
 )
 def flops(ctx: ProxyContext) -> float:
     strict = bool(ctx.opt("strict"))
-    model = ctx.model.eval()
     inputs = probe_input(ctx)
-    macs, unsupported = count_macs(model, inputs)
+    modes = [(m, m.training) for m in ctx.model.modules()]
+    ctx.model.eval()  # xautodl counts in eval mode; restored below (the engine shares the network, no copy)
+    try:
+        macs, unsupported = count_macs(ctx.model, inputs)
+    finally:
+        for module, training in modes:
+            module.training = training
     if unsupported:
         names = ", ".join(sorted(unsupported))
         if strict:

@@ -24,6 +24,7 @@ def count_parameters(model) -> int:
     needs_real_data=False,
     bn="n/a",
     cost="free",
+    leaves_model_unchanged=True,
 )
 def params(ctx: ProxyContext) -> float:
     return count_parameters(ctx.model) / 1e6

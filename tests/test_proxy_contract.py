@@ -1,0 +1,109 @@
+"""Registry-wide: a proxy declaring ``leaves_model_unchanged`` really leaves the network as it found it.
+
+The engine hands such a proxy the built network itself, without a deep copy, and the next proxy scores on
+what it left. A spy proxy placed after it receives that very network (the last proxy that needs a copy gets
+the original) and compares it with a fresh seeded build: parameters, buffers, train/eval mode of every
+module, forward hooks and gradients. Then scores with and without the sharing must be identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from nasprox.core import PROXIES, ProxyContext, ProxySpec
+from nasprox.engine import RunConfig, Scorer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+PROXIES.names()  # import every proxy module
+SHARING = sorted(n for n in PROXIES.names() if PROXIES.get(n).leaves_model_unchanged)
+# (space, dataset, architectures, space options): every space that builds without benchmark files
+SPACES = [
+    ("nats-tss", "cifar10", ["0", "1234"], {}),
+    ("nats-sss", "cifar100", ["0", "32767"], {}),
+    ("nb101", "cifar10", ["011.001.000:3"], {}),
+    ("transnas-micro", "class_scene", ["1234"], {"resolution": 64}),
+    ("transnas-macro", "room_layout", ["1000"], {"resolution": 64}),
+]
+
+
+def arch_of(scorer: Scorer, key: str):
+    """An index of the space, or (nb101, without its benchmark file) a cell spec."""
+    return scorer.space.arch(int(key)) if key.isdigit() else scorer.space.parse(key)
+
+
+def differences(seen: torch.nn.Module, fresh: torch.nn.Module) -> list[str]:
+    """How ``seen`` differs from ``fresh`` (same architecture, same seed); empty when it does not."""
+    out = []
+    a, b = seen.state_dict(), fresh.state_dict()
+    out += [f"tensor {k}" for k in a if k not in b or not torch.equal(a[k], b[k])]
+    for (name, m), (_, f) in zip(seen.named_modules(), fresh.named_modules(), strict=True):
+        if m.training != f.training:
+            out.append(f"mode of '{name}'")
+        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks:
+            out.append(f"hooks left on '{name}'")
+    out += [f"grad of {n}" for n, p in seen.named_parameters() if p.grad is not None]
+    return out
+
+
+def _spy(ctx: ProxyContext) -> float:
+    found = differences(ctx.model, ctx.build_model())
+    if found:
+        raise AssertionError("network changed: " + ", ".join(found[:5]))
+    return 1.0
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    spec = ProxySpec(name="contract_spy", fn=_spy, description="test spy", needs_real_data=False, cost="free")
+    monkeypatch.setitem(PROXIES._items, spec.name, spec)
+    return spec.name
+
+
+def test_the_cheap_baselines_share_the_network():
+    assert {"params", "flops"} <= set(SHARING)
+
+
+def test_the_spy_sees_a_changed_mode_a_left_hook_a_grad_and_a_changed_weight():
+    scorer = Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=["params"], synthetic=True))
+    arch = scorer.space.arch(7)
+    fresh = scorer.build(arch)
+    assert differences(scorer.build(arch), fresh) == []
+    changed = scorer.build(arch)
+    first_conv = next(m for m in changed.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.eval()
+    first_conv.register_forward_hook(lambda *_: None)
+    first_conv.weight.grad = torch.zeros_like(first_conv.weight)
+    with torch.no_grad():
+        next(changed.parameters()).add_(1.0)
+    found = " ".join(differences(changed, fresh))
+    assert "mode of" in found and "hooks left" in found and "grad of" in found and "tensor" in found
+
+
+@pytest.mark.parametrize("space,dataset,archs,options", SPACES, ids=[s[0] for s in SPACES])
+@pytest.mark.parametrize("name", SHARING)
+def test_a_sharing_proxy_leaves_the_network_unchanged(name, space, dataset, archs, options, spy):
+    config = RunConfig(space=space, dataset=dataset, proxies=[name, spy], synthetic=True, space_options=options)
+    scorer = Scorer(config)
+    for key in archs:
+        records = scorer.score_arch(arch_of(scorer, key))
+        assert [r.proxy for r in records] == [name, spy]
+        assert records[1].status == "ok", records[1].error
+
+
+@pytest.mark.parametrize("space,dataset,archs,options", SPACES[:2], ids=[s[0] for s in SPACES[:2]])
+def test_sharing_changes_no_score_and_keeps_the_row_order(space, dataset, archs, options, monkeypatch):
+    proxies = ["synflow", "params", "grad_norm", "flops"]
+    config = RunConfig(
+        space=space, dataset=dataset, proxies=proxies, synthetic=True, batch_size=8, space_options=options
+    )
+    scorer = Scorer(config)
+    shared = [r for key in archs for r in scorer.score_arch(arch_of(scorer, key))]
+    for name in SHARING:
+        monkeypatch.setitem(PROXIES._items, name, dataclasses.replace(PROXIES.get(name), leaves_model_unchanged=False))
+    scorer = Scorer(config)  # its proxy list now says every proxy needs a copy
+    copied = [r for key in archs for r in scorer.score_arch(arch_of(scorer, key))]
+    assert [r.proxy for r in shared] == proxies * len(archs)
+    assert [(r.proxy, r.score) for r in shared] == [(r.proxy, r.score) for r in copied]
