@@ -5,8 +5,12 @@ The median of the ``seconds`` column over ``ok`` rows, per device kind (cpu / cu
 as recorded by `nasprox score` (one intra-op thread per process unless the provenance says otherwise);
 datasets of a space are pooled. Beside each median the file keeps how many rows it comes from and the batch
 sizes seen, so a reader can judge it. Rows without a timing (proxy_version 'naslib': scores imported from
-NASLib) are skipped. These numbers feed the cost estimates of `nasprox reproduce --list`, which never applies
-one space's timing to another.
+NASLib) are skipped. A row's seconds time the proxy alone; the engine also builds each network once per run
+and deep-copies it for every proxy that may change it but the last. Both are timed here, on this machine's
+CPU with one thread, on architectures of each space taken from the CSVs (`cpu_build_seconds_per_arch`,
+`cpu_copy_seconds_per_arch`): for #params and FLOPs they are most of what an architecture costs. These numbers
+feed the cost estimates of `nasprox reproduce --list` and `--dry-run`, which never apply one space's timing to
+another.
 
   python scripts/measure_costs.py results/reproduction/*.csv results/cpu_subset/*/*.csv
 """
@@ -16,8 +20,10 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -52,10 +58,69 @@ def nested(series: pd.Series, value) -> dict[str, dict[str, object]]:
     return out
 
 
+def build_and_copy_seconds(space: str, dataset: str, arch_keys: list[str], n_archs: int) -> tuple[float, float, int]:
+    """Median seconds to build one network of ``space`` as the engine does (seeded, moved to the CPU) and to deep-copy
+    it (what each proxy that may change the network costs besides its own time), over up to ``n_archs`` of
+    ``arch_keys``, one thread, the first (warm-up) not counted; and how many were timed. Raises NasproxError (or
+    ValueError/KeyError) when the space cannot build them here, e.g. an NB101 hash without the benchmark file."""
+    import copy
+
+    import torch
+
+    from nasprox.engine import RunConfig
+    from nasprox.engine.runner import Scorer
+
+    torch.set_num_threads(1)  # as `nasprox score` runs each process
+    scorer = Scorer(RunConfig(space=space, dataset=dataset, proxies=["params"], synthetic=True, device="cpu"))
+    builds, copies = [], []
+    for key in arch_keys[: n_archs + 1]:
+        arch = scorer.space.parse(key)
+        start = time.perf_counter()
+        model = scorer.build(arch).to(scorer.device)
+        built = time.perf_counter()
+        copy.deepcopy(model)
+        builds.append(built - start)
+        copies.append(time.perf_counter() - built)
+    timed = slice(1, None) if len(builds) > 1 else slice(None)
+    return float(np.median(builds[timed])), float(np.median(copies[timed])), len(builds[timed])
+
+
+def measure_engine_costs(rows: pd.DataFrame, n_archs: int) -> dict[str, dict[str, float | int]]:
+    """{cpu_build_seconds_per_arch / cpu_copy_seconds_per_arch / cpu_build_archs: {space: value}} for each space of
+    ``rows``, timed on the architectures of its most common dataset in a seeded order. A space that cannot build
+    them here is named on stderr and left out."""
+    from nasprox.core import NasproxError
+
+    out: dict[str, dict[str, float | int]] = {
+        "cpu_build_seconds_per_arch": {},
+        "cpu_copy_seconds_per_arch": {},
+        "cpu_build_archs": {},
+    }
+    for space, of_space in rows.groupby("space"):
+        dataset = str(of_space["dataset"].value_counts().index[0])
+        keys = of_space.loc[of_space["dataset"] == dataset, "arch"].astype(str).drop_duplicates()
+        keys = keys.sample(frac=1.0, random_state=0).tolist()
+        try:
+            build, deep_copy, timed = build_and_copy_seconds(str(space), dataset, keys, n_archs)
+        except (NasproxError, ValueError, KeyError) as err:
+            print(f"no build/copy timing for {space}: {str(err).splitlines()[0]}", file=sys.stderr)
+            continue
+        out["cpu_build_seconds_per_arch"][str(space)] = round(build, 4)
+        out["cpu_copy_seconds_per_arch"][str(space)] = round(deep_copy, 4)
+        out["cpu_build_archs"][str(space)] = timed
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=COSTS)
+    ap.add_argument(
+        "--build-archs",
+        type=int,
+        default=30,
+        help="architectures per space whose build and deep copy are timed (0: do not time them)",
+    )
     args = ap.parse_args()
     tables, used = [], []
     for path in args.results:
@@ -90,12 +155,17 @@ def main() -> int:
         doc[f"{label}_batch_sizes"] = nested(
             groups["batch_size"].agg(lambda b: sorted({int(x) for x in b.dropna()})), _Flow
         )
+    engine = measure_engine_costs(rows, args.build_archs) if args.build_archs > 0 else {}
+    if any(engine.values()):
+        doc.update(engine)
     if not doc["gpu_seconds_per_arch"]:
         doc["gpu_note"] = "not measured yet (no GPU was lent); scripts/gpu_check.sh measures it"
     args.out.write_text(
         "# Written by scripts/measure_costs.py; do not edit by hand.\n"
         "# <kind>_seconds_per_arch: {space: {proxy: median s/arch}}; <kind>_rows: rows behind each median;\n"
-        "# <kind>_batch_sizes: batch sizes of those rows.\n" + yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
+        "# <kind>_batch_sizes: batch sizes of those rows. cpu_build_seconds_per_arch / cpu_copy_seconds_per_arch:\n"
+        "# {space: median s to build one network / to deep-copy it}, timed here on cpu_build_archs networks.\n"
+        + yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
     )
     print(yaml.dump(doc, Dumper=_Dumper, sort_keys=False))
     return 0

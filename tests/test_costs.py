@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 from nasprox.cli import app
 from nasprox.core import NasproxError
 from nasprox.engine import protocol as protocol_mod
-from nasprox.engine.protocol import estimated_seconds, load_protocol, measured_seconds_per_arch
+from nasprox.engine.protocol import (
+    EngineCosts,
+    estimated_seconds,
+    load_protocol,
+    measured_seconds_per_arch,
+    pending_seconds,
+)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "measure_costs.py"
 HEADER = "space,arch_index,arch,dataset,proxy,proxy_version,seed,data_config,score,status,error,seconds,peak_mem_mb,batch_size,device\n"
@@ -103,6 +109,48 @@ def test_estimate_uses_each_space_s_per_arch_and_names_what_is_missing(tmp_path)
     # a sample larger than the space counts the space
     capped = estimated_seconds(proto, both, 10**6)
     assert capped.seconds == pytest.approx(15625 * 10.0 + 50 * 10.0 + 20 * 1.0 + 4096 * 600.0 + 10 * 2.0)
+
+
+def test_script_times_building_and_copying_the_networks_of_each_space(tmp_path):
+    tss = tmp_path / "nats-tss_cifar10.csv"
+    keys = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"] * 2
+    keys.append("|none~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|none~2|")
+    tss.write_text(HEADER + "".join(_row("nats-tss", "params", 0.001).replace(",a,", f",{k},") for k in keys))
+    micro = tmp_path / "transnas-micro_jigsaw.csv"  # 'a' is no TransNAS architecture: named, left out
+    micro.write_text(HEADER + _row("transnas-micro", "near", 600.0, dataset="jigsaw"))
+    out = tmp_path / "costs.yaml"
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out), "--build-archs", "2", str(tss), str(micro)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "no build/copy timing for transnas-micro" in res.stderr
+    doc = yaml.safe_load(out.read_text())
+    assert doc["cpu_build_archs"] == {"nats-tss": 1}  # two distinct networks, the first one warms up
+    assert set(doc["cpu_build_seconds_per_arch"]) == set(doc["cpu_copy_seconds_per_arch"]) == {"nats-tss"}
+    assert doc["cpu_build_seconds_per_arch"]["nats-tss"] > 0 and doc["cpu_copy_seconds_per_arch"]["nats-tss"] > 0
+    engine = measured_seconds_per_arch(out)["cpu_engine"]
+    assert engine.build == doc["cpu_build_seconds_per_arch"] and engine.copy == doc["cpu_copy_seconds_per_arch"]
+    assert measured_seconds_per_arch(_costs(tmp_path, {}))["cpu_engine"] is None  # an older file times no build
+
+
+def test_estimate_counts_one_build_per_cell_and_a_copy_for_each_changing_proxy_but_the_last(tmp_path):
+    proto = _protocol(
+        tmp_path,
+        [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        {"params": {}, "flops": {}, "synflow": {}, "snip": {"max_archs": 10}},
+    )
+    costs = {"nats-tss": {"params": 0.0, "flops": 0.0, "synflow": 0.0, "snip": 0.0}}
+    engine = EngineCosts(build={"nats-tss": 1.0}, copy={"nats-tss": 5.0})
+    # 100 cells: params, flops, synflow (shared network, nothing to copy); 10 cells: snip alone (no copy)
+    est = estimated_seconds(proto, costs, 100, engine=engine)
+    assert est.seconds == pytest.approx(100 * 1.0 + 10 * 1.0)
+    assert engine.seconds("nats-tss", ["synflow", "snip", "params"]) == 1.0 + 5.0  # synflow copies, snip owns
+    est = estimated_seconds(proto, costs, 100, engine=EngineCosts(build={}, copy={}))
+    assert est.seconds is None and est.unmeasured == ("nats-tss (network build)",)
+    seconds, missing = pending_seconds("nats-tss", {"synflow": 4, "snip": 4, "params": 0}, costs, engine, 4)
+    assert seconds == pytest.approx(4 * (1.0 + 5.0)) and missing == []
 
 
 def test_a_space_that_cannot_be_enumerated_is_unknown_without_a_sample(tmp_path):

@@ -179,14 +179,15 @@ def _show_pending(proto, plans, workers: int) -> None:
     from nasprox.engine.protocol import measured_seconds_per_arch, pending_seconds
     from nasprox.storage.csv_store import written_keys
 
-    measured = measured_seconds_per_arch()["cpu"]
+    costs = measured_seconds_per_arch()
+    measured, engine = costs["cpu"], costs["cpu_engine"]
     done_by_file: dict[Path, set] = {}
     total = 0.0
     unmeasured: set[str] = set()
     for run, run_plan in plans:
         done = done_by_file.setdefault(run.out, written_keys(run.out))
         pending = run_plan.pending_per_proxy(done)
-        seconds, missing = pending_seconds(run.space, pending, measured)
+        seconds, missing = pending_seconds(run.space, pending, measured, engine, len(run_plan.pending(done)))
         unmeasured |= {f"{run.space}/{p}" for p in missing}
         total += seconds
         left = ", ".join(f"{p} {n}" for p, n in pending.items() if n) or "nothing"
@@ -200,7 +201,8 @@ def _show_pending(proto, plans, workers: int) -> None:
         return
     typer.echo(
         f"rows to score per proxy above; total ~{total / 3600:.2f} CPU core-hours, ~{total / 3600 / max(workers, 1):.2f} h with --workers {workers} "
-        f"(configs/costs.yaml medians)" + (f"; {note} (not counted)" if unmeasured else "")
+        f"(configs/costs.yaml medians{', network builds and copies included' if engine else ''})"
+        + (f"; {note} (not counted)" if unmeasured else "")
     )
 
 
@@ -261,7 +263,8 @@ def _list(protocols, sample: int | None) -> None:
             + ("".join(f" {k}={v}" for k, v in p.options.items()))
             for p in proto.proxies
         )
-        cost = estimated_seconds(proto, seconds["cpu"], sample or 1000)  # s/arch of each proxy in each space
+        # s/arch of each proxy in each space, and of building and copying its networks
+        cost = estimated_seconds(proto, seconds["cpu"], sample or 1000, engine=seconds["cpu_engine"])
         cost_text = (
             f"~{cost.seconds / 3600:.1f} CPU core-hours for --sample {sample or 1000}"
             if cost.seconds is not None

@@ -27,7 +27,7 @@ File format (``version: 1``)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,22 @@ def protocol_runs(
 
 
 @dataclass(frozen=True)
+class EngineCosts:
+    """Measured seconds the engine spends on an architecture besides its proxies (scripts/measure_costs.py)."""
+
+    build: Mapping[str, float]  # {space: s to build one network (seeded) on the device}
+    copy: Mapping[str, float]  # {space: s to deep-copy it}
+
+    def seconds(self, space: str, proxies: Sequence[str]) -> float | None:
+        """Per architecture of ``space`` scored with ``proxies``: one build, and one copy for every proxy that may
+        change the network but the last (which gets the original; Scorer.score_arch). None where unmeasured."""
+        if space not in self.build or space not in self.copy:
+            return None
+        copying = sum(not PROXIES.get(p).leaves_model_unchanged for p in proxies)
+        return self.build[space] + max(copying - 1, 0) * self.copy[space]
+
+
+@dataclass(frozen=True)
 class CostEstimate:
     """Estimated seconds of a protocol's runs, or what is missing to estimate them."""
 
@@ -268,12 +284,15 @@ def estimated_seconds(
     seconds_per_arch: Mapping[str, Mapping[str, float]],
     sample: int | None,
     space_sizes: Mapping[str, int | None] | None = None,
+    engine: EngineCosts | None = None,
 ) -> CostEstimate:
-    """Sum over runs of cells x the s/arch measured for that proxy *in that space* ({space: {proxy: s}}).
+    """Sum over runs of cells x the s/arch measured for that proxy *in that space* ({space: {proxy: s}}), plus, with
+    ``engine``, cells x the build and copies each architecture of the run costs.
 
     A run without a sample scores the whole space; ``space_sizes`` gives the sizes (None: ask the space
     registry, so an enumerable space needs no file). A sample larger than a known size counts the size.
-    The estimate lists every (space, proxy) without a measurement and every space of unknown size.
+    The estimate lists every (space, proxy) without a measurement (and, with ``engine``, every space whose
+    build is unmeasured) and every space of unknown size.
     """
     sizes: dict[str, int | None] = {}
 
@@ -298,19 +317,37 @@ def estimated_seconds(
                 unmeasured[f"{run.space}/{px.name}"] = None
             elif n is not None:
                 total += n * measured[px.name]
+        if engine is not None:
+            per_arch = engine.seconds(run.space, [px.name for px in run.proxies])
+            if per_arch is None:
+                unmeasured[f"{run.space} (network build)"] = None
+            elif n is not None:
+                total += n * per_arch
     if unmeasured or unsized:
         return CostEstimate(None, tuple(unmeasured), tuple(unsized))
     return CostEstimate(total)
 
 
 def pending_seconds(
-    space: str, rows_per_proxy: Mapping[str, int], seconds_per_arch: Mapping[str, Mapping[str, float]]
+    space: str,
+    rows_per_proxy: Mapping[str, int],
+    seconds_per_arch: Mapping[str, Mapping[str, float]],
+    engine: EngineCosts | None = None,
+    pending_archs: int = 0,
 ) -> tuple[float, list[str]]:
-    """Seconds to score ``rows_per_proxy`` at the s/arch measured for each proxy in ``space``, and the
-    proxies with rows to score but no measurement there (left out of the sum, to be named, not guessed)."""
+    """Seconds to score ``rows_per_proxy`` at the s/arch measured for each proxy in ``space`` (with ``engine``, plus
+    building and copying the ``pending_archs`` networks those rows belong to), and what has rows to score but no
+    measurement there (left out of the sum, to be named, not guessed)."""
     measured = seconds_per_arch.get(space, {})
     seconds = sum(n * measured[p] for p, n in rows_per_proxy.items() if p in measured)
-    return seconds, [p for p, n in rows_per_proxy.items() if n and p not in measured]
+    missing = [p for p, n in rows_per_proxy.items() if n and p not in measured]
+    if engine is not None and pending_archs:
+        per_arch = engine.seconds(space, [p for p, n in rows_per_proxy.items() if n])
+        if per_arch is None:
+            missing.append("(network build)")
+        else:
+            seconds += pending_archs * per_arch
+    return seconds, missing
 
 
 def default_costs_file() -> Path:
@@ -333,15 +370,26 @@ def _per_space(
         raise NasproxError(f"{path}: {key} holds a non-number; rewrite it with {COSTS_SCRIPT}") from None
 
 
+def _seconds_by_space(doc: Mapping[str, Any], key: str, path: Path) -> dict[str, float]:
+    table = doc.get(key) or {}
+    try:
+        if not isinstance(table, Mapping):
+            raise TypeError
+        return {str(space): float(x) for space, x in table.items()}
+    except (TypeError, ValueError):
+        raise NasproxError(f"{path}: {key} must map space -> seconds; rewrite it with {COSTS_SCRIPT}") from None
+
+
 def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
     """Measured s/arch per space and proxy (``configs/costs.yaml`` version 2, written by scripts/measure_costs.py).
 
     Returns {"cpu": {space: {proxy: s}}, "gpu": {space: {proxy: s}}, "cpu_rows"/"gpu_rows": {space: {proxy: n}},
-    "gpu_note": text}; empty maps when the file is absent.
+    "cpu_engine": EngineCosts or None (the file times no build), "gpu_note": text}; empty maps when the file is
+    absent.
     """
     path = Path(path) if path is not None else default_costs_file()
     if not path.is_file():
-        return {"cpu": {}, "gpu": {}, "cpu_rows": {}, "gpu_rows": {}, "gpu_note": "not measured"}
+        return {"cpu": {}, "gpu": {}, "cpu_rows": {}, "gpu_rows": {}, "cpu_engine": None, "gpu_note": "not measured"}
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
@@ -352,10 +400,17 @@ def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
             f"{path}: costs version {version!r} is not supported (needs {COSTS_VERSION}); rewrite it with {COSTS_SCRIPT}"
         )
     gpu = _per_space(doc, "gpu_seconds_per_arch", path, float)
+    engine = None
+    if "cpu_build_seconds_per_arch" in doc:
+        engine = EngineCosts(
+            build=_seconds_by_space(doc, "cpu_build_seconds_per_arch", path),
+            copy=_seconds_by_space(doc, "cpu_copy_seconds_per_arch", path),
+        )
     return {
         "cpu": _per_space(doc, "cpu_seconds_per_arch", path, float),
         "gpu": gpu,
         "cpu_rows": _per_space(doc, "cpu_rows", path, int),
         "gpu_rows": _per_space(doc, "gpu_rows", path, int),
+        "cpu_engine": engine,
         "gpu_note": str(doc.get("gpu_note", "measured" if gpu else "not measured")),
     }
