@@ -2,9 +2,10 @@
 # The CPU reproduction committed under results/reproduction/ (docs/reproduction.md), in its order of work:
 # NATS-TSS CIFAR-10 first (the cheap proxies on all 15,625 cells, the epsilon and T-CET proxies on the first 200
 # cells of the sample), then NATS-SSS (nested steps of the 500-cell sample: the first 100 and 200 cells with the
-# nine fast proxies, then the slow ones and T-CET's own proxies, then the rest), TransNAS-Bench-101-Micro #params/FLOPs, the
-# NEAR Table 1 fast proxies on TSS CIFAR-100 / ImageNet16-120, the NAS-Bench-Suite-Zero NB101 cells, then the other TSS datasets and the NB101 tables in full. Resumable: run it
-# again to continue.
+# nine fast proxies, then the slow ones and T-CET's own proxies, then the rest; #params/FLOPs on every cell),
+# TransNAS-Bench-101-Micro #params/FLOPs, NEAR Table 1's fast proxies on NATS-TSS CIFAR-100 / ImageNet16-120,
+# the NAS-Bench-Suite-Zero NB101 cells, then the other TSS datasets and the NB101 tables in full.
+# Resumable: run it again to continue.
 # Usage: scripts/cpu_reproduction.sh [WORKERS]   (one torch thread per worker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,12 +40,12 @@ nasprox reproduce near-table2 --sample 500 --subset 200 "${ROOTS[@]}" "${SSS[@]}
 nasprox reproduce tcet-table3 --sample 500 --subset 200 --proxies tcet_synflow,tcet_snip,synflow_snr_log,snip_snr_log,lnwot,naswot \
   "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table2 --sample 500 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
+# #params and FLOPs (no images needed) on every NATS-SSS cell, the paper's population: 29 min per dataset with
+# 2 workers before the engine shared the network and kept its workers busy, ~5 min since (docs/performance.md)
+nasprox reproduce near-table2 --proxies params,flops "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 # NEAR Table 1's fast proxies on the first 500 NATS-TSS cells of CIFAR-100 and ImageNet16-120 (~50 min each)
 nasprox reproduce near-table1 --sample 1000 --datasets cifar100,ImageNet16-120 --proxies "$FAST" "${ROOTS[@]}" "${TSS[@]}" \
   "${COMMON[@]}"
-# #params and FLOPs (no images needed) on every NATS-SSS cell, the paper's population: ~29 min per dataset
-# with 2 workers (building 32,768 models costs ~0.1 s each, ten times the two proxies)
-nasprox reproduce near-table2 --proxies params,flops "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 # NB101: the 292 distinct NAS-Bench-Suite-Zero cells (validation accuracy of 1-3 runs; docs/reproduction.md)
 python scripts/suite_zero_nb101.py --out-dir build/suite_zero
 NB101=(--arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt
