@@ -107,6 +107,7 @@ def _proxy_details(spec) -> str:
         f"needs data:     {'real input batches' if spec.needs_real_data else 'no (synthetic inputs or none)'}",
         f"bn handling:    {spec.bn}",
         f"cost class:     {spec.cost}",
+        f"network:        {'the built one, shared (leaves it unchanged)' if spec.leaves_model_unchanged else 'its own copy'}",
         f"batch size:     {batch}  (reference; --batch-size or --proxy-opt {spec.name}.batch_size=N overrides)",
         f"aliases:        {', '.join(spec.aliases) or '-'}",
         "",
