@@ -191,12 +191,14 @@ def _show_pending(proto, plans, workers: int) -> None:
         unmeasured |= {f"{run.space}/{p}" for p in missing}
         total += seconds
         left = ", ".join(f"{p} {n}" for p, n in pending.items() if n) or "nothing"
-        measured_part = f"~{seconds / 3600:.2f} CPU core-hours" if seconds or not missing else ""
+        # beside an unmeasured proxy, a measured part that rounds to zero (e.g. only network builds) would read as
+        # "free": leave it out
+        measured_part = f"~{seconds / 3600:.2f} CPU core-hours" if round(seconds / 3600, 2) or not missing else ""
         unmeasured_part = f"unmeasured {', '.join(missing)}" if missing else ""
         cost = " + ".join(part for part in (measured_part, unmeasured_part) if part)
         typer.echo(f"{proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells -> {run.out}: {left} ({cost})")
     note = f"no measured s/arch for {', '.join(sorted(unmeasured))}"
-    if unmeasured and not total:
+    if unmeasured and not round(total / 3600, 2):
         typer.echo(f"rows to score per proxy above; CPU time unknown: {note}")
         return
     typer.echo(
