@@ -70,10 +70,6 @@ class _Worker:
         self.in_flight: deque[tuple[int, ArchRef, frozenset]] = deque()
         self.started = 0.0  # when the oldest in-flight task started (as far as the parent can tell)
 
-    @property
-    def current(self) -> tuple[int, ArchRef, frozenset] | None:
-        return self.in_flight[0] if self.in_flight else None
-
     def submit(self, task_id: int, arch: ArchRef, skip: frozenset) -> None:
         if not self.in_flight:
             self.started = time.monotonic()
