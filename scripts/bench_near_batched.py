@@ -251,7 +251,7 @@ def count_ops(args) -> None:
     scorers = make_scorers(args)
     scorer = scorers["sequential"]
     arch = scorer.space.parse(args.arch)
-    base = scorer.build(arch).to(scorer.device, memory_format=scorer.memory_format)
+    base = scorer.build_on_device(arch)
     cuda = scorer.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
 

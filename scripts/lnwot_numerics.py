@@ -108,7 +108,7 @@ def main() -> None:
         singular_output = 0
         for key, score in zip(rows["arch"], rows["lnwot"], strict=True):
             arch = scorer.space.parse(str(key))
-            model = scorer.build(arch).to(scorer.device, memory_format=scorer.memory_format)
+            model = scorer.build_on_device(arch)
             inputs, _ = scorer.cached_stream(batch).next()  # every architecture's first batch, as the engine's
             layers = layer_readings(model, inputs)
             mine = sum(r["numpy float64"] for _, r in layers)

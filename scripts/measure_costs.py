@@ -59,7 +59,7 @@ def nested(series: pd.Series, value) -> dict[str, dict[str, object]]:
 
 
 def build_and_copy_seconds(space: str, dataset: str, arch_keys: list[str], n_archs: int) -> tuple[float, float, int]:
-    """Median seconds to build one network of ``space`` as the engine does (seeded, moved to the CPU) and to deep-copy
+    """Median seconds to build one network of ``space`` as the engine does (seeded, on the CPU in the run's memory format) and to deep-copy
     it (what each proxy that may change the network costs besides its own time), over up to ``n_archs`` of
     ``arch_keys``, one thread, the first (warm-up) not counted; and how many were timed. Raises NasproxError (or
     ValueError/KeyError) when the space cannot build them here, e.g. an NB101 hash without the benchmark file."""
@@ -76,7 +76,7 @@ def build_and_copy_seconds(space: str, dataset: str, arch_keys: list[str], n_arc
     for key in arch_keys[: n_archs + 1]:
         arch = scorer.space.parse(key)
         start = time.perf_counter()
-        model = scorer.build(arch).to(scorer.device)
+        model = scorer.build_on_device(arch)
         built = time.perf_counter()
         copy.deepcopy(model)
         builds.append(built - start)

@@ -358,6 +358,10 @@ class Scorer:
         seed_everything(derive_seed(self.config.seed, self.space.name, arch.key))
         return self.space.build(arch, self.config.dataset)
 
+    def build_on_device(self, arch: ArchRef) -> torch.nn.Module:
+        """The seeded network as proxies receive it: on the run's device, in its memory format."""
+        return self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
+
     def score_arch(self, arch: ArchRef, skip: Callable[[str], bool] = lambda name: False) -> list[ScoreRecord]:
         """All (not skipped) proxies on one architecture; failures become rows, never exceptions."""
         todo = [p for p in self.proxies if not skip(p.name)]
@@ -365,7 +369,7 @@ class Scorer:
             return []
         gt = dict(self.space.ground_truth(arch, self.config.dataset))
         try:
-            base = self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
+            base = self.build_on_device(arch)
         except Exception as exc:
             return [
                 self._record(
@@ -404,7 +408,7 @@ class Scorer:
         states = (random.getstate(), np.random.get_state())
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            model = self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
+            model = self.build_on_device(arch)
         random.setstate(states[0])
         np.random.set_state(states[1])
         return model
