@@ -356,3 +356,37 @@ def test_packed_unique_columns_matches_torch_unique(shape):
     m = (torch.rand(shape, generator=gen) > 0.5).float()
     m = torch.cat([m, m[:, : shape[1] // 4]], dim=1)
     assert count_unique_columns(m) == torch.unique(m.T, dim=0).shape[0]
+
+
+@pytest.mark.parametrize("n_samples", [1, 5, 16, 21, 24])
+def test_swap_column_codes_match_the_sign_matrix(n_samples, one_thread):
+    """The integer-code path swap uses for <= 24 samples (histogram up to 20, sort above) counts exactly what
+    the B x D sign matrix does, on a NATS-TSS cell under SWAP's Gaussian re-init."""
+    from nasprox.core import SPACES
+    from nasprox.proxies._activations import (
+        count_distinct_codes,
+        count_unique_columns,
+        gaussian_reinit,
+        relu_column_codes_4d,
+        relu_patterns_4d,
+    )
+
+    space = SPACES.get("nats-tss")()
+    model = space.build(space.arch(1234), "cifar10").train()
+    x = torch.randn(n_samples, 3, 32, 32, generator=torch.Generator().manual_seed(n_samples))
+    gaussian_reinit(model, torch.Generator().manual_seed(0))
+    patterns = relu_patterns_4d(model, x)
+    codes = relu_column_codes_4d(model, x)
+    expected = (((patterns > 0).to(torch.int64)) << torch.arange(n_samples).unsqueeze(1)).sum(dim=0)
+    assert torch.equal(codes, expected)  # the very integers, column for column
+    assert count_distinct_codes(codes, n_samples) == count_unique_columns(patterns) == swap_value(model, x)
+
+
+def test_swap_above_the_code_limit_uses_the_sign_matrix():
+    from nasprox.proxies._activations import MAX_CODE_SAMPLES, relu_column_codes_4d
+
+    model = _conv_pm()
+    x = torch.randn(MAX_CODE_SAMPLES + 1, 1, 1, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="at most"):
+        relu_column_codes_4d(model, x)
+    assert 1 <= swap_value(model, x) <= 4  # four units, the sign-matrix path

@@ -44,6 +44,44 @@ def relu_patterns_4d(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
 
 
 BITS_PER_WORD = 62  # binary columns packed per int64 word (kept below the sign bit)
+# samples whose on/off bits are summed as powers of two in float32: exact while every code is below 2^24
+MAX_CODE_SAMPLES = 24
+# up to 2^20 possible codes a count of each is cheaper than a sort (a 1M-entry histogram, 8 MB)
+MAX_BINCOUNT_SAMPLES = 20
+
+
+def relu_column_codes_4d(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """The columns of ``relu_patterns_4d(model, inputs)`` as integers: one int64 per ReLU output unit, bit i
+    set when sample i activates it. Built per ReLU call, so the B x D matrix is never materialised.
+
+    Needs B <= MAX_CODE_SAMPLES; raises ProxyUndefined as relu_patterns_4d does.
+    """
+    n = inputs.shape[0]
+    if n > MAX_CODE_SAMPLES:
+        raise ValueError(f"column codes need at most {MAX_CODE_SAMPLES} samples, got {n}")
+    if not relu_modules(model):
+        raise ProxyUndefined("the network has no nn.ReLU module")
+    powers = torch.pow(2.0, torch.arange(n, dtype=torch.float32, device=inputs.device))
+    codes: list[torch.Tensor] = []
+
+    def on_forward(_module, module_inputs, output):
+        if isinstance(module_inputs, tuple) and module_inputs and module_inputs[0].dim() == 4:
+            active = (output.detach().reshape(output.shape[0], -1) > 0).to(torch.float32)
+            # sum_i 2^i [sample i active]: exact below 2^24, also under TF32 (0/1 and powers of two lose no bits)
+            codes.append(powers @ active)
+
+    with forward_hooks(relu_modules(model), on_forward), torch.no_grad():
+        model(inputs)
+    if not codes:
+        raise ProxyUndefined("no nn.ReLU of the network receives a 4-D (image feature map) input")
+    return torch.cat(codes).to(torch.int64)
+
+
+def count_distinct_codes(codes: torch.Tensor, n_bits: int) -> int:
+    """Distinct values among integer codes below 2^n_bits: a histogram when that is small, else a sort."""
+    if n_bits <= MAX_BINCOUNT_SAMPLES:
+        return int(torch.count_nonzero(torch.bincount(codes, minlength=1 << n_bits)))
+    return int(torch.unique(codes).numel())
 
 
 def count_unique_rows(matrix: torch.Tensor) -> int:

@@ -24,14 +24,24 @@ import math
 import torch
 
 from nasprox.core import NasproxError, ProxyContext, ProxyOption, proxy
-from nasprox.proxies._activations import count_unique_columns, gaussian_reinit, relu_patterns_4d, take_samples
+from nasprox.proxies._activations import (
+    MAX_CODE_SAMPLES,
+    count_distinct_codes,
+    count_unique_columns,
+    gaussian_reinit,
+    relu_column_codes_4d,
+    relu_patterns_4d,
+    take_samples,
+)
 from nasprox.proxies._common import FORWARD_REAL_DATA
 
 
 def swap_value(model: torch.nn.Module, inputs: torch.Tensor) -> int:
     """Unique neuron patterns across the samples (one forward, current weights)."""
-    patterns = relu_patterns_4d(model, inputs)
-    return count_unique_columns(patterns)
+    n = inputs.shape[0]
+    if n <= MAX_CODE_SAMPLES:  # the default 16: each unit's pattern as one integer, counted in a histogram
+        return count_distinct_codes(relu_column_codes_4d(model, inputs), n)
+    return count_unique_columns(relu_patterns_4d(model, inputs))
 
 
 SWAP_OPTIONS = (
