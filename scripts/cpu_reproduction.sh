@@ -43,6 +43,9 @@ nasprox reproduce near-table2 --sample 500 "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@
 # #params and FLOPs (no images needed) on every NATS-SSS cell, the paper's population: 29 min per dataset with
 # 2 workers before the engine shared the network and kept its workers busy, ~5 min since (docs/performance.md)
 nasprox reproduce near-table2 --proxies params,flops "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
+# grasp on all 500 sampled NATS-SSS cells, not 200: NEAR Table 2 and T-CET Table 3 print values 0.39 apart
+# for it (docs/reproduction.md item 9), so its CI is worth narrowing (~10 min per dataset)
+nasprox reproduce near-table2 --sample 500 --slow-cells 500 --proxies grasp "${ROOTS[@]}" "${SSS[@]}" "${COMMON[@]}"
 # NEAR Table 1's fast proxies on the first 500 NATS-TSS cells of CIFAR-100 and ImageNet16-120 (~50 min each)
 nasprox reproduce near-table1 --sample 1000 --datasets cifar100,ImageNet16-120 --proxies "$FAST" "${ROOTS[@]}" "${TSS[@]}" \
   "${COMMON[@]}"

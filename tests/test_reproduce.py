@@ -68,6 +68,21 @@ def test_subset_caps_every_run_of_a_nested_protocol_step(tmp_path):
             protocol_runs(proto, bad[0], tmp_path, subset=bad[1])
 
 
+def test_slow_cells_replaces_only_the_protocol_caps(tmp_path):
+    proto = load_protocols()["near-table2"]
+    capped = {p.name for p in proto.proxies if p.max_archs is not None}
+    assert capped >= {"grasp", "zen", "swap", "reg_swap"}
+    for slow, expected in ((500, 500), (300, 300), (900, 500)):  # never beyond the sample
+        runs = protocol_runs(proto, 500, tmp_path, datasets=["cifar10"], slow_cells=slow)
+        by_proxy = {p.name: r.n_archs for r in runs for p in r.proxies}
+        assert {by_proxy[name] for name in capped} == {expected}
+        assert {n for name, n in by_proxy.items() if name not in capped} == {500}  # uncapped proxies as before
+    nested = protocol_runs(proto, 500, tmp_path, datasets=["cifar10"], subset=100, slow_cells=500)
+    assert {r.n_archs for r in nested} == {100}  # --subset still caps everything
+    with pytest.raises(NasproxError, match="--slow-cells"):
+        protocol_runs(proto, 500, tmp_path, slow_cells=0)
+
+
 def test_list_shows_every_protocol_with_batches_and_population():
     res = _cli("reproduce", "--list")
     assert res.returncode == 0, res.stderr

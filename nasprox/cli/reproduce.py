@@ -29,6 +29,8 @@ Examples:
 
   nasprox reproduce near-table2 --sample 500 --subset 100 --proxies near,synflow ...   # first 100 now, more later
 
+  nasprox reproduce near-table2 --sample 500 --slow-cells 500 --proxies grasp ...   # a capped proxy on all 500
+
   nasprox reproduce near-table3 --arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt \\
       --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv --stand-in test_acc=valid_acc ...
 
@@ -50,6 +52,13 @@ def reproduce(
     subset: Annotated[
         Optional[int],
         typer.Option(help="score only the first K cells of the --sample (nested: a larger K later resumes)"),
+    ] = None,
+    slow_cells: Annotated[
+        Optional[int],
+        typer.Option(
+            help="cells for the proxies the protocol caps (the slow ones, e.g. 200): up to K instead, "
+            "still the first of the --sample"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the sample, model init and input batches")] = 0,
     data_root: Annotated[list[str], typer.Option(help="DATASET=PATH (repeatable) or PATH for every dataset")] = [],
@@ -106,7 +115,7 @@ def reproduce(
             by_key(arch_list, "--arch-list"),
         )
         listed = inputs.listed({d.space for d in proto.datasets})
-        runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed)
+        runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed, slow_cells)
         plans = _plan_runs(runs, sample, listed, seed, inputs, synthetic, device, workers)
         if dry_run:
             _show_pending(proto, plans, workers)

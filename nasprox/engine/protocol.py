@@ -195,6 +195,7 @@ def protocol_runs(
     proxies: list[str] | None = None,
     subset: int | None = None,
     listed: Mapping[str, int] | None = None,
+    slow_cells: int | None = None,
 ) -> list[PlannedRun]:
     """The scoring runs of ``proto``: per (space, dataset), proxies grouped by how many cells they get.
 
@@ -203,8 +204,11 @@ def protocol_runs(
     ``subset`` caps every run at the first K cells of that sample: a long protocol scored in nested
     steps (``--subset 200`` now, the full sample later) resumes instead of drawing a new sample.
     ``listed`` maps a space to the length of its ``--arch-list``: that space's runs take the list in
-    place of the sample (the first K lines where a limit applies).
+    place of the sample (the first K lines where a limit applies). ``slow_cells`` replaces the cap of every
+    proxy the protocol caps (``max_archs``: the slow ones), e.g. all 500 cells of the sample on a GPU.
     """
+    if slow_cells is not None and slow_cells < 1:
+        raise NasproxError(f"--slow-cells must be at least 1 (got {slow_cells})")
     if subset is not None and (sample is None and not listed or sample is not None and not 0 < subset <= sample):
         raise NasproxError(f"--subset needs --sample or --arch-list and must be between 1 and it (got {subset})")
     wanted_ds = set(datasets) if datasets else None
@@ -220,7 +224,8 @@ def protocol_runs(
             if wanted_px is not None and px.name not in wanted_px:
                 continue
             drawn = (listed or {}).get(ds.space, sample)  # cells the run chooses from, in a fixed order
-            limits = [n for n in (drawn, subset, ds.max_archs, px.max_archs) if n is not None]
+            cap = px.max_archs if px.max_archs is None or slow_cells is None else slow_cells
+            limits = [n for n in (drawn, subset, ds.max_archs, cap) if n is not None]
             n = min(limits) if limits and drawn is not None else None
             if ds.batch_cap is not None and px.effective_batch() > ds.batch_cap:
                 px = replace(px, batch_size=ds.batch_cap)
