@@ -77,31 +77,36 @@ from nasprox.engine.seeding import derive_seed, seed_everything
 from nasprox.proxies._common import remove_bn, weight_layers
 from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 from nasprox.spaces.nats._nb201_ops import InferCell, ReLUConvBN
+from nasprox.stats.bootstrap import bootstrap_ci
+from nasprox.stats.ranking import top_overlap
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NASPROX_SHARED_DATA", ROOT.parent / "shared" / "data"))
-NPZ = SHARED / "inputs" / "cifar10_test_1000_from_jpg.npz"
+INPUTS = {
+    "cifar10": SHARED / "inputs" / "cifar10_test_1000_from_jpg.npz",
+    "cifar100": SHARED / "inputs" / "cifar100_test_916.npz",
+}
 PASSES = ["base", "bias", "arch_batch", "samsung", "init", "eval", "nobn", "aug", "b32", "b128"]
 
 
-def naslib_val_accuracy() -> dict[str, float]:
-    """NB201 arch string -> NASLib's cifar10 val_accuracy (the 'cifar10-valid' split, as in
-    scripts/target_sensitivity.py); empty when the archive is absent."""
+def naslib_val_accuracy(dataset: str) -> dict[str, float]:
+    """NB201 arch string -> NASLib's val_accuracy on `dataset` (for cifar10 the 'cifar10-valid' split, as
+    in scripts/target_sensitivity.py); empty when the archive is absent."""
     path = SHARED / "nb201" / "nb201_valacc_zen_naslib.zip"
     out: dict[str, float] = {}
     if not path.is_file():
         return out
     with zipfile.ZipFile(path) as z:
         for name in z.namelist():
-            if "--cifar10--" in name and name.endswith(".json"):
+            if f"--{dataset}--" in name and name.endswith(".json"):
                 for item in json.loads(z.read(name) or b"[]"):
                     arch = tuple(int(v) for v in str(item["arch"]).strip("()").split(","))
                     out[naslib_to_arch_string(arch)] = float(item["val_accuracy"])
     return out
 
 
-def batch(size: int, seed: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    return image_batches("cifar10", size, seed, data_root=NPZ, augment=augment).next()
+def batch(dataset: str, size: int, seed: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    return image_batches(dataset, size, seed, data_root=INPUTS[dataset], augment=augment).next()
 
 
 def add_cell_conv_bias(model: nn.Module, seed: int) -> nn.Module:
@@ -222,28 +227,45 @@ def correlations(scores, target) -> tuple[float, float]:
     return float(spearmanr(s[ok], t[ok]).statistic), float(kendalltau(s[ok], t[ok]).statistic)
 
 
+def top10_top10(scores, target) -> float:
+    """epsilon Table 1's top-10%/top-10% column, as the report computes it."""
+    return top_overlap(np.asarray(scores, float), np.asarray(target, float), 0.10)
+
+
+STATISTICS = {
+    "rho": lambda s, t: correlations(s, t)[0],
+    "tau": lambda s, t: correlations(s, t)[1],
+    "top10": top10_top10,
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", type=int, default=300, help="first N fisher rows of the CSV (default 300)")
-    ap.add_argument("--csv", type=Path, default=ROOT / "results" / "reproduction" / "nats-tss_cifar10.csv")
+    ap.add_argument("--dataset", choices=sorted(INPUTS), default="cifar10", help="NATS-TSS dataset (default cifar10)")
+    ap.add_argument("--csv", type=Path, help="result CSV (default results/reproduction/nats-tss_<dataset>.csv)")
     ap.add_argument("--passes", default=",".join(PASSES), help=f"comma list of {PASSES}")
     ap.add_argument("--check", type=int, default=5, help="archs checked against the proxy and the reference mechanism")
+    ap.add_argument("--bootstrap", type=int, default=0, help="resamples of 95%% CIs of rho/tau/top10 (0: none)")
+    ap.add_argument("--scores-out", type=Path, help="write every variant's score per arch to this CSV")
     args = ap.parse_args()
+    dataset = args.dataset
+    csv = args.csv or ROOT / "results" / "reproduction" / f"nats-tss_{dataset}.csv"
     passes = args.passes.split(",")
     if unknown := set(passes) - set(PASSES):
         ap.error(f"unknown passes {sorted(unknown)}")
-    rows = pd.read_csv(args.csv)
+    rows = pd.read_csv(csv, low_memory=False)
     rows = rows[(rows["proxy"] == "fisher") & (rows["status"] == "ok")].head(args.archs)
     batch_size = int(rows["batch_size"].iloc[0])
     run_seed = int(rows["seed"].iloc[0])
     space = SPACES.get("nats-tss")()
-    loss_fn = space.loss_fn("cifar10")
-    fixed = {bs: batch(bs, run_seed, False) for bs in {batch_size, 32, 128}}
-    fixed_aug = batch(batch_size, run_seed, True)
+    loss_fn = space.loss_fn(dataset)
+    fixed = {bs: batch(dataset, bs, run_seed, False) for bs in {batch_size, 32, 128}}
+    fixed_aug = batch(dataset, batch_size, run_seed, True)
 
     def build(arch, seed=run_seed):
         seed_everything(derive_seed(seed, space.name, arch.key))  # the engine's per-arch seeding
-        return space.build(arch, "cifar10")
+        return space.build(arch, dataset)
 
     def setting(name, i, arch):
         """(model, x, y, train) for one pass on architecture i."""
@@ -252,7 +274,7 @@ def main() -> None:
         if name in ("bias", "samsung"):
             add_cell_conv_bias(model, derive_seed("bias", arch.key))
         if name in ("arch_batch", "samsung"):
-            x, y = batch(batch_size, 1000 + i, True)
+            x, y = batch(dataset, batch_size, 1000 + i, True)
         x, y = {"aug": fixed_aug, "b32": fixed[32], "b128": fixed[128]}.get(name, (x, y))
         if name == "nobn":
             remove_bn(model)
@@ -260,7 +282,7 @@ def main() -> None:
 
     archs = [space.parse(a) for a in rows["arch"]]
     target = rows["gt_test_acc"].to_numpy(float)
-    val_acc = naslib_val_accuracy()
+    val_acc = naslib_val_accuracy(dataset)
     valid = np.array([val_acc.get(a, np.nan) for a in rows["arch"]])
 
     # mechanism check: our re-implementation == CSV score == registered proxy == reference mechanism
@@ -273,7 +295,7 @@ def main() -> None:
             build_model=None,
             inputs=x,
             targets=y,
-            input_spec=space.input_spec("cifar10"),
+            input_spec=space.input_spec(dataset),
             loss_fn=loss_fn,
             next_batch=None,
             device=torch.device("cpu"),
@@ -324,14 +346,39 @@ def main() -> None:
         )
 
     base_rho = correlations(results["base"], target)[0] if "base" in results else math.nan
-    print(f"\nfisher variants on the first {len(archs)} NATS-TSS cifar10 cells of {args.csv.name}, vs gt_test_acc")
-    print("rho/base: ratio to our fisher; rho vs base: rank agreement with it; val: NASLib cifar10 val_accuracy")
-    print(f"{'variant':<11} {'rho':>6} {'tau':>6} {'rho/base':>8} {'rho vs base':>11} {'rho val':>7} {'tau val':>7}")
+    print(f"\nfisher variants on the first {len(archs)} NATS-TSS {dataset} cells of {csv.name}, vs gt_test_acc")
+    print(f"rho/base: ratio to our fisher; rho vs base: rank agreement with it; val: NASLib {dataset} val_accuracy;")
+    print("top10: top-10%/top-10% (epsilon Table 1)")
+    print(
+        f"{'variant':<11} {'rho':>6} {'tau':>6} {'top10':>6} {'rho/base':>8} {'rho vs base':>11} "
+        f"{'rho val':>7} {'tau val':>7} {'top10 val':>9}"
+    )
     for name, scores in results.items():
         rho, tau = correlations(scores, target)
         agree = correlations(scores, results["base"])[0] if "base" in results else math.nan
-        rho_v, tau_v = correlations(scores, valid) if np.isfinite(valid).sum() > 2 else (math.nan, math.nan)
-        print(f"{name:<11} {rho:>6.3f} {tau:>6.3f} {rho / base_rho:>8.3f} {agree:>11.3f} {rho_v:>7.3f} {tau_v:>7.3f}")
+        has_val = np.isfinite(valid).sum() > 2
+        rho_v, tau_v = correlations(scores, valid) if has_val else (math.nan, math.nan)
+        top_v = top10_top10(scores, valid) if has_val else math.nan
+        print(
+            f"{name:<11} {rho:>6.3f} {tau:>6.3f} {top10_top10(scores, target):>6.3f} {rho / base_rho:>8.3f} "
+            f"{agree:>11.3f} {rho_v:>7.3f} {tau_v:>7.3f} {top_v:>9.3f}"
+        )
+    if args.scores_out:
+        pd.DataFrame(
+            {"arch": rows["arch"].to_numpy(), "gt_test_acc": target, "naslib_val_acc": valid, **results}
+        ).to_csv(args.scores_out, index=False)
+        print(f"wrote {args.scores_out}")
+    if args.bootstrap:
+        print(f"\n95% bootstrap CIs ({args.bootstrap} resamples, seed 0) against gt_test_acc / NASLib val_accuracy")
+        for name, scores in results.items():
+            cells = []
+            for label, truth in (("test", target), ("val", valid)):
+                if np.isfinite(truth).sum() <= 2:
+                    continue
+                for metric, fn in STATISTICS.items():
+                    lo, hi = bootstrap_ci(fn, np.asarray(scores, float), truth, n_resamples=args.bootstrap)
+                    cells.append(f"{metric} {label} [{lo:.3f}, {hi:.3f}]")
+            print(f"{name:<11} " + ", ".join(cells))
 
 
 if __name__ == "__main__":
