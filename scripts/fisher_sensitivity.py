@@ -51,6 +51,8 @@ the random bias b that BN removes from the network's function. eval / nobn give 
 reference's notebook reports |rho|, but fisher runs in train mode with BN, so this is not its number).
 
   OMP_NUM_THREADS=1 python scripts/fisher_sensitivity.py --archs 300   # ~30 min CPU, one core
+  OMP_NUM_THREADS=1 python scripts/fisher_sensitivity.py --dataset cifar100 --archs 500 --passes base,samsung \
+      --bootstrap 1000 --scores-out fisher_c100.csv   # the other datasets, with CIs (docs item 4)
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ SHARED = Path(os.environ.get("NASPROX_SHARED_DATA", ROOT.parent / "shared" / "da
 INPUTS = {
     "cifar10": SHARED / "inputs" / "cifar10_test_1000_from_jpg.npz",
     "cifar100": SHARED / "inputs" / "cifar100_test_916.npz",
+    "ImageNet16-120": SHARED / "inputs" / "imagenet16_120_val_1perclass.npz",
 }
 PASSES = ["base", "bias", "arch_batch", "samsung", "init", "eval", "nobn", "aug", "b32", "b128"]
 
@@ -106,7 +109,18 @@ def naslib_val_accuracy(dataset: str) -> dict[str, float]:
 
 
 def batch(dataset: str, size: int, seed: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    return image_batches(dataset, size, seed, data_root=INPUTS[dataset], augment=augment).next()
+    """The engine's batch (Scorer.stream): the network's input shape (16x16 for ImageNet16-120), norm, classes."""
+    spec = SPACES.get("nats-tss")().input_spec(dataset)
+    return image_batches(
+        dataset,
+        size,
+        seed,
+        shape=spec.shape,
+        data_root=INPUTS[dataset],
+        augment=augment,
+        num_classes=spec.num_classes,
+        norm=spec.norm,
+    ).next()
 
 
 def add_cell_conv_bias(model: nn.Module, seed: int) -> nn.Module:
