@@ -3,8 +3,8 @@
 # NATS-TSS CIFAR-10 first (the cheap proxies on all 15,625 cells, the epsilon and T-CET proxies on the first 200
 # cells of the sample), then NATS-SSS (nested steps of the 500-cell sample: the first 100 and 200 cells with the
 # nine fast proxies, then the slow ones and T-CET's own proxies, then the rest; #params/FLOPs on every cell),
-# TransNAS-Bench-101-Micro #params/FLOPs, NEAR Table 1's fast proxies on NATS-TSS CIFAR-100 / ImageNet16-120,
-# the NAS-Bench-Suite-Zero NB101 cells, then the other TSS datasets and the NB101 tables in full.
+# TransNAS-Bench-101-Micro #params/FLOPs, NEAR Table 1's fast proxies on NATS-TSS CIFAR-100 / ImageNet16-120
+# (the cheap ones on every cell), the NAS-Bench-Suite-Zero NB101 cells, then the other TSS datasets and the NB101 tables in full.
 # Resumable: run it again to continue.
 # Usage: scripts/cpu_reproduction.sh [WORKERS]   (one torch thread per worker)
 set -euo pipefail
@@ -49,6 +49,9 @@ nasprox reproduce near-table2 --sample 500 --slow-cells 500 --proxies grasp "${R
 # NEAR Table 1's fast proxies on the first 500 NATS-TSS cells of CIFAR-100 and ImageNet16-120 (~50 min each)
 nasprox reproduce near-table1 --sample 1000 --datasets cifar100,ImageNet16-120 --proxies "$FAST" "${ROOTS[@]}" "${TSS[@]}" \
   "${COMMON[@]}"
+# the proxies under 0.1 s/arch on every NATS-TSS cell of CIFAR-100 and ImageNet16-120 as well (~15 min each)
+nasprox reproduce near-table1 --datasets cifar100,ImageNet16-120 --proxies params,flops,synflow,meco_opt "${ROOTS[@]}" \
+  "${TSS[@]}" "${COMMON[@]}"
 # NB101: the 292 distinct NAS-Bench-Suite-Zero cells (validation accuracy of 1-3 runs; docs/reproduction.md)
 python scripts/suite_zero_nb101.py --out-dir build/suite_zero
 NB101=(--arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt
