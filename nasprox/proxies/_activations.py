@@ -4,6 +4,8 @@ Gaussian re-init used by swap and zen (§4.3, §6.1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -22,24 +24,36 @@ def relu_modules(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, nn.ReLU)]
 
 
+def relu_outputs_4d(
+    model: nn.Module, inputs: torch.Tensor, per_call: Callable[[torch.Tensor], torch.Tensor]
+) -> list[torch.Tensor]:
+    """``per_call(output)`` for every ``nn.ReLU`` call with a 4-D input, in call order (§4.3/§4.5), from one
+    no_grad forward in the model's mode.
+
+    Raises ProxyUndefined when the network has no such ReLU call.
+    """
+    if not relu_modules(model):
+        raise ProxyUndefined("the network has no nn.ReLU module")
+    values: list[torch.Tensor] = []
+
+    def on_forward(_module, module_inputs, output):
+        if isinstance(module_inputs, tuple) and module_inputs and module_inputs[0].dim() == 4:
+            values.append(per_call(output.detach()))
+
+    with forward_hooks(relu_modules(model), on_forward), torch.no_grad():
+        model(inputs)
+    if not values:
+        raise ProxyUndefined("no nn.ReLU of the network receives a 4-D (image feature map) input")
+    return values
+
+
 def relu_patterns_4d(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """B × D binary matrix (float, 0/1) of the outputs of every ``nn.ReLU`` call with a 4-D input,
     concatenated per sample in call order (§4.3/§4.5). One no_grad forward in the model's mode.
 
     Raises ProxyUndefined when the network has no such ReLU call.
     """
-    if not relu_modules(model):
-        raise ProxyUndefined("the network has no nn.ReLU module")
-    codes: list[torch.Tensor] = []
-
-    def on_forward(_module, module_inputs, output):
-        if isinstance(module_inputs, tuple) and module_inputs and module_inputs[0].dim() == 4:
-            codes.append(torch.sign(output.detach()).reshape(output.shape[0], -1))
-
-    with forward_hooks(relu_modules(model), on_forward), torch.no_grad():
-        model(inputs)
-    if not codes:
-        raise ProxyUndefined("no nn.ReLU of the network receives a 4-D (image feature map) input")
+    codes = relu_outputs_4d(model, inputs, lambda out: torch.sign(out).reshape(out.shape[0], -1))
     return torch.cat(codes, dim=1)
 
 
@@ -59,22 +73,14 @@ def relu_column_codes_4d(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor
     n = inputs.shape[0]
     if n > MAX_CODE_SAMPLES:
         raise ValueError(f"column codes need at most {MAX_CODE_SAMPLES} samples, got {n}")
-    if not relu_modules(model):
-        raise ProxyUndefined("the network has no nn.ReLU module")
     powers = torch.pow(2.0, torch.arange(n, dtype=torch.float32, device=inputs.device))
-    codes: list[torch.Tensor] = []
 
-    def on_forward(_module, module_inputs, output):
-        if isinstance(module_inputs, tuple) and module_inputs and module_inputs[0].dim() == 4:
-            active = (output.detach().reshape(output.shape[0], -1) > 0).to(torch.float32)
-            # sum_i 2^i [sample i active]: exact below 2^24, also under TF32 (0/1 and powers of two lose no bits)
-            codes.append(powers @ active)
+    def unit_codes(out: torch.Tensor) -> torch.Tensor:
+        active = (out.reshape(out.shape[0], -1) > 0).to(torch.float32)
+        # sum_i 2^i [sample i active]: exact below 2^24, also under TF32 (0/1 and powers of two lose no bits)
+        return powers @ active
 
-    with forward_hooks(relu_modules(model), on_forward), torch.no_grad():
-        model(inputs)
-    if not codes:
-        raise ProxyUndefined("no nn.ReLU of the network receives a 4-D (image feature map) input")
-    return torch.cat(codes).to(torch.int64)
+    return torch.cat(relu_outputs_4d(model, inputs, unit_codes)).to(torch.int64)
 
 
 def count_distinct_codes(codes: torch.Tensor, n_bits: int) -> int:
