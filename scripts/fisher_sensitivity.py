@@ -79,6 +79,7 @@ from nasprox.engine.seeding import derive_seed, seed_everything
 from nasprox.proxies._common import remove_bn, weight_layers
 from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 from nasprox.spaces.nats._nb201_ops import InferCell, ReLUConvBN
+from nasprox.stats import kendall_tau, spearman_rho
 from nasprox.stats.bootstrap import bootstrap_ci
 from nasprox.stats.ranking import top_overlap
 
@@ -108,9 +109,9 @@ def naslib_val_accuracy(dataset: str) -> dict[str, float]:
     return out
 
 
-def batch(dataset: str, size: int, seed: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The engine's batch (Scorer.stream): the network's input shape (16x16 for ImageNet16-120), norm, classes."""
-    spec = SPACES.get("nats-tss")().input_spec(dataset)
+def batch(dataset: str, spec, size: int, seed: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The engine's batch (Scorer.stream) for the network's input ``spec``: its shape (16x16 for
+    ImageNet16-120), norm and classes."""
     return image_batches(
         dataset,
         size,
@@ -246,11 +247,7 @@ def top10_top10(scores, target) -> float:
     return top_overlap(np.asarray(scores, float), np.asarray(target, float), 0.10)
 
 
-STATISTICS = {
-    "rho": lambda s, t: correlations(s, t)[0],
-    "tau": lambda s, t: correlations(s, t)[1],
-    "top10": top10_top10,
-}
+STATISTICS = {"rho": spearman_rho, "tau": kendall_tau, "top10": top10_top10}
 
 
 def main() -> None:
@@ -274,8 +271,9 @@ def main() -> None:
     run_seed = int(rows["seed"].iloc[0])
     space = SPACES.get("nats-tss")()
     loss_fn = space.loss_fn(dataset)
-    fixed = {bs: batch(dataset, bs, run_seed, False) for bs in {batch_size, 32, 128}}
-    fixed_aug = batch(dataset, batch_size, run_seed, True)
+    spec = space.input_spec(dataset)
+    fixed = {bs: batch(dataset, spec, bs, run_seed, False) for bs in {batch_size, 32, 128}}
+    fixed_aug = batch(dataset, spec, batch_size, run_seed, True)
 
     def build(arch, seed=run_seed):
         seed_everything(derive_seed(seed, space.name, arch.key))  # the engine's per-arch seeding
@@ -288,7 +286,7 @@ def main() -> None:
         if name in ("bias", "samsung"):
             add_cell_conv_bias(model, derive_seed("bias", arch.key))
         if name in ("arch_batch", "samsung"):
-            x, y = batch(dataset, batch_size, 1000 + i, True)
+            x, y = batch(dataset, spec, batch_size, 1000 + i, True)
         x, y = {"aug": fixed_aug, "b32": fixed[32], "b128": fixed[128]}.get(name, (x, y))
         if name == "nobn":
             remove_bn(model)
@@ -309,7 +307,7 @@ def main() -> None:
             build_model=None,
             inputs=x,
             targets=y,
-            input_spec=space.input_spec(dataset),
+            input_spec=spec,
             loss_fn=loss_fn,
             next_batch=None,
             device=torch.device("cpu"),
