@@ -124,6 +124,39 @@ def test_grasp_by_hand():
     assert run("grasp", net_l, X1, Y1, options={"temperature": 2.0}) != pytest.approx(-10 * Q * Q * (1 - Q), rel=1e-3)
 
 
+def two_pass_grasp(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The reference's grasp (foresight): a first pass for g, a second with a graph, z = <g, grad>, Hg."""
+    model.train()
+    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    first = torch.autograd.grad(F.cross_entropy(model(x), y), weights)
+    second = torch.autograd.grad(F.cross_entropy(model(x), y), weights, create_graph=True)
+    sum((g.detach() * h).sum() for g, h in zip(first, second)).backward()
+    return float(sum((-w.detach() * w.grad).double().sum() for w in weights))
+
+
+def test_grasp_reuses_the_graph_pass_gradient_bit_for_bit():
+    # train-mode BN and no dropout: one pass's gradient serves as g, and the value is the reference's exactly
+    x, y = cnn_batch()
+    assert run("grasp", small_cnn, x, y, num_classes=10) == two_pass_grasp(small_cnn(), x, y)
+
+
+def small_cnn_with_dropout():
+    return nn.Sequential(*list(small_cnn())[:-1], nn.Dropout(0.5), nn.Linear(16, 10))
+
+
+def test_grasp_with_dropout_keeps_two_passes_with_their_own_masks():
+    # small_cnn seeds the global generator as it builds, so each network below starts the same draws
+    x, y = cnn_batch()
+    value = run("grasp", small_cnn_with_dropout, x, y, num_classes=10)
+    assert value == two_pass_grasp(small_cnn_with_dropout(), x, y)
+    # one pass reused as g (one mask for both) would give another value: the branch is needed
+    model = small_cnn_with_dropout().train()
+    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    second = torch.autograd.grad(F.cross_entropy(model(x), y), weights, create_graph=True)
+    sum((g.detach() * g).sum() for g in second).backward()
+    assert value != pytest.approx(float(sum((-w.detach() * w.grad).double().sum() for w in weights)), rel=1e-3)
+
+
 def test_fisher_fan_in_weighting_by_hand():
     # z = W x = (1, 2), ∂L/∂z = δ = (−q, q); per channel g = z ⊙ δ = (−q, 2q)
     # F_c = ½ g_c² = (q²/2, 2q²); each channel weighted by fan-in 2: fisher = 2 (q²/2 + 2q²) = 5q²
