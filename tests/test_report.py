@@ -99,6 +99,34 @@ def test_verdicts_follow_the_ci_and_the_printed_precision():
     assert verdict == "not comparable" and reason == "only 4 architectures scored (a verdict needs 30)"
 
 
+def test_a_protocol_caveat_makes_a_cell_not_comparable_whatever_the_numbers(tmp_path):
+    results = write_results(tmp_path / "r.csv")
+    folder = tmp_path / "published"
+    folder.mkdir()
+    table = load_results([results])
+    ours = spearman_rho(table.frame["good"], table.frame["gt_test_acc"])
+    source = {"url": "https://example.org/p", "table": "Table 1", "row": "good", "column": "rho"}
+    entry = dict(table="Table 1", space="toy-space", dataset="cifar10", proxy="good", metric="spearman")
+    doc = {"version": 1, "paper": {"id": "toy"}, "entries": [{**entry, "value": round(ours, 2), "source": source}]}
+    (folder / "toy.yaml").write_text(yaml.safe_dump(doc))
+    entries = load_published(folder)
+    assert compare_published(entries, table).loc[0, "verdict"] == "agrees"  # the printed value is ours
+    caveat = {("toy", "Table 1", "toy-space", "cifar10", "good"): "an option the paper set is unknown"}
+    row = compare_published(entries, table, incomparable=caveat).loc[0]
+    assert (row["verdict"], row["reason"]) == ("not comparable", "an option the paper set is unknown")
+    assert row["ours"] == pytest.approx(ours)  # the number is still shown beside the paper's
+
+
+def test_near_reg_swap_cells_are_not_comparable_while_mu_and_sigma_are_unknown():
+    from nasprox.engine.protocol import load_protocols
+    from nasprox.report.build import paper_incomparable
+
+    caveats = paper_incomparable(load_protocols().values())
+    assert {key[4] for key in caveats} == {"reg_swap"}
+    assert {key[:2] for key in caveats} >= {("near", f"Table {n}") for n in (1, 2, 3, 12)}
+    assert all("PROXY_SPEC §10.2" in reason for reason in caveats.values())
+
+
 def test_quoted_cells_are_kept_apart_and_summarised(tmp_path):
     results = write_results(tmp_path / "r.csv")
     folder = tmp_path / "published"

@@ -44,6 +44,28 @@ def test_shipped_protocols_cover_the_required_tables(tmp_path):
         } == {p.name for p in proto.proxies}
 
 
+@pytest.mark.parametrize("value", ["", "   ", 3, ["a"]])
+def test_a_protocol_caveat_must_be_text(tmp_path, value):
+    from nasprox.engine.protocol import load_protocol
+
+    doc = {
+        "version": 1,
+        "id": "toy",
+        "paper": "toy",
+        "tables": ["Table 1"],
+        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        "proxies": {"reg_swap": {"not_comparable": value}},
+    }
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(NasproxError, match="reg_swap.not_comparable must be a non-empty text"):
+        load_protocol(path)
+    doc["proxies"]["reg_swap"]["not_comparable"] = "an option\n  the paper set is unknown"
+    path.write_text(yaml.safe_dump(doc))
+    (plan,) = load_protocol(path).proxies
+    assert plan.not_comparable == "an option the paper set is unknown"
+
+
 def test_slow_proxies_score_a_subset_of_the_same_sample(tmp_path):
     proto = load_protocols()["near-table1"]
     runs = protocol_runs(proto, 1000, tmp_path, datasets=["cifar10", "cifar100"])
@@ -89,6 +111,7 @@ def test_list_shows_every_protocol_with_batches_and_population():
     for pid in REQUIRED:
         assert f"{pid}:" in res.stdout
     assert "near@64" in res.stdout and "naswot@128" in res.stdout and "all 15,625 NATS-TSS cells" in res.stdout
+    assert "not comparable: reg_swap: mu, sigma unknown" in res.stdout
 
 
 def test_unknown_protocol_is_one_line_exit_2():

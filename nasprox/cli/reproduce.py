@@ -281,6 +281,7 @@ def _list(protocols, sample: int | None) -> None:
             if cost.seconds is not None
             else f"CPU cost unknown: {cost.why_unknown()}"
         )
+        caveats = [f"  not comparable: {p.name}: {p.not_comparable}" for p in proto.proxies if p.not_comparable]
         gpu_text = seconds["gpu_note"]
         if seconds["gpu"]:
             gpu_cost = estimated_seconds(proto, seconds["gpu"], sample or 1000)
@@ -294,6 +295,7 @@ def _list(protocols, sample: int | None) -> None:
             f"  population (paper): {proto.population_label}",
             f"  runs: {cells}",
             f"  proxies (name@batch[cells]): {proxies}",
+            *caveats,
             f"  cost: {cost_text}; GPU: {gpu_text}",
             "",
         ]

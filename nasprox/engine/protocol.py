@@ -22,6 +22,7 @@ File format (``version: 1``)::
       near: {options: {repetitions: 32}}
       naswot: {batch_size: 128}
       grasp: {max_archs: 200}      # slow: the first 200 cells of the sample
+      reg_swap: {not_comparable: "why ours cannot be set beside the paper's cells (the report says so)"}
     notes: "what differs from the paper's protocol"
 """
 
@@ -46,6 +47,9 @@ class ProxyPlan:
     batch_size: int | None = None  # None: the proxy's declared reference batch
     options: Mapping[str, Any] = field(default_factory=dict)
     max_archs: int | None = None  # slow proxy: only the first K cells of the sample
+    # why this protocol's scores are not the paper's measure (e.g. an unknown option): the report then
+    # gives every cell of the proxy the verdict "not comparable" with this reason, whatever the numbers say
+    not_comparable: str | None = None
 
     def effective_batch(self) -> int:
         return self.batch_size or PROXIES.get(self.name).default_batch_size or DEFAULT_BATCH
@@ -97,6 +101,14 @@ def _int_or_none(value: Any, where: str) -> int | None:
     return value
 
 
+def _text_or_none(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise NasproxError(f"{where} must be a non-empty text, got {value!r}")
+    return " ".join(value.split())
+
+
 def load_protocol(path: Path) -> Protocol:
     try:
         doc = yaml.safe_load(Path(path).read_text())
@@ -130,6 +142,7 @@ def load_protocol(path: Path) -> Protocol:
                 _int_or_none(extra.get("batch_size"), f"{path}: {name}.batch_size"),
                 dict(extra.get("options") or {}),
                 _int_or_none(extra.get("max_archs"), f"{path}: {name}.max_archs"),
+                _text_or_none(extra.get("not_comparable"), f"{path}: {name}.not_comparable"),
             )
         )
     population = doc.get("population") or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nasprox.report.explained import explain, load_explanations
 from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_target
@@ -13,6 +14,9 @@ from nasprox.report.tables import write_table
 from nasprox.stats import average_rank_table, correlation_table, correlation_vs_top, search_metrics_table
 from nasprox.stats.bootstrap import BootstrapMemo
 from nasprox.stats.results import ResultTable, target_values
+
+if TYPE_CHECKING:
+    from nasprox.engine.protocol import ProxyPlan
 
 
 def _slug(*parts: str) -> str:
@@ -42,17 +46,27 @@ def paper_populations(protocols: Iterable) -> dict[tuple[str, str], tuple[int | 
     return {(p.paper, t): (p.population_size, p.population_label) for p in protocols for t in p.tables}
 
 
-def paper_batches(protocols: Iterable) -> dict[tuple[str, str, str, str, str], int]:
-    """(paper, table, space, dataset, proxy) -> the batch size the table's protocol scores that proxy at."""
+def paper_proxy_plans(protocols: Iterable) -> dict[tuple[str, str, str, str, str], ProxyPlan]:
+    """(paper, table, space, dataset, proxy) -> how the table's protocol scores that proxy there."""
     from nasprox.engine.protocol import protocol_runs
 
     return {
-        (proto.paper, table, run.space, run.dataset, px.name): px.effective_batch()
+        (proto.paper, table, run.space, run.dataset, px.name): px
         for proto in protocols
         for run in protocol_runs(proto, None, Path("."))
         for px in run.proxies
         for table in proto.tables
     }
+
+
+def paper_batches(protocols: Iterable) -> dict[tuple[str, str, str, str, str], int]:
+    """(paper, table, space, dataset, proxy) -> the batch size the table's protocol scores that proxy at."""
+    return {key: plan.effective_batch() for key, plan in paper_proxy_plans(protocols).items()}
+
+
+def paper_incomparable(protocols: Iterable) -> dict[tuple[str, str, str, str, str], str]:
+    """(paper, table, space, dataset, proxy) -> why the protocol's scores are not the paper's measure."""
+    return {key: plan.not_comparable for key, plan in paper_proxy_plans(protocols).items() if plan.not_comparable}
 
 
 def write_report(
@@ -125,6 +139,7 @@ def write_report(
         seed=seed,
         populations=paper_populations(protocols),
         batches=paper_batches(protocols),
+        incomparable=paper_incomparable(protocols),
         ci=intervals,
     )
     comparison = explain(comparison, explanations)

@@ -227,6 +227,7 @@ def compare_published(
     seed: int = 0,
     populations: dict[tuple[str, str], tuple[int | None, str]] | None = None,
     batches: Mapping[tuple[str, str, str, str, str], int] | None = None,
+    incomparable: Mapping[tuple[str, str, str, str, str], str] | None = None,
     ci: Callable[..., tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Every published cell whose (space, dataset, proxy) we scored, beside ours with a 95% bootstrap CI.
@@ -235,6 +236,8 @@ def compare_published(
     ``batches`` maps (paper, table, space, dataset, proxy) to the batch size of that table's protocol:
     where a proxy was scored under several batch sizes (kept apart as ``proxy@batch=N``), each cell
     takes the column of its own table's batch, and the ``proxy`` column of the comparison names it.
+    ``incomparable`` maps the same keys to why a protocol's scores are not the paper's measure: those
+    cells are "not comparable" with that reason.
     ``ci`` computes the intervals (default: a fresh ``BootstrapMemo``; pass one to share it with other tables).
     """
     from nasprox.stats.bootstrap import BootstrapMemo
@@ -269,6 +272,9 @@ def compare_published(
         if wanted is not None and used and set(used) != {wanted} and _batch_matters(e.proxy):
             verdict = "not comparable"
             reason = f"scored at batch {'/'.join(map(str, used))}; the {e.table} protocol uses {wanted}"
+        caveat = (incomparable or {}).get((e.paper, e.table, e.space, e.dataset, e.proxy))
+        if caveat:
+            verdict, reason = "not comparable", caveat
         rows.append(
             {
                 "paper": e.paper,
