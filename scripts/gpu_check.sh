@@ -9,7 +9,8 @@
 #
 # Steps (each with its own timeout inside one overall deadline; a failing step is reported and the
 # others still run; the exit status is 1 if any step failed):
-#   1. the CUDA tests (pytest -m cuda tests/test_near_batched.py): batched NEAR vs one by one vs
+#   1. the CUDA tests (pytest -m cuda tests/test_near_batched.py tests/test_proxies_gradient.py): grasp
+#      on a CUDA dropout forward; batched NEAR vs one by one vs
 #      CPU, TF32 off by default and on when allowed
 #   2. NEAR launch counts per score on one cell: legacy / sequential / batched (torch.profiler,
 #      aten ops and CUDA kernels)
@@ -116,7 +117,7 @@ fi
 cleanup() { if [[ -n "$SMI_PID" ]]; then kill "$SMI_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
-step 1_cuda_tests 150 python -m pytest -q -rs $TEST_FILTER tests/test_near_batched.py
+step 1_cuda_tests 150 python -m pytest -q -rs $TEST_FILTER tests/test_near_batched.py tests/test_proxies_gradient.py
 step 2_launch_counts 120 python scripts/bench_near_batched.py --profile --device "$DEVICE" --reps "$REPS" \
   --batch-size "$BATCH" "${DATA_ARGS[@]}"
 step 3_near_batched_timing 120 python scripts/bench_near_batched.py --device "$DEVICE" --archs "$TIMING_ARCHS" \

@@ -157,6 +157,20 @@ def test_grasp_with_dropout_keeps_two_passes_with_their_own_masks():
     assert value != pytest.approx(float(sum((-w.detach() * w.grad).double().sum() for w in weights)), rel=1e-3)
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (scripts/gpu_check.sh runs it)")
+def test_cuda_grasp_tells_a_dropout_forward_by_the_device_generator():
+    # on CUDA a dropout mask draws from the device's generator, not the CPU's: the one-pass path must see it.
+    # small_cnn seeds every generator (CPU and CUDA) as it builds, so both sides start the same draws
+    from dataclasses import replace
+
+    x, y = (t.cuda() for t in cnn_batch())
+    for factory in (small_cnn_with_dropout, small_cnn):
+        ctx = replace(make_ctx(lambda f=factory: f().cuda(), x, y, num_classes=10), device=torch.device("cuda"))
+        value = PROXIES.get("grasp").fn(ctx)
+        assert value == pytest.approx(two_pass_grasp(factory().cuda(), x, y), rel=1e-5), factory.__name__
+
+
 def test_fisher_fan_in_weighting_by_hand():
     # z = W x = (1, 2), ∂L/∂z = δ = (−q, q); per channel g = z ⊙ δ = (−q, 2q)
     # F_c = ½ g_c² = (q²/2, 2q²); each channel weighted by fan-in 2: fisher = 2 (q²/2 + 2q²) = 5q²
