@@ -12,7 +12,12 @@ CPU with one thread, on architectures of each space taken from the CSVs (`cpu_bu
 feed the cost estimates of `nasprox reproduce --list` and `--dry-run`, which never apply one space's timing to
 another.
 
-  python scripts/measure_costs.py results/reproduction/*.csv results/cpu_subset/*/*.csv
+  python scripts/measure_costs.py results/reproduction/*.csv results/cpu_subset/*/*.csv \
+      --arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt
+
+A space whose CSV rows carry keys this machine cannot build from (an NB101 hash needs the benchmark file) takes
+its architectures for the build/copy timing from ``--arch-list SPACE=FILE`` (one spec per line, the file
+given to `nasprox reproduce --arch-list`).
 """
 
 from __future__ import annotations
@@ -85,10 +90,12 @@ def build_and_copy_seconds(space: str, dataset: str, arch_keys: list[str], n_arc
     return float(np.median(builds[timed])), float(np.median(copies[timed])), len(builds[timed])
 
 
-def measure_engine_costs(rows: pd.DataFrame, n_archs: int) -> dict[str, dict[str, float | int]]:
+def measure_engine_costs(
+    rows: pd.DataFrame, n_archs: int, arch_lists: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, float | int]]:
     """{cpu_build_seconds_per_arch / cpu_copy_seconds_per_arch / cpu_build_archs: {space: value}} for each space of
-    ``rows``, timed on the architectures of its most common dataset in a seeded order. A space that cannot build
-    them here is named on stderr and left out."""
+    ``rows``, timed on the architectures of its most common dataset (or of ``arch_lists[space]``) in a seeded
+    order. A space that cannot build them here is named on stderr and left out."""
     from nasprox.core import NasproxError
 
     out: dict[str, dict[str, float | int]] = {
@@ -98,8 +105,9 @@ def measure_engine_costs(rows: pd.DataFrame, n_archs: int) -> dict[str, dict[str
     }
     for space, of_space in rows.groupby("space"):
         dataset = str(of_space["dataset"].value_counts().index[0])
-        keys = of_space.loc[of_space["dataset"] == dataset, "arch"].astype(str).drop_duplicates()
-        keys = keys.sample(frac=1.0, random_state=0).tolist()
+        listed = (arch_lists or {}).get(str(space))
+        keys = pd.Series(listed) if listed else of_space.loc[of_space["dataset"] == dataset, "arch"].astype(str)
+        keys = keys.drop_duplicates().sample(frac=1.0, random_state=0).tolist()
         try:
             build, deep_copy, timed = build_and_copy_seconds(str(space), dataset, keys, n_archs)
         except (NasproxError, ValueError, KeyError) as err:
@@ -121,7 +129,24 @@ def main() -> int:
         default=30,
         help="architectures per space whose build and deep copy are timed (0: do not time them)",
     )
+    ap.add_argument(
+        "--arch-list",
+        action="append",
+        default=[],
+        metavar="SPACE=FILE",
+        help="architecture specs (one per line) to time a space's build and copy on, for a space whose rows "
+        "carry keys this machine cannot build (NB101 hashes without the benchmark file)",
+    )
     args = ap.parse_args()
+    arch_lists: dict[str, list[str]] = {}
+    for item in args.arch_list:
+        space, sep, file = item.partition("=")
+        if not sep or not space or not file:
+            ap.error(f"--arch-list takes SPACE=FILE, got {item!r}")
+        try:
+            arch_lists[space] = [line.strip() for line in Path(file).read_text().splitlines() if line.strip()]
+        except OSError as err:
+            ap.error(f"--arch-list {item}: {err.strerror}")
     tables, used = [], []
     for path in args.results:
         table = read_rows(path)
@@ -155,7 +180,7 @@ def main() -> int:
         doc[f"{label}_batch_sizes"] = nested(
             groups["batch_size"].agg(lambda b: sorted({int(x) for x in b.dropna()})), _Flow
         )
-    engine = measure_engine_costs(rows, args.build_archs) if args.build_archs > 0 else {}
+    engine = measure_engine_costs(rows, args.build_archs, arch_lists) if args.build_archs > 0 else {}
     if any(engine.values()):
         doc.update(engine)
     if not doc["gpu_seconds_per_arch"]:

@@ -86,6 +86,26 @@ def test_script_writes_medians_rows_and_batches_per_space_and_proxy(tmp_path):
     assert costs["cpu"]["transnas-micro"]["near"] == 600.0 and costs["gpu_rows"] == {"nats-tss": {"near": 1}}
 
 
+def test_arch_list_gives_the_build_timing_archs_a_space_cannot_build_from_its_rows(tmp_path):
+    results = tmp_path / "nb.csv"
+    results.write_text(HEADER + _row("nats-tss", "params", 0.001))  # arch key "a": nothing to build from
+    out = tmp_path / "costs.yaml"
+    base = [sys.executable, str(SCRIPT), "--out", str(out), "--build-archs", "1", str(results)]
+    res = subprocess.run(base, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "no build/copy timing for nats-tss" in res.stderr and "cpu_build_archs" not in yaml.safe_load(
+        out.read_text()
+    )
+    archs = tmp_path / "archs.txt"
+    archs.write_text("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|\n" * 2)
+    res = subprocess.run([*base, "--arch-list", f"nats-tss={archs}"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    doc = yaml.safe_load(out.read_text())
+    assert doc["cpu_build_archs"] == {"nats-tss": 1} and doc["cpu_build_seconds_per_arch"]["nats-tss"] > 0
+    res = subprocess.run([*base, "--arch-list", str(archs)], capture_output=True, text=True)
+    assert res.returncode == 2 and "--arch-list takes SPACE=FILE" in res.stderr
+
+
 def test_estimate_uses_each_space_s_per_arch_and_names_what_is_missing(tmp_path):
     proto = _protocol(
         tmp_path,
