@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from nasprox.core import NasproxError
+from nasprox.engine.selection import read_arch_list
+
 COSTS = Path(__file__).resolve().parents[1] / "configs" / "costs.yaml"
 COLUMNS = {"space", "proxy", "proxy_version", "status", "seconds", "batch_size", "device"}
 
@@ -96,7 +99,6 @@ def measure_engine_costs(
     """{cpu_build_seconds_per_arch / cpu_copy_seconds_per_arch / cpu_build_archs: {space: value}} for each space of
     ``rows``, timed on the architectures of its most common dataset (or of ``arch_lists[space]``) in a seeded
     order. A space that cannot build them here is named on stderr and left out."""
-    from nasprox.core import NasproxError
 
     out: dict[str, dict[str, float | int]] = {
         "cpu_build_seconds_per_arch": {},
@@ -143,10 +145,10 @@ def main() -> int:
         space, sep, file = item.partition("=")
         if not sep or not space or not file:
             ap.error(f"--arch-list takes SPACE=FILE, got {item!r}")
-        try:
-            arch_lists[space] = [line.strip() for line in Path(file).read_text().splitlines() if line.strip()]
-        except OSError as err:
-            ap.error(f"--arch-list {item}: {err.strerror}")
+        try:  # the reader of `nasprox reproduce --arch-list`: the same file, read the same way
+            arch_lists[space] = read_arch_list(Path(file))
+        except NasproxError as err:
+            ap.error(str(err))
     tables, used = [], []
     for path in args.results:
         table = read_rows(path)
