@@ -32,7 +32,7 @@ import numpy as np
 
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
-from nasprox.report.build import paper_batches, paper_incomparable, paper_populations
+from nasprox.report.build import paper_comparison_context
 from nasprox.stats import (
     BootstrapMemo,
     bootstrap_ci,
@@ -105,11 +105,7 @@ def time_report_tables(csv: str, resamples: int) -> None:
     table = load_results([csv], keep_settings_apart=True)
     protocols = list(load_protocols().values())
     entries = load_published()
-    context = dict(
-        populations=paper_populations(protocols),
-        batches=paper_batches(protocols),
-        incomparable=paper_incomparable(protocols),
-    )
+    context = paper_comparison_context(protocols)
     timings, outputs = {}, {}
     for name, ci in (("apart", bootstrap_ci), ("shared", BootstrapMemo())):
         start = time.perf_counter()

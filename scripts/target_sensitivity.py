@@ -29,7 +29,7 @@ import pandas as pd
 
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
-from nasprox.report.build import paper_batches, paper_incomparable, paper_populations
+from nasprox.report.build import paper_comparison_context
 from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 from nasprox.stats import ResultTable, kendall_tau, load_results, spearman_rho
 
@@ -64,12 +64,7 @@ def compare_paper(table: ResultTable, paper: str, bootstrap: int) -> None:
     """Every published cell of ``paper`` the table can compute: ours against test and validation accuracy."""
     entries = [e for e in load_published() if e.paper == paper]
     protocols = list(load_protocols().values())
-    kwargs = dict(
-        bootstrap=bootstrap,
-        populations=paper_populations(protocols),
-        batches=paper_batches(protocols),
-        incomparable=paper_incomparable(protocols),
-    )
+    kwargs = dict(bootstrap=bootstrap, **paper_comparison_context(protocols))
     test = compare_published(entries, table, **kwargs)
     val = compare_published(entries, with_naslib_validation_target(table), **kwargs)
     keys = ["paper", "table", "kind", "row", "column", "space", "dataset", "proxy", "metric"]

@@ -119,12 +119,24 @@ def test_a_protocol_caveat_makes_a_cell_not_comparable_whatever_the_numbers(tmp_
 
 def test_near_reg_swap_cells_are_not_comparable_while_mu_and_sigma_are_unknown():
     from nasprox.engine.protocol import load_protocols
-    from nasprox.report.build import paper_incomparable
+    from nasprox.report.build import paper_comparison_context
 
-    caveats = paper_incomparable(load_protocols().values())
+    caveats = paper_comparison_context(load_protocols().values())["incomparable"]
     assert {key[4] for key in caveats} == {"reg_swap"}
     assert {key[:2] for key in caveats} >= {("near", f"Table {n}") for n in (1, 2, 3, 12)}
     assert all("PROXY_SPEC §10.2" in reason for reason in caveats.values())
+
+
+def test_comparison_context_reads_the_protocols_once_whatever_iterable_it_is_given():
+    from nasprox.engine.protocol import load_protocols
+    from nasprox.report.build import paper_comparison_context
+
+    protocols = list(load_protocols().values())
+    from_list = paper_comparison_context(protocols)
+    assert paper_comparison_context(p for p in protocols) == from_list  # a generator is not read empty twice
+    assert from_list["batches"][("epsilon", "Table 2", "nb101", "cifar10", "snip")] == 256
+    assert from_list["batches"][("near", "Table 3", "nb101", "cifar10", "snip")] == 64
+    assert from_list["populations"][("near", "Table 1")][0] == 15625
 
 
 def test_quoted_cells_are_kept_apart_and_summarised(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from nasprox.report.explained import explain, load_explanations
 from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_target
@@ -59,14 +59,28 @@ def paper_proxy_plans(protocols: Iterable) -> dict[tuple[str, str, str, str, str
     }
 
 
-def paper_batches(protocols: Iterable) -> dict[tuple[str, str, str, str, str], int]:
-    """(paper, table, space, dataset, proxy) -> the batch size the table's protocol scores that proxy at."""
-    return {key: plan.effective_batch() for key, plan in paper_proxy_plans(protocols).items()}
+class ComparisonContext(TypedDict):
+    """What the protocols tell ``compare_published`` (its keyword arguments of the same names)."""
+
+    populations: dict[tuple[str, str], tuple[int | None, str]]
+    batches: dict[tuple[str, str, str, str, str], int]
+    incomparable: dict[tuple[str, str, str, str, str], str]
 
 
-def paper_incomparable(protocols: Iterable) -> dict[tuple[str, str, str, str, str], str]:
-    """(paper, table, space, dataset, proxy) -> why the protocol's scores are not the paper's measure."""
-    return {key: plan.not_comparable for key, plan in paper_proxy_plans(protocols).items() if plan.not_comparable}
+def paper_comparison_context(protocols: Iterable) -> ComparisonContext:
+    """``compare_published``'s ``populations``, ``batches`` and ``incomparable``, from the protocols.
+
+    batches: (paper, table, space, dataset, proxy) -> the batch size the table's protocol scores that
+    proxy at; incomparable: the same keys -> why the protocol's scores are not the paper's measure.
+    The protocols are expanded into proxy plans once for both.
+    """
+    protocols = list(protocols)  # read twice: a generator would be empty the second time
+    plans = paper_proxy_plans(protocols)
+    return ComparisonContext(
+        populations=paper_populations(protocols),
+        batches={key: plan.effective_batch() for key, plan in plans.items()},
+        incomparable={key: plan.not_comparable for key, plan in plans.items() if plan.not_comparable},
+    )
 
 
 def write_report(
@@ -137,10 +151,8 @@ def write_report(
         table,
         bootstrap=published_bootstrap,
         seed=seed,
-        populations=paper_populations(protocols),
-        batches=paper_batches(protocols),
-        incomparable=paper_incomparable(protocols),
         ci=intervals,
+        **paper_comparison_context(protocols),
     )
     comparison = explain(comparison, explanations)
     written += write_table(
