@@ -228,9 +228,12 @@ def test_explanations_mark_only_differing_cells_they_name(tmp_path):
         {"proxy": "b", "metric": "spearman", "verdict": "agrees"},  # an agreeing cell needs no explanation
         {"proxy": "b", "metric": "kendall", "verdict": "differs"},  # another metric: not named
         {"proxy": "c", "metric": "spearman", "verdict": "differs"},
+        {"proxy": "a@batch=256", "metric": "spearman", "verdict": "differs"},  # a, kept apart by its batch
+        {"proxy": "c@batch=256", "metric": "spearman", "verdict": "differs"},
     )
     explained = explain(frame, load_explanations(path))["explained"].tolist()
-    assert explained == ["target: validation target (docs item 1)", "", "", ""]
+    label = "target: validation target (docs item 1)"
+    assert explained == [label, "", "", "", label, ""]
 
 
 def test_summary_names_the_largest_unexplained_difference():

@@ -440,6 +440,40 @@ def test_suite_zero_script_writes_unique_cells_and_their_validation_accuracy(sha
     assert {r["proxy_version"] for r in naslib} == {"naslib"} and len({r["arch"] for r in naslib}) == 292
 
 
+def test_naslib_values_bear_out_the_suite_zero_sample_explanation(shared, tmp_path):
+    """Every NB101 cell explained by the sample: NASLib's own values differ from the paper too, inside our CI."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nasprox.report.explained import load_explanations
+
+    root = Path(__file__).resolve().parents[1]
+    ours = root / "results" / "reproduction" / "nb101_cifar10.csv"
+    if not ours.exists():
+        pytest.skip(f"no committed NB101 results at {ours}")
+    data = shared("naslib_suite_zero/zc_nasbench101.json").parents[1]
+    build = [sys.executable, str(root / "scripts" / "suite_zero_nb101.py"), "--out-dir", str(tmp_path)]
+    assert subprocess.run([*build, "--data", str(data)], capture_output=True).returncode == 0
+    spec = importlib.util.spec_from_file_location("naslib_control", root / "scripts" / "naslib_control.py")
+    control = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(control)
+    files = {"nb101": tmp_path / "nb101_suite_zero_gt.csv"}
+    both = control.compare_both(
+        control.load_table(ours, files, ["test_acc=valid_acc"]),
+        control.load_table(tmp_path / "nb101_suite_zero_naslib.csv", files, ["test_acc=valid_acc"]),
+        bootstrap=200,
+    )
+    (sample,) = [e for e in load_explanations() if e.id == "nb101-suite-zero-sample"]
+    covered = both[both.apply(sample.covers, axis=1) & (both["verdict_ours"] == "differs")]
+    assert len(covered) >= 20
+    for _, row in covered.iterrows():
+        cell = f"{row['paper']} {row['table']} {row['proxy']} {row['metric']}"
+        assert row["verdict_naslib"] == "differs", cell
+        assert control.naslib_inside_our_ci(row), cell
+
+
 def test_isomorphic_specs_build_their_own_vertex_order():
     # one cell, two vertex orders (both among the Suite-Zero entries, with 1.861666 and 1.86577 M parameters there):
     # the same module hash, but NB101 splits channels by vertex order

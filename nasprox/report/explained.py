@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from nasprox.core import NasproxError
+from nasprox.stats.results import proxy_of_column
 
 SUPPORTED_VERSIONS = (1,)
 CELL_FIELDS = ("paper", "table", "kind", "space", "dataset", "proxy", "metric")
@@ -40,7 +41,11 @@ class Explanation:
     cells: tuple[dict[str, frozenset[str]], ...]
 
     def covers(self, row: pd.Series) -> bool:
-        return any(all(str(row.get(f, "")) in values for f, values in cell.items()) for cell in self.cells)
+        """Whether a published-vs-ours row is one of the cells; a proxy kept apart by its setting
+        (``snip@batch=256``) is matched by the proxy's name, which is the paper's."""
+        fields = {f: str(row.get(f, "")) for f in CELL_FIELDS}
+        fields["proxy"] = proxy_of_column(fields["proxy"])
+        return any(all(fields[f] in values for f, values in cell.items()) for cell in self.cells)
 
     @property
     def label(self) -> str:

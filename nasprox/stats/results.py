@@ -139,9 +139,17 @@ def check_one_setting(long: pd.DataFrame) -> None:
     )
 
 
+SETTING_SEPARATOR = "@"  # a proxy scored under several settings: one column per setting, proxy@setting
+
+
 def batch_setting_column(proxy: str, batch_size: int) -> str:
     """The column name of ``proxy`` kept apart by its batch size (``snip@batch=256``), defined once."""
-    return f"{proxy}@batch={int(batch_size)}"
+    return f"{proxy}{SETTING_SEPARATOR}batch={int(batch_size)}"
+
+
+def proxy_of_column(column: str) -> str:
+    """The proxy a result column holds: ``snip`` for ``snip@batch=256`` and for ``snip``."""
+    return column.split(SETTING_SEPARATOR, 1)[0]
 
 
 def _batch_per_config(rows: pd.DataFrame) -> dict[str, int] | None:
@@ -178,7 +186,7 @@ def split_settings(long: pd.DataFrame) -> pd.DataFrame:
             .astype(str)
             .agg(lambda r, differing=differing: ",".join(f"{c}={v}" for c, v in zip(differing, r)), axis=1)
         )
-        long.loc[rows.index, "proxy"] = f"{proxy}@" + label
+        long.loc[rows.index, "proxy"] = f"{proxy}{SETTING_SEPARATOR}" + label
     return long
 
 
