@@ -115,6 +115,7 @@ def score_space(
     dataset: str = "cifar10",
     archs: str | None = None,
     sample: int | None = None,
+    arch_list: str | Path | None = None,
     seed: int = 0,
     data_root: str | Path | None = None,
     synthetic: bool = False,
@@ -151,7 +152,8 @@ def score_space(
         ground_truth=str(ground_truth) if ground_truth else None,
         benchmark=str(benchmark) if benchmark else None,
     )
-    run_plan = plan(config, Selection(archs=archs, sample=sample, seed=seed), Execution(workers=workers))
+    selection = Selection(archs=archs, sample=sample, arch_list=str(arch_list) if arch_list else None, seed=seed)
+    run_plan = plan(config, selection, Execution(workers=workers))
     header = header_for(run_plan.scorer.space.gt_fields)
     if out is None:
         rows = [record_row(rec, header) for recs in execute(run_plan, set()) for rec in recs]

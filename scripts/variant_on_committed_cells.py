@@ -21,6 +21,12 @@ Examples (docs/reproduction.md, items 5 and 8):
       results/reproduction/nats-tss_cifar10.csv --proxy synflow --variant-proxy synflow_bn --paper t-cet \\
       --ground-truth nats-sss=../shared/data/nats_sss/sss_test_acc_90ep.csv \\
       --ground-truth nats-tss=../shared/data/nb201/nb201_test_acc_200ep.csv --max-archs 1000
+
+  # NB101 cells carry no index (their key is the module hash): --arch-list gives the specs to rebuild them from
+  python scripts/variant_on_committed_cells.py results/reproduction/nb101_cifar10.csv --proxy near --paper near \\
+      --variant-opt near.batch_size=1 --arch-list build/suite_zero/nb101_suite_zero_archs.txt \\
+      --data-root cifar10=../shared/data/inputs/cifar10_test_1000_from_jpg.npz \\
+      --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv --target valid_acc
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from nasprox.api import score_space
-from nasprox.core import PROXIES
+from nasprox.core import PROXIES, SPACES
+from nasprox.engine.selection import read_arch_list
 from nasprox.report.published import load_published
 from nasprox.stats import kendall_tau, spearman_rho, target_values
 from nasprox.stats.bootstrap import bootstrap_ci
@@ -64,6 +71,22 @@ def variant_options(items: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def cells_to_score(ours: pd.DataFrame, space: str, arch_list: Path | None, out: Path) -> dict[str, str]:
+    """score_space's selection of the committed cells: their indices, or (cells without an index, such as
+    NB101's) the lines of ``arch_list`` whose key is theirs, written to ``out``."""
+    if (ours["arch_index"] >= 0).all():
+        return {"archs": ",".join(map(str, ours["arch_index"].astype(int)))}
+    if arch_list is None:
+        raise SystemExit(f"{space} cells carry no index: give --arch-list with their architecture strings")
+    parse = SPACES.get(space)().parse
+    by_key = {parse(line).key: line for line in read_arch_list(arch_list)}
+    missing = set(ours["arch"]) - set(by_key)
+    if missing:
+        raise SystemExit(f"{len(missing)} committed {space} cells are not in {arch_list}, e.g. {sorted(missing)[0]}")
+    out.write_text("".join(f"{by_key[arch]}\n" for arch in ours["arch"]))
+    return {"arch_list": str(out)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+", type=Path, help="committed result CSVs holding PROXY rows")
@@ -74,6 +97,8 @@ def main() -> None:
     ap.add_argument("--data-root", action="append", default=[], help="DATASET=PATH (none: Gaussian inputs)")
     ap.add_argument("--ground-truth", action="append", default=[], help="SPACE=CSV")
     ap.add_argument("--max-archs", type=int, default=200, help="the lowest-indexed N scored cells per dataset")
+    ap.add_argument("--arch-list", type=Path, help="architecture strings of cells without an index (NB101)")
+    ap.add_argument("--target", default="test_acc", help="ground-truth field (NB101's Suite-Zero cells: valid_acc)")
     ap.add_argument("--out-dir", type=Path, default=Path("build/variants"))
     ap.add_argument("--bootstrap", type=int, default=1000)
     args = ap.parse_args()
@@ -93,14 +118,14 @@ def main() -> None:
     print(f"| space / dataset | n | metric | {args.paper} | ours ({args.proxy}) | variant |")
     print("|---|---|---|---|---|---|")
     for space, dataset, ours, _ in committed.groups():
-        ours = ours[ours[args.proxy].notna()].sort_values("arch_index").head(args.max_archs)
+        ours = ours[ours[args.proxy].notna()].sort_values(["arch_index", "arch"]).head(args.max_archs)
         out = args.out_dir / f"{space}_{dataset}_{stem}.csv"
         args.out_dir.mkdir(parents=True, exist_ok=True)
         score_space(
             space,
             [variant],
             dataset=dataset,
-            archs=",".join(map(str, ours["arch_index"].astype(int))),
+            **cells_to_score(ours, space, args.arch_list, out.with_suffix(".archs.txt")),
             data_root=roots.get(dataset),
             synthetic=dataset not in roots,
             ground_truth=truths.get(space),
@@ -109,7 +134,7 @@ def main() -> None:
         )
         rescored = pivot_results(read_results([out])).frame[["arch", variant]]
         both: pd.DataFrame = ours.merge(rescored, on="arch", suffixes=("", "_variant"))
-        truth = target_values(both, space, "test_acc")
+        truth = target_values(both, space, args.target)
         variant_column = variant if variant != args.proxy else f"{variant}_variant"
         for metric in METRICS:
             paper = published.get((space, dataset, metric))

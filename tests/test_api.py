@@ -74,3 +74,16 @@ def test_score_space_equals_the_cli_rows(tmp_path, one_thread):
 def test_import_nasprox_loads_no_torch():
     code = "import sys, nasprox; assert 'torch' not in sys.modules; print(nasprox.__version__)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_score_space_takes_an_arch_list_like_the_cli(tmp_path, one_thread):
+    from nasprox.core import SPACES
+
+    space = SPACES.get("nats-tss")()
+    strings = [space.key(i) for i in (7, 3)]
+    listed = tmp_path / "archs.txt"
+    listed.write_text("# two cells, in the order to score them\n" + "\n".join(strings) + "\n")
+    frame = nasprox.score_space("nats-tss", ["params"], arch_list=listed, synthetic=True)
+    by_index = nasprox.score_space("nats-tss", ["params"], archs="7,3", synthetic=True)
+    assert list(frame["arch"]) == strings
+    assert list(frame["score"]) == list(by_index.set_index("arch").loc[strings, "score"])
