@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Write configs/costs.yaml: measured seconds per architecture of each proxy in each space, from result CSVs.
 
-The median of the ``seconds`` column over ``ok`` rows, per device kind (cpu / cuda) and per (space, proxy),
-as recorded by `nasprox score` (one intra-op thread per process unless the provenance says otherwise);
-datasets of a space are pooled. Beside each median the file keeps how many rows it comes from and the batch
-sizes seen, so a reader can judge it. Rows without a timing (proxy_version 'naslib': scores imported from
+The median of the ``seconds`` column over ``ok`` rows, per device kind (cpu / cuda) and per (space, proxy,
+batch size), keyed ``proxy@batch=N``, as recorded by `nasprox score` (one intra-op thread per process unless
+the provenance says otherwise); datasets of a space are pooled. A proxy's time at one batch is never taken
+for another (snip on NB101: 16.4 s per cell at batch 256, 3.0 s at 64): an estimate names a batch never
+measured. Beside each median the file keeps how many rows it comes from, so a reader can judge it. Rows without a timing (proxy_version 'naslib': scores imported from
 NASLib) are skipped. A row's seconds time the proxy alone; the engine also builds each network once per run
 and deep-copies it for every proxy that may change it but the last. Both are timed here, on this machine's
 CPU with one thread, on architectures of each space taken from the CSVs (`cpu_build_seconds_per_arch`,
@@ -32,22 +33,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from nasprox.core import NasproxError
+from nasprox.core import NasproxError, batch_setting_column
 from nasprox.engine.selection import read_arch_list
 
 COSTS = Path(__file__).resolve().parents[1] / "configs" / "costs.yaml"
 COLUMNS = {"space", "proxy", "proxy_version", "status", "seconds", "batch_size", "device"}
-
-
-class _Flow(list):
-    """A list written inline ([1, 64]) by the dumper below."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(_Flow, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
 
 
 def read_rows(path: Path) -> pd.DataFrame:
@@ -59,7 +49,7 @@ def read_rows(path: Path) -> pd.DataFrame:
 
 
 def nested(series: pd.Series, value) -> dict[str, dict[str, object]]:
-    """{space: {proxy: value(x)}} from a Series indexed by (space, proxy)."""
+    """{space: {key: value(x)}} from a Series indexed by (space, key)."""
     out: dict[str, dict[str, object]] = {}
     for (space, proxy), x in sorted(zip(series.index.tolist(), series.tolist())):
         out.setdefault(str(space), {})[str(proxy)] = value(x)
@@ -170,18 +160,19 @@ def main() -> int:
     rows["seconds"] = rows["seconds"].astype(float)
     kind = rows["device"].astype(str).str.split(":").str[0]
     doc: dict[str, object] = {
-        "version": 2,
+        "version": 3,
         "source": f"median seconds of ok rows in {', '.join(str(p) for p in used)} "
         f"({len(rows)} rows; spaces {', '.join(sorted(rows['space'].astype(str).unique()))}; "
         "datasets of a space pooled)",
     }
+    batch = pd.to_numeric(rows["batch_size"], errors="coerce")
+    rows["timed_as"] = [
+        batch_setting_column(p, b) if np.isfinite(b) else p for p, b in zip(rows["proxy"].astype(str), batch)
+    ]
     for device, label in (("cpu", "cpu"), ("cuda", "gpu")):
-        groups = rows[kind == device].groupby(["space", "proxy"])
+        groups = rows[kind == device].groupby(["space", "timed_as"])
         doc[f"{label}_seconds_per_arch"] = nested(groups["seconds"].median(), lambda s: round(float(s), 4))
         doc[f"{label}_rows"] = nested(groups.size(), int)
-        doc[f"{label}_batch_sizes"] = nested(
-            groups["batch_size"].agg(lambda b: sorted({int(x) for x in b.dropna()})), _Flow
-        )
     engine = measure_engine_costs(rows, args.build_archs, arch_lists) if args.build_archs > 0 else {}
     if any(engine.values()):
         doc.update(engine)
@@ -189,12 +180,12 @@ def main() -> int:
         doc["gpu_note"] = "not measured yet (no GPU was lent); scripts/gpu_check.sh measures it"
     args.out.write_text(
         "# Written by scripts/measure_costs.py; do not edit by hand.\n"
-        "# <kind>_seconds_per_arch: {space: {proxy: median s/arch}}; <kind>_rows: rows behind each median;\n"
-        "# <kind>_batch_sizes: batch sizes of those rows. cpu_build_seconds_per_arch / cpu_copy_seconds_per_arch:\n"
+        "# <kind>_seconds_per_arch: {space: {proxy@batch=N: median s/arch}}; <kind>_rows: rows behind each median.\n"
+        "# cpu_build_seconds_per_arch / cpu_copy_seconds_per_arch:\n"
         "# {space: median s to build one network / to deep-copy it}, timed here on cpu_build_archs networks.\n"
-        + yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
+        + yaml.dump(doc, Dumper=yaml.SafeDumper, sort_keys=False)
     )
-    print(yaml.dump(doc, Dumper=_Dumper, sort_keys=False))
+    print(yaml.dump(doc, Dumper=yaml.SafeDumper, sort_keys=False))
     return 0
 
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from nasprox.core import proxy_of_column
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
 from nasprox.stats import ResultTable, load_results, parse_stand_ins, with_ground_truth
-from nasprox.stats.results import proxy_of_column
 
 KEYS = ["paper", "table", "kind", "row", "column", "space", "dataset", "proxy", "metric", "published"]
 

@@ -27,7 +27,7 @@ def _row(space, proxy, seconds, status="ok", version="1", batch=64, device="cpu"
     return f"{space},0,a,{dataset},{proxy},{version},0,x,1.0,{status},,{seconds},1.0,{batch},{device}\n"
 
 
-def _costs(tmp_path, cpu, gpu=None, version=2):
+def _costs(tmp_path, cpu, gpu=None, version=3):
     path = tmp_path / "costs.yaml"
     path.write_text(
         yaml.safe_dump({"version": version, "cpu_seconds_per_arch": cpu, "gpu_seconds_per_arch": gpu or {}})
@@ -74,16 +74,20 @@ def test_script_writes_medians_rows_and_batches_per_space_and_proxy(tmp_path):
     text = out.read_text()
     assert text.startswith("# Written by scripts/measure_costs.py; do not edit by hand.\n")
     doc = yaml.safe_load(text)
-    assert doc["version"] == 2 and str(naslib) not in doc["source"]
+    assert doc["version"] == 3 and str(naslib) not in doc["source"]
+    # one median per batch: synflow at 1 and at 64 are two measurements, never pooled
     assert doc["cpu_seconds_per_arch"] == {
-        "nats-tss": {"near": 10.0, "synflow": 0.6},
-        "transnas-micro": {"near": 600.0},
+        "nats-tss": {"near@batch=64": 10.0, "synflow@batch=1": 0.5, "synflow@batch=64": 0.7},
+        "transnas-micro": {"near@batch=64": 600.0},
     }
-    assert doc["cpu_rows"] == {"nats-tss": {"near": 2, "synflow": 2}, "transnas-micro": {"near": 1}}
-    assert doc["cpu_batch_sizes"]["nats-tss"] == {"near": [64], "synflow": [1, 64]}
-    assert doc["gpu_seconds_per_arch"] == {"nats-tss": {"near": 0.01}} and "gpu_note" not in doc
+    assert doc["cpu_rows"] == {
+        "nats-tss": {"near@batch=64": 2, "synflow@batch=1": 1, "synflow@batch=64": 1},
+        "transnas-micro": {"near@batch=64": 1},
+    }
+    assert doc["gpu_seconds_per_arch"] == {"nats-tss": {"near@batch=64": 0.01}} and "gpu_note" not in doc
     costs = measured_seconds_per_arch(out)
-    assert costs["cpu"]["transnas-micro"]["near"] == 600.0 and costs["gpu_rows"] == {"nats-tss": {"near": 1}}
+    assert costs["cpu"]["transnas-micro"]["near@batch=64"] == 600.0
+    assert costs["gpu_rows"] == {"nats-tss": {"near@batch=64": 1}}
 
 
 def test_arch_list_gives_the_build_timing_archs_a_space_cannot_build_from_its_rows(tmp_path):
@@ -117,8 +121,8 @@ def test_estimate_uses_each_space_s_per_arch_and_names_what_is_missing(tmp_path)
     )
     tss_only = {"nats-tss": {"near": 10.0, "params": 1.0}, "transnas-micro": {"params": 2.0}}
     est = estimated_seconds(proto, tss_only, 100)
-    assert est.seconds is None and est.unmeasured == ("transnas-micro/near",) and est.unsized == ()
-    assert est.why_unknown() == "no measured s/arch for transnas-micro/near"
+    assert est.seconds is None and est.unmeasured == ("transnas-micro/near@batch=64",) and est.unsized == ()
+    assert est.why_unknown() == "no measured s/arch for transnas-micro/near@batch=64"
     both = {"nats-tss": {"near": 10.0, "params": 1.0}, "transnas-micro": {"near": 600.0, "params": 2.0}}
     est = estimated_seconds(proto, both, 100)
     # tss: near 100 + 50 cells, params 10 + 10; micro: near 100, params 10
@@ -169,7 +173,8 @@ def test_estimate_counts_one_build_per_cell_and_a_copy_for_each_changing_proxy_b
     assert engine.seconds("nats-tss", ["synflow", "snip", "params"]) == 1.0 + 5.0  # synflow copies, snip owns
     est = estimated_seconds(proto, costs, 100, engine=EngineCosts(build={}, copy={}))
     assert est.seconds is None and est.unmeasured == ("nats-tss (network build)",)
-    seconds, missing = pending_seconds("nats-tss", {"synflow": 4, "snip": 4, "params": 0}, costs, engine, 4)
+    rows, batches = {"synflow": 4, "snip": 4, "params": 0}, {"synflow": 1, "snip": 64, "params": 64}
+    seconds, missing = pending_seconds("nats-tss", rows, batches, costs, engine, 4)
     assert seconds == pytest.approx(4 * (1.0 + 5.0)) and missing == []
 
 
@@ -181,7 +186,7 @@ def test_a_space_that_cannot_be_enumerated_is_unknown_without_a_sample(tmp_path)
     assert est.seconds is None and est.unsized == ("nb101",) and "size of nb101 unknown" in est.why_unknown()
     assert estimated_seconds(proto, costs, None, {"nb101": 423624}).seconds == pytest.approx(423624 * 83.0)
     est = estimated_seconds(proto, {}, None, {})
-    assert est.why_unknown().startswith("no measured s/arch for nb101/near; size of nb101 unknown")
+    assert est.why_unknown().startswith("no measured s/arch for nb101/near@batch=64; size of nb101 unknown")
 
 
 def test_costs_file_of_another_version_is_a_one_line_error(tmp_path):
@@ -217,9 +222,28 @@ def test_list_prints_the_estimate_or_the_missing_pairs(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert "cost: ~1.0 CPU core-hours for --sample 100;" in res.output  # 100 cells x 36 s
     assert (
-        "cost: CPU cost unknown: no measured s/arch for transnas-micro/near, transnas-micro/params, "
-        "transnas-micro/flops;" in res.output
+        "cost: CPU cost unknown: no measured s/arch for transnas-micro/near@batch=64, "
+        "transnas-micro/params@batch=64, transnas-micro/flops@batch=64;" in res.output
     )
     _costs(tmp_path, {"near": 9.1}, version=1)
     res = CliRunner().invoke(app, ["reproduce", "--list", "--protocol-dir", str(folder)])
     assert res.exit_code == 2 and "version 1 is not supported" in res.output
+
+
+def test_a_proxy_measured_at_another_batch_is_named_not_scaled(tmp_path):
+    from nasprox.engine.protocol import seconds_at_batch
+
+    nb101 = {"snip@batch=64": 0.8, "params@batch=64": 0.001, "near": 43.0}
+    assert seconds_at_batch(nb101, "snip", 64) == 0.8
+    assert seconds_at_batch(nb101, "snip", 256) is None  # ~5x the batch-64 time on NB101: not guessed from it
+    assert seconds_at_batch(nb101, "params", 256) == 0.001  # a count: the batch does not matter
+    assert seconds_at_batch(nb101, "near", 1) == 43.0  # a plain entry names no batch and stands for all
+    proto = _protocol(
+        tmp_path, [{"space": "nb101", "datasets": {"cifar10": {}}}], {"snip": {"batch_size": 256}, "params": {}}
+    )
+    est = estimated_seconds(proto, {"nb101": nb101}, 100)
+    assert est.seconds is None and est.unmeasured == ("nb101/snip@batch=256",)
+    est = estimated_seconds(proto, {"nb101": {**nb101, "snip@batch=256": 16.0}}, 100)
+    assert est.seconds == pytest.approx(100 * 16.0 + 100 * 0.001)
+    seconds, missing = pending_seconds("nb101", {"snip": 5, "params": 5}, {"snip": 256, "params": 64}, {"nb101": nb101})
+    assert seconds == pytest.approx(5 * 0.001) and missing == ["snip@batch=256"]

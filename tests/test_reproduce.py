@@ -328,5 +328,5 @@ def test_dry_run_says_unknown_rather_than_zero_when_nothing_is_measured(tmp_path
     dry = _cli(*common, "--synthetic", "--sample", "4", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     first = dry.stdout.splitlines()[0]
-    assert first.endswith("(unmeasured l2_norm)") and "core-hours" not in first
-    assert dry.stdout.splitlines()[-1].endswith("CPU time unknown: no measured s/arch for nats-tss/l2_norm")
+    assert first.endswith("(unmeasured l2_norm@batch=64)") and "core-hours" not in first
+    assert dry.stdout.splitlines()[-1].endswith("CPU time unknown: no measured s/arch for nats-tss/l2_norm@batch=64")

@@ -196,7 +196,8 @@ def _show_pending(proto, plans, workers: int) -> None:
     for run, run_plan in plans:
         done = done_by_file.setdefault(run.out, written_keys(run.out))
         pending = run_plan.pending_per_proxy(done)
-        seconds, missing = pending_seconds(run.space, pending, measured, engine, len(run_plan.pending(done)))
+        batches = {px.name: px.effective_batch() for px in run.proxies}
+        seconds, missing = pending_seconds(run.space, pending, batches, measured, engine, len(run_plan.pending(done)))
         unmeasured |= {f"{run.space}/{p}" for p in missing}
         total += seconds
         left = ", ".join(f"{p} {n}" for p, n in pending.items() if n) or "nothing"

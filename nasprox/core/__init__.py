@@ -7,6 +7,7 @@ from nasprox.core.types import (
     BATCH_SIZE_OPTION,
     COST_CLASSES,
     OPTION_TYPES,
+    SETTING_SEPARATOR,
     STATUSES,
     ArchRef,
     InputSpec,
@@ -18,6 +19,8 @@ from nasprox.core.types import (
     ResultKey,
     ScoreRecord,
     SearchSpace,
+    batch_setting_column,
+    proxy_of_column,
     validate_proxy_options,
 )
 
@@ -82,6 +85,9 @@ __all__ = [
     "SearchSpace",
     "ScoreRecord",
     "STATUSES",
+    "SETTING_SEPARATOR",
+    "batch_setting_column",
+    "proxy_of_column",
     "Registry",
     "RegistryError",
     "SPACES",

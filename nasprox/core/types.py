@@ -27,6 +27,20 @@ class ProxyUndefined(Exception):
     """
 
 
+# -- result columns: a proxy scored under several settings keeps one column per setting ------------
+SETTING_SEPARATOR = "@"  # a proxy scored under several settings: one column per setting, proxy@setting
+
+
+def batch_setting_column(proxy: str, batch_size: int) -> str:
+    """The column name of ``proxy`` kept apart by its batch size (``snip@batch=256``), defined once."""
+    return f"{proxy}{SETTING_SEPARATOR}batch={int(batch_size)}"
+
+
+def proxy_of_column(column: str) -> str:
+    """The proxy a result column holds: ``snip`` for ``snip@batch=256`` and for ``snip``."""
+    return column.split(SETTING_SEPARATOR, 1)[0]
+
+
 # -- architectures -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ArchRef:

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from nasprox.core import PROXIES, NasproxError
+from nasprox.core import PROXIES, NasproxError, batch_setting_column, proxy_of_column
 
 SUPPORTED_VERSIONS = (1,)
 DEFAULT_BATCH = 64  # the engine's default for proxies that declare no reference batch
@@ -297,6 +297,20 @@ def space_size(name: str) -> int | None:
         return None
 
 
+def seconds_at_batch(measured: Mapping[str, float], proxy: str, batch: int) -> float | None:
+    """The s/arch of ``proxy`` at ``batch`` among one space's medians: its ``proxy@batch=N`` entry, or a plain
+    ``proxy`` entry (which names no batch, so stands for all). A proxy whose cost does not depend on the batch
+    (cost class ``free``: #params) takes any batch's. None when it was measured at other batches only: one
+    batch's time is not scaled to another (snip on NB101: 16.4 s per cell at batch 256, 3.0 s at 64), it is named.
+    """
+    for key in (batch_setting_column(proxy, batch), proxy):
+        if key in measured:
+            return measured[key]
+    if proxy in PROXIES and PROXIES.get(proxy).cost == "free":
+        return next((s for key, s in measured.items() if proxy_of_column(key) == proxy), None)
+    return None
+
+
 def estimated_seconds(
     proto: Protocol,
     seconds_per_arch: Mapping[str, Mapping[str, float]],
@@ -304,8 +318,9 @@ def estimated_seconds(
     space_sizes: Mapping[str, int | None] | None = None,
     engine: EngineCosts | None = None,
 ) -> CostEstimate:
-    """Sum over runs of cells x the s/arch measured for that proxy *in that space* ({space: {proxy: s}}), plus, with
-    ``engine``, cells x the build and copies each architecture of the run costs.
+    """Sum over runs of cells x the s/arch measured for that proxy at its protocol batch *in that space*
+    ({space: {proxy@batch=N: s}}, ``seconds_at_batch``), plus, with ``engine``, cells x the build and copies
+    each architecture of the run costs.
 
     A run without a sample scores the whole space; ``space_sizes`` gives the sizes (None: ask the space
     registry, so an enumerable space needs no file). A sample larger than a known size counts the size.
@@ -331,10 +346,11 @@ def estimated_seconds(
             unsized[run.space] = None
         measured = seconds_per_arch.get(run.space, {})
         for px in run.proxies:
-            if px.name not in measured:
-                unmeasured[f"{run.space}/{px.name}"] = None
+            per_arch = seconds_at_batch(measured, px.name, px.effective_batch())
+            if per_arch is None:
+                unmeasured[f"{run.space}/{batch_setting_column(px.name, px.effective_batch())}"] = None
             elif n is not None:
-                total += n * measured[px.name]
+                total += n * per_arch
         if engine is not None:
             per_arch = engine.seconds(run.space, [px.name for px in run.proxies])
             if per_arch is None:
@@ -349,16 +365,23 @@ def estimated_seconds(
 def pending_seconds(
     space: str,
     rows_per_proxy: Mapping[str, int],
+    batches: Mapping[str, int],
     seconds_per_arch: Mapping[str, Mapping[str, float]],
     engine: EngineCosts | None = None,
     pending_archs: int = 0,
 ) -> tuple[float, list[str]]:
-    """Seconds to score ``rows_per_proxy`` at the s/arch measured for each proxy in ``space`` (with ``engine``, plus
-    building and copying the ``pending_archs`` networks those rows belong to), and what has rows to score but no
-    measurement there (left out of the sum, to be named, not guessed)."""
+    """Seconds to score ``rows_per_proxy`` at the s/arch measured for each proxy in ``space`` at its batch in
+    ``batches`` (with ``engine``, plus building and copying the ``pending_archs`` networks those rows belong to),
+    and what has rows to score but no measurement there at that batch, as ``proxy@batch=N`` (left out of the
+    sum, to be named, not guessed)."""
     measured = seconds_per_arch.get(space, {})
-    seconds = sum(n * measured[p] for p, n in rows_per_proxy.items() if p in measured)
-    missing = [p for p, n in rows_per_proxy.items() if n and p not in measured]
+    seconds, missing = 0.0, []
+    for proxy, n in rows_per_proxy.items():
+        per_arch = seconds_at_batch(measured, proxy, batches[proxy])
+        if per_arch is not None:
+            seconds += n * per_arch
+        elif n:
+            missing.append(batch_setting_column(proxy, batches[proxy]))
     if engine is not None and pending_archs:
         per_arch = engine.seconds(space, [p for p, n in rows_per_proxy.items() if n])
         if per_arch is None:
@@ -372,7 +395,7 @@ def default_costs_file() -> Path:
     return Path(__file__).resolve().parents[2] / "configs" / "costs.yaml"
 
 
-COSTS_VERSION = 2
+COSTS_VERSION = 3
 COSTS_SCRIPT = "scripts/measure_costs.py"
 
 
@@ -399,9 +422,10 @@ def _seconds_by_space(doc: Mapping[str, Any], key: str, path: Path) -> dict[str,
 
 
 def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
-    """Measured s/arch per space and proxy (``configs/costs.yaml`` version 2, written by scripts/measure_costs.py).
+    """Measured s/arch per space, proxy and batch (``configs/costs.yaml`` version 3, written by
+    scripts/measure_costs.py; look one up with ``seconds_at_batch``).
 
-    Returns {"cpu": {space: {proxy: s}}, "gpu": {space: {proxy: s}}, "cpu_rows"/"gpu_rows": {space: {proxy: n}},
+    Returns {"cpu": {space: {proxy@batch=N: s}}, "gpu": likewise, "cpu_rows"/"gpu_rows": {space: {proxy@batch=N: n}},
     "cpu_engine": EngineCosts or None (the file times no build), "gpu_note": text}; empty maps when the file is
     absent.
     """

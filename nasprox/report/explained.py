@@ -24,8 +24,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from nasprox.core import NasproxError
-from nasprox.stats.results import proxy_of_column
+from nasprox.core import NasproxError, proxy_of_column
 
 SUPPORTED_VERSIONS = (1,)
 CELL_FIELDS = ("paper", "table", "kind", "space", "dataset", "proxy", "metric")

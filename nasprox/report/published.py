@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from nasprox.core import NasproxError
+from nasprox.core import NasproxError, batch_setting_column
 from nasprox.stats import (
     correlate_top,
     default_target,
@@ -37,7 +37,7 @@ from nasprox.stats import (
     top_overlap,
 )
 from nasprox.stats.correlation import finite_pairs
-from nasprox.stats.results import ResultTable, batch_setting_column
+from nasprox.stats.results import ResultTable
 
 SUPPORTED_VERSIONS = (1,)
 SOURCE_FIELDS = ("url", "table", "row", "column")

@@ -15,7 +15,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from nasprox.core import SPACES, NasproxError, RegistryError
+from nasprox.core import SETTING_SEPARATOR, SPACES, NasproxError, RegistryError, batch_setting_column
 from nasprox.storage.schema import GT_PREFIX
 
 REQUIRED_COLUMNS = ("space", "arch_index", "arch", "dataset", "proxy", "score", "status")
@@ -137,19 +137,6 @@ def check_one_setting(long: pd.DataFrame) -> None:
         f"{proxy} on {space}/{dataset} was scored under different settings ({values}); "
         "give one setting per proxy, or --split-settings to keep them apart as columns"
     )
-
-
-SETTING_SEPARATOR = "@"  # a proxy scored under several settings: one column per setting, proxy@setting
-
-
-def batch_setting_column(proxy: str, batch_size: int) -> str:
-    """The column name of ``proxy`` kept apart by its batch size (``snip@batch=256``), defined once."""
-    return f"{proxy}{SETTING_SEPARATOR}batch={int(batch_size)}"
-
-
-def proxy_of_column(column: str) -> str:
-    """The proxy a result column holds: ``snip`` for ``snip@batch=256`` and for ``snip``."""
-    return column.split(SETTING_SEPARATOR, 1)[0]
 
 
 def _batch_per_config(rows: pd.DataFrame) -> dict[str, int] | None:
