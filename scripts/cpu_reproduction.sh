@@ -61,10 +61,13 @@ nasprox reproduce near-table3 --proxies meco_opt,synflow,snip,grad_norm,fisher,p
 for protocol in near-table1 tcet-table2 epsilon-table1; do
   nasprox reproduce "$protocol" --sample 1000 --datasets cifar100,ImageNet16-120 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
 done
-# epsilon Table 2 first (a whole table in ~0.5 h), then NEAR Table 3's near and zico (~1.2 h with 2 workers),
-# then its slow four on 200 cells (reg_swap equals swap while its mu, sigma are unknown: not comparable)
-nasprox reproduce epsilon-table2 "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
+# each paper's own proxy first: epsilon (~13 s per cell and worker at batch 256, ~0.5 h), then NEAR Table 3's
+# near and zico (~1.2 h with 2 workers); then epsilon Table 2's batch-256 baselines (snip, grad_norm, fisher,
+# jacob_cov: ~70 s per cell and worker together, ~3 h) and NEAR Table 3's slow four on 200 cells (reg_swap
+# equals swap while its mu, sigma are unknown: not comparable)
+nasprox reproduce epsilon-table2 --proxies epsilon "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table3 --proxies near,zico "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
+nasprox reproduce epsilon-table2 "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table3 "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 # one report over every CSV written (published_vs_ours for all protocols); the TransNAS and NB101 data carry
 # validation metrics only, so those cells are compared against them and say so; a proxy two tables score at
