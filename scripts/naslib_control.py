@@ -60,8 +60,10 @@ def main() -> int:
     ap.add_argument("--stand-in", action="append", default=[], metavar="TARGET=FIELD")
     ap.add_argument("--bootstrap", type=int, default=1000, help="resamples of the 95%% CIs")
     args = ap.parse_args()
-    ground_truth = dict(item.split("=", 1) for item in args.ground_truth)
-    files = {space: Path(path) for space, path in ground_truth.items()}
+    pairs = [item.partition("=") for item in args.ground_truth]
+    if not all(space and sep and path for space, sep, path in pairs):
+        ap.error("--ground-truth takes SPACE=CSV")
+    files = {space: Path(path) for space, _, path in pairs}
     both = compare_both(
         load_table(args.ours, files, args.stand_in),
         load_table(args.naslib, files, args.stand_in),
