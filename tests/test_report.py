@@ -136,6 +136,9 @@ def test_comparison_context_reads_the_protocols_once_whatever_iterable_it_is_giv
     assert paper_comparison_context(p for p in protocols) == from_list  # a generator is not read empty twice
     assert from_list["batches"][("epsilon", "Table 2", "nb101", "cifar10", "snip")] == 256
     assert from_list["batches"][("near", "Table 3", "nb101", "cifar10", "snip")] == 64
+    # Table 12's NB101 column shares Table 3's rows: without a batch of its own, a CSV holding snip at 64 and
+    # at 256 (epsilon Table 2) would leave its snip, grad_norm and fisher cells without a column
+    assert from_list["batches"][("near", "Table 12", "nb101", "cifar10", "snip")] == 64
     assert from_list["populations"][("near", "Table 1")][0] == 15625
 
 
