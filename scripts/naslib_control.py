@@ -27,6 +27,7 @@ from nasprox.core import proxy_of_column
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
+from nasprox.report.published import ours_and_verdict
 from nasprox.stats import ResultTable, load_results, parse_stand_ins, with_ground_truth
 
 KEYS = ["paper", "table", "kind", "row", "column", "space", "dataset", "proxy", "metric", "published"]
@@ -75,10 +76,7 @@ def main() -> int:
     )
     print("|" + "---|" * 11)
     for _, r in both.iterrows():
-        cells = [
-            f"{r[f'ours_{t}']:.3f} [{r[f'ci_lo_{t}']:.3f}, {r[f'ci_hi_{t}']:.3f}] | {r[f'verdict_{t}']}"
-            for t in ("ours", "naslib")
-        ]
+        cells = [ours_and_verdict(r, f"_{t}") for t in ("ours", "naslib")]
         print(
             f"| {r['paper']} | {r['table']} | {r['row']} | {r['column']} | {r['n_used_ours']} | {r['published']:g} | "
             + " | ".join(cells)

@@ -30,6 +30,7 @@ import pandas as pd
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
+from nasprox.report.published import ours_and_verdict
 from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 from nasprox.stats import ResultTable, kendall_tau, load_results, spearman_rho
 
@@ -74,10 +75,7 @@ def compare_paper(table: ResultTable, paper: str, bootstrap: int) -> None:
     )
     print("|" + "---|" * 11)
     for _, r in both.iterrows():
-        cells = [
-            f"{r[f'ours_{t}']:.3f} [{r[f'ci_lo_{t}']:.3f}, {r[f'ci_hi_{t}']:.3f}] | {r[f'verdict_{t}']}"
-            for t in ("test", "val")
-        ]
+        cells = [ours_and_verdict(r, f"_{t}") for t in ("test", "val")]
         print(
             f"| {r['table']} | {r['kind']} | {r['row']} | {r['column']} | {r['n_used_test']} | {r['published']:g} | "
             + " | ".join(cells)

@@ -349,3 +349,10 @@ def test_report_prints_one_summary_line_per_published_table(tmp_path):
     assert result.exit_code == 0, result.output
     (line,) = [s for s in result.output.splitlines() if s.startswith("toy Table 1 (own): ")]
     assert "0 of 1 comparable cells agree; 0 of 1 differences explained; largest unexplained: good" in line
+
+
+def test_ours_and_verdict_reads_one_side_of_merged_comparisons():
+    from nasprox.report.published import ours_and_verdict
+
+    row = pd.Series({"ours_a": 0.51234, "ci_lo_a": 0.4, "ci_hi_a": 0.6049, "verdict_a": "agrees", "ours": 0.1})
+    assert ours_and_verdict(row, "_a") == "0.512 [0.400, 0.605] | agrees"

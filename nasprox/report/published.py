@@ -325,6 +325,12 @@ SUMMARY_COLUMNS = [
 ]
 
 
+def ours_and_verdict(row: pd.Series, suffix: str = "") -> str:
+    """One comparison row's ``ours [ci_lo, ci_hi] | verdict`` as two Markdown cells; ``suffix`` picks the columns
+    of one side of two comparisons merged with suffixes (``_test``, ``_naslib``, ...)."""
+    return f"{row['ours' + suffix]:.3f} [{row['ci_lo' + suffix]:.3f}, {row['ci_hi' + suffix]:.3f}] | {row['verdict' + suffix]}"
+
+
 def _largest_gap(differs: pd.DataFrame) -> str:
     """The row of ``differs`` furthest outside our CI, in units of the printed precision, so that a count
     (top-64) and a correlation are ranked on one scale; '' when there is none."""
