@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nasprox.core import proxy_of_column
+from nasprox.core import NasproxError, parse_key_values, proxy_of_column
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
@@ -61,10 +61,10 @@ def main() -> int:
     ap.add_argument("--stand-in", action="append", default=[], metavar="TARGET=FIELD")
     ap.add_argument("--bootstrap", type=int, default=1000, help="resamples of the 95%% CIs")
     args = ap.parse_args()
-    pairs = [item.partition("=") for item in args.ground_truth]
-    if not all(space and sep and path for space, sep, path in pairs):
-        ap.error("--ground-truth takes SPACE=CSV")
-    files = {space: Path(path) for space, _, path in pairs}
+    try:
+        files = {space: Path(path) for space, path in parse_key_values(args.ground_truth, "--ground-truth").items()}
+    except NasproxError as err:
+        ap.error(str(err))
     both = compare_both(
         load_table(args.ours, files, args.stand_in),
         load_table(args.naslib, files, args.stand_in),

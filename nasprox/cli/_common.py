@@ -103,15 +103,10 @@ def echo_published_summary(folder: Path) -> None:
 
 def by_key(items: list[str], flag: str) -> dict[str, str]:
     """``KEY=VALUE`` items (or a bare VALUE for every key, stored under ``EVERY_SPACE``)."""
+    from nasprox.core import parse_key_values
     from nasprox.stats.results import EVERY_SPACE
 
-    out: dict[str, str] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if eq and not value:
-            raise NasproxError(f"{flag} '{item}' must look like NAME=PATH or PATH")
-        out.update({key: value} if eq else {EVERY_SPACE: key})
-    return out
+    return parse_key_values(items, flag, bare_key=EVERY_SPACE)
 
 
 def load_result_table(
