@@ -49,6 +49,7 @@ from nasprox.spaces.nb101._nb101_graph import (
     parse_spec,
 )
 from nasprox.stats import ResultTable, load_results, parse_stand_ins, with_ground_truth
+from nasprox.stats.results import target_column
 
 NB101_UNIQUE_CELLS = 423_624  # Ying et al. 2019, "NAS-Bench-101", Section 2.2
 INPUT_LABEL, OUTPUT_LABEL = -1, -2  # generate_graphs.py's labels of the input and output vertices
@@ -139,6 +140,16 @@ def compare_without_conv1x1_only(table: ResultTable, arch_list: Path, paper: str
     return all_.join(cut, how="inner")
 
 
+def percentiles_of_conv1x1_only(table: ResultTable, arch_list: Path, proxies: list[str]) -> dict[str, float]:
+    """Mean percentile rank, within the NB101 sample, of its conv1x1-only cells: by the target and by each proxy."""
+    drop = {parse_spec(spec).module_hash() for spec in arch_list.read_text().split() if only_conv1x1(spec)}
+    (_, _, sub, _), *_ = [g for g in table.groups() if g[0] == "nb101"]
+    target = target_column(table.target_for("nb101", sub))
+    columns = [target, *(p for p in proxies if p in sub.columns)]
+    ranks = sub[columns].rank(pct=True)[sub["arch"].isin(drop)]
+    return {("target " + target if c == target else c): float(ranks[c].mean()) for c in columns}
+
+
 def print_comparison(both: pd.DataFrame) -> None:
     print(
         "| table | row | column | published | n | whole sample [CI] | verdict | n | no conv1x1-only cells [CI] | verdict |"
@@ -181,8 +192,12 @@ def main() -> int:
             table = table.with_stand_ins(parse_stand_ins(args.stand_in))
         except NasproxError as err:
             ap.error(str(err))
+        both = compare_without_conv1x1_only(table, args.arch_list, args.paper, args.bootstrap)
+        proxies = sorted(set(both.index.get_level_values("proxy")))
+        ranks = percentiles_of_conv1x1_only(table, args.arch_list, proxies)
+        print("\nmean percentile of the conv1x1-only cells: " + ", ".join(f"{k} {v:.2f}" for k, v in ranks.items()))
         print()
-        print_comparison(compare_without_conv1x1_only(table, args.arch_list, args.paper, args.bootstrap))
+        print_comparison(both)
     return 0
 
 

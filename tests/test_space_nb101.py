@@ -422,6 +422,7 @@ def test_suite_zero_script_writes_unique_cells_and_their_validation_accuracy(sha
         [sys.executable, str(script), "--out-dir", str(tmp_path), "--data", str(data)], capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr
+    assert "35 cells show 2-3 runs; their runs differ by at most 1.41 points" in res.stdout  # not failed runs
     specs = (tmp_path / "nb101_suite_zero_archs.txt").read_text().split()
     nb101 = NB101Space()
     assert len(specs) == len({nb101.parse(s).key for s in specs}) == 292
@@ -523,5 +524,7 @@ def test_nb101_enumeration_gives_the_benchmark_count_and_near_agrees_without_con
     near = both[both["proxy"] == "near"]
     assert len(near) == 3 and set(near["n_used_all"]) == {292} and set(near["n_used_cut"]) == {275}
     assert set(near["verdict_all"]) == {"differs"} and set(near["verdict_cut"]) == {"agrees"}
+    ranks = population.percentiles_of_conv1x1_only(table, archs, ["near", "params"])
+    assert {k: round(v, 2) for k, v in ranks.items()} == {"target gt_valid_acc": 0.03, "near": 0.61, "params": 0.34}
     (explanation,) = [e for e in load_explanations() if e.id == "nb101-conv1x1-cells"]
     assert near.apply(explanation.covers, axis=1).all()
