@@ -85,8 +85,8 @@ def main() -> None:
     ap.add_argument("--max-archs", type=int, default=200, help="the lowest-indexed N scored cells per dataset")
     args = ap.parse_args()
     try:
-        roots = parse_key_values(args.data_root, "--data-root")
-        truths = parse_key_values(args.ground_truth, "--ground-truth")
+        roots = parse_key_values(args.data_root, "--data-root", form="DATASET=PATH")
+        truths = parse_key_values(args.ground_truth, "--ground-truth", form="SPACE=CSV")
     except NasproxError as err:
         ap.error(str(err))
     published = {(e.space, e.dataset): e.value for e in load_published() if e.paper == "t-cet" and e.proxy == "lnwot"}

@@ -62,7 +62,10 @@ def main() -> int:
     ap.add_argument("--bootstrap", type=int, default=1000, help="resamples of the 95%% CIs")
     args = ap.parse_args()
     try:
-        files = {space: Path(path) for space, path in parse_key_values(args.ground_truth, "--ground-truth").items()}
+        files = {
+            space: Path(path)
+            for space, path in parse_key_values(args.ground_truth, "--ground-truth", form="SPACE=CSV").items()
+        }
     except NasproxError as err:
         ap.error(str(err))
     both = compare_both(

@@ -187,7 +187,9 @@ def main() -> int:
         print(f"| {label} | {theirs:,} | {theirs / cells:.2%} | {ours} | {ours / n:.2%} |")
     if args.results:
         try:
-            truths = {k: Path(v) for k, v in parse_key_values(args.ground_truth, "--ground-truth").items()}
+            truths = {
+                k: Path(v) for k, v in parse_key_values(args.ground_truth, "--ground-truth", form="SPACE=CSV").items()
+            }
             table = with_ground_truth(load_results(args.results, keep_settings_apart=True), truths)
             table = table.with_stand_ins(parse_stand_ins(args.stand_in))
         except NasproxError as err:

@@ -58,7 +58,7 @@ def with_ci(scores: np.ndarray, truth: np.ndarray, metric: str, resamples: int) 
 def variant_options(items: list[str]) -> dict[str, dict[str, str]]:
     """``near.batch_size=1`` items as {proxy: {option: value}}."""
     out: dict[str, dict[str, str]] = {}
-    for dotted, value in parse_key_values(items, "--variant-opt").items():
+    for dotted, value in parse_key_values(items, "--variant-opt", form="PROXY.OPTION=VALUE").items():
         proxy, _, option = dotted.partition(".")
         out.setdefault(proxy, {})[option] = value
     return out
@@ -98,8 +98,8 @@ def main() -> None:
     variant = PROXIES.canonical(args.variant_proxy or args.proxy)
     try:
         options = variant_options(args.variant_opt)
-        roots = parse_key_values(args.data_root, "--data-root")
-        truths = parse_key_values(args.ground_truth, "--ground-truth")
+        roots = parse_key_values(args.data_root, "--data-root", form="DATASET=PATH")
+        truths = parse_key_values(args.ground_truth, "--ground-truth", form="SPACE=CSV")
     except NasproxError as err:
         ap.error(str(err))
     label = variant + "".join(f" {p}.{k}={v}" for p, opts in options.items() for k, v in opts.items())

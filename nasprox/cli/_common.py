@@ -74,6 +74,16 @@ def write_file(path: Path, write: Callable[[Path], object]) -> None:
     typer.echo(f"wrote {path}", err=True)
 
 
+def emit_text(text: str, out: Optional[Path], detail: str = "") -> None:
+    """``text`` into ``out`` (its folder created; ``wrote OUT[: detail]`` on stderr), or to stdout as it is."""
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    typer.echo(f"wrote {out}" + (f": {detail}" if detail else ""), err=True)
+
+
 def emit_table(table, fmt: str, header: str, out: Optional[Path]) -> None:
     """Render ``table`` as ``fmt`` (md gets a ``### header`` line) into ``out``, or to stdout."""
     from nasprox.report.tables import render  # pandas only once a command has a table
@@ -106,7 +116,7 @@ def by_key(items: list[str], flag: str) -> dict[str, str]:
     from nasprox.core import parse_key_values
     from nasprox.stats.results import EVERY_SPACE
 
-    return parse_key_values(items, flag, bare_key=EVERY_SPACE)
+    return parse_key_values(items, flag, bare_key=EVERY_SPACE, form="NAME=PATH or PATH")
 
 
 def load_result_table(
