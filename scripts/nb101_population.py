@@ -29,7 +29,7 @@ import dataclasses
 import itertools
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -81,9 +81,17 @@ def graph_classes(vertices: int) -> list[list[list[int]]]:
     return list(classes.values())
 
 
+def count_cell(counts: Counter, interior_ops: Sequence[str]) -> None:
+    """Add one cell to ``counts``, keyed ``(vertices, kind)``: kind 'all', and 'conv1x1 only' / 'no conv3x3' when
+    its interior ops are so."""
+    vertices = len(interior_ops) + 2
+    counts[vertices, "all"] += 1
+    counts[vertices, "conv1x1 only"] += all(op == CONV1X1 for op in interior_ops)
+    counts[vertices, "no conv3x3"] += CONV3X3 not in interior_ops
+
+
 def population() -> Counter:
-    """Counts of unique NB101 cells: ``(vertices, kind)`` with kind 'all', 'conv1x1 only', 'no conv3x3'."""
-    conv3x3, conv1x1 = AVAILABLE_OPS.index(CONV3X3), AVAILABLE_OPS.index(CONV1X1)
+    """Counts of NB101's unique cells by ``(vertices, kind)`` (``count_cell``)."""
     counts: Counter = Counter()
     for vertices in range(2, MAX_VERTICES + 1):
         for matrix in graph_classes(vertices):
@@ -92,20 +100,15 @@ def population() -> Counter:
                 cells.setdefault(hash_module(matrix, [INPUT_LABEL, *labels, OUTPUT_LABEL]), labels)
             # isomorphic labellings share their multiset of labels, so each cell's kind is that of any labelling
             for labels in cells.values():
-                counts[vertices, "all"] += 1
-                counts[vertices, "conv1x1 only"] += all(op == conv1x1 for op in labels)
-                counts[vertices, "no conv3x3"] += conv3x3 not in labels
+                count_cell(counts, [AVAILABLE_OPS[label] for label in labels])
     return counts
 
 
 def sample_counts(arch_list: Path) -> Counter:
+    """Counts of the listed cells by ``(vertices, kind)`` (``count_cell``)."""
     counts: Counter = Counter()
-    for line in arch_list.read_text().split():
-        ops = parse_spec(line).ops[1:-1]
-        vertices = len(ops) + 2
-        counts[vertices, "all"] += 1
-        counts[vertices, "conv1x1 only"] += all(op == CONV1X1 for op in ops)
-        counts[vertices, "no conv3x3"] += CONV3X3 not in ops
+    for spec in arch_list.read_text().split():
+        count_cell(counts, parse_spec(spec).ops[1:-1])
     return counts
 
 
@@ -113,14 +116,15 @@ def total(counts: Counter, kind: str) -> int:
     return sum(n for (_, k), n in counts.items() if k == kind)
 
 
-def only_conv1x1(spec: str) -> bool:
-    return all(op == CONV1X1 for op in parse_spec(spec).ops[1:-1])
+def conv1x1_only_cells(arch_list: Path) -> set[str]:
+    """The module hashes (the keys of NB101 result rows) of the listed cells built of conv1x1 ops only."""
+    cells = [parse_spec(spec) for spec in arch_list.read_text().split()]
+    return {cell.module_hash() for cell in cells if all(op == CONV1X1 for op in cell.ops[1:-1])}
 
 
 def without_conv1x1_only(table: ResultTable, arch_list: Path) -> ResultTable:
-    """The NB101 rows of ``table`` whose cell has an op other than conv1x1 (rows are keyed by module hash)."""
-    drop = {parse_spec(spec).module_hash() for spec in arch_list.read_text().split() if only_conv1x1(spec)}
-    frame = table.frame
+    """The table without the NB101 rows of the listed conv1x1-only cells."""
+    drop, frame = conv1x1_only_cells(arch_list), table.frame
     return dataclasses.replace(table, frame=frame[(frame["space"] != "nb101") | ~frame["arch"].isin(drop)])
 
 
@@ -142,11 +146,10 @@ def compare_without_conv1x1_only(table: ResultTable, arch_list: Path, paper: str
 
 def percentiles_of_conv1x1_only(table: ResultTable, arch_list: Path, proxies: list[str]) -> dict[str, float]:
     """Mean percentile rank, within the NB101 sample, of its conv1x1-only cells: by the target and by each proxy."""
-    drop = {parse_spec(spec).module_hash() for spec in arch_list.read_text().split() if only_conv1x1(spec)}
     (_, _, sub, _), *_ = [g for g in table.groups() if g[0] == "nb101"]
     target = target_column(table.target_for("nb101", sub))
     columns = [target, *(p for p in proxies if p in sub.columns)]
-    ranks = sub[columns].rank(pct=True)[sub["arch"].isin(drop)]
+    ranks = sub[columns].rank(pct=True)[sub["arch"].isin(conv1x1_only_cells(arch_list))]
     return {("target " + target if c == target else c): float(ranks[c].mean()) for c in columns}
 
 
