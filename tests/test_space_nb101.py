@@ -466,6 +466,7 @@ def test_naslib_values_bear_out_the_suite_zero_sample_explanation(shared, tmp_pa
         control.load_table(tmp_path / "nb101_suite_zero_naslib.csv", files, ["test_acc=valid_acc"]),
         bootstrap=200,
     )
+    assert (both["n_used_ours"] == both["n_used_naslib"]).all()  # both sides rank the same cells
     (sample,) = [e for e in load_explanations() if e.id == "nb101-suite-zero-sample"]
     covered = both[both.apply(sample.covers, axis=1) & (both["verdict_ours"] == "differs")]
     assert len(covered) >= 20
