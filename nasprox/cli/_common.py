@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.core import NasproxError, RegistryError
+from nasprox.core import NasproxError, RegistryError, parse_key_values
 
 # options shared by `correlate` and `report` (one definition each, so their help cannot drift apart)
 NdcgK = Annotated[int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")]
@@ -113,7 +113,6 @@ def echo_published_summary(folder: Path) -> None:
 
 def by_key(items: list[str], flag: str) -> dict[str, str]:
     """``KEY=VALUE`` items (or a bare VALUE for every key, stored under ``EVERY_SPACE``)."""
-    from nasprox.core import parse_key_values
     from nasprox.stats.results import EVERY_SPACE
 
     return parse_key_values(items, flag, bare_key=EVERY_SPACE, form="NAME=PATH or PATH")
