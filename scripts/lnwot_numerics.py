@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nasprox.core import PROXIES
+from nasprox.core import PROXIES, NasproxError, parse_key_values
 from nasprox.engine import RunConfig, Scorer
 from nasprox.proxies._common import forward_hooks, logits_of
 from nasprox.proxies.lnwot import KERNEL_LAYER_TYPES
@@ -84,8 +84,11 @@ def main() -> None:
     ap.add_argument("--ground-truth", action="append", default=[], help="SPACE=CSV")
     ap.add_argument("--max-archs", type=int, default=200, help="the lowest-indexed N scored cells per dataset")
     args = ap.parse_args()
-    roots = dict(item.split("=", 1) for item in args.data_root)
-    truths = dict(item.split("=", 1) for item in args.ground_truth)
+    try:
+        roots = parse_key_values(args.data_root, "--data-root", form="DATASET=PATH")
+        truths = parse_key_values(args.ground_truth, "--ground-truth", form="SPACE=CSV")
+    except NasproxError as err:
+        ap.error(str(err))
     published = {(e.space, e.dataset): e.value for e in load_published() if e.paper == "t-cet" and e.proxy == "lnwot"}
     torch.set_num_threads(1)
     long = read_results(args.results)

@@ -11,19 +11,21 @@ in the cells and the target, not in our proxy; where ours alone differs, it is o
       --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv --stand-in test_acc=valid_acc
 
 Every published cell (configs/published) whose proxy both tables scored is printed with the report's
-verdict for each and whether NASLib's value lies inside our 95% bootstrap CI; the last lines count the
-cells where both differ from the paper and agree with each other.
+verdict for each (NASLib's computed on the cells ours scored for that cell) and whether NASLib's value lies
+inside our 95% bootstrap CI; the last lines count the cells where both differ from the paper and agree with
+each other.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from nasprox.core import proxy_of_column
+from nasprox.core import NasproxError, parse_key_values, proxy_of_column
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
@@ -39,14 +41,31 @@ def load_table(path: Path, ground_truth: dict[str, Path], stand_ins: list[str]) 
 
 
 def compare_both(ours: ResultTable, naslib: ResultTable, bootstrap: int) -> pd.DataFrame:
-    """One row per published cell both tables can compute: the report's columns, suffixed _ours / _naslib."""
+    """One row per published cell both tables can compute: the report's columns, suffixed _ours / _naslib.
+
+    NASLib's side is computed on the cells ours scored in the column that published cell reads (a proxy scored
+    at two batch sizes may cover two sets of cells: NB101 snip on all 292 at batch 64, on fewer at 256), so
+    the two sides always rank the same cells.
+    """
     context = paper_comparison_context(load_protocols().values())
     entries = load_published()
-    theirs = compare_published(entries, naslib, bootstrap=bootstrap, **context)
     mine = compare_published(entries, ours, bootstrap=bootstrap, **context)
+    theirs = []
+    for column, cells in mine.groupby("proxy"):
+        tables = set(zip(cells["paper"], cells["table"], cells["space"], cells["dataset"]))
+        chosen = [
+            e
+            for e in entries
+            if (e.paper, e.table, e.space, e.dataset) in tables and e.proxy == proxy_of_column(str(column))
+        ]
+        scored = ours.frame.loc[ours.frame[column].notna(), ["space", "dataset", "arch"]]
+        same_cells = naslib.frame.merge(scored, on=["space", "dataset", "arch"])
+        theirs.append(
+            compare_published(chosen, dataclasses.replace(naslib, frame=same_cells), bootstrap=bootstrap, **context)
+        )
     # the NASLib CSV carries no batch size, so its columns are the bare proxy names
     mine["proxy"] = mine["proxy"].map(proxy_of_column)
-    return pd.merge(mine, theirs, on=KEYS, suffixes=("_ours", "_naslib"))
+    return pd.merge(mine, pd.concat(theirs, ignore_index=True), on=KEYS, suffixes=("_ours", "_naslib"))
 
 
 def naslib_inside_our_ci(row: pd.Series) -> bool:
@@ -61,10 +80,13 @@ def main() -> int:
     ap.add_argument("--stand-in", action="append", default=[], metavar="TARGET=FIELD")
     ap.add_argument("--bootstrap", type=int, default=1000, help="resamples of the 95%% CIs")
     args = ap.parse_args()
-    pairs = [item.partition("=") for item in args.ground_truth]
-    if not all(space and sep and path for space, sep, path in pairs):
-        ap.error("--ground-truth takes SPACE=CSV")
-    files = {space: Path(path) for space, _, path in pairs}
+    try:
+        files = {
+            space: Path(path)
+            for space, path in parse_key_values(args.ground_truth, "--ground-truth", form="SPACE=CSV").items()
+        }
+    except NasproxError as err:
+        ap.error(str(err))
     both = compare_both(
         load_table(args.ours, files, args.stand_in),
         load_table(args.naslib, files, args.stand_in),

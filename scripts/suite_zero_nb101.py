@@ -50,12 +50,15 @@ def convert(data: Path, out_dir: Path) -> list[Path]:
         cell = parse_spec(arch_tuple)
         by_hash.setdefault(cell.module_hash(), []).append((cell, values))
     specs, truth, naslib = [], [], []
+    spreads = []  # between the distinct runs of each cell drawn more than once: how noisy one run's accuracy is
     for module_hash, group in by_hash.items():
         cell, first = group[0]
         specs.append(cell.compact())
         # each entry is one query of the NB101 API, which returns one of the three 108-epoch runs: the mean of the
         # distinct values seen is the mean over the runs drawn (all three for many of the repeated cells)
         runs = sorted({values["val_accuracy"] for _, values in group})
+        if len(runs) > 1:
+            spreads.append(runs[-1] - runs[0])
         truth.append(
             {"arch": cell.compact(), "dataset": "cifar10", "valid_acc": sum(runs) / len(runs), "runs": len(runs)}
         )
@@ -78,6 +81,7 @@ def convert(data: Path, out_dir: Path) -> list[Path]:
                 }
             )
     print(f"{len(cells)} Suite-Zero NB101 entries, {len(by_hash)} unique cells (module hash)")
+    print(f"{len(spreads)} cells show 2-3 runs; their runs differ by at most {max(spreads):.2f} points")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / ARCHS, out_dir / GROUND_TRUTH, out_dir / NASLIB]
     paths[0].write_text("\n".join(specs) + "\n")

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from nasprox.api import score_space
-from nasprox.core import PROXIES, SPACES
+from nasprox.core import PROXIES, SPACES, NasproxError, parse_key_values
 from nasprox.engine.selection import read_arch_list
 from nasprox.report.published import load_published
 from nasprox.stats import kendall_tau, spearman_rho, target_values
@@ -55,17 +55,10 @@ def with_ci(scores: np.ndarray, truth: np.ndarray, metric: str, resamples: int) 
     return f"{fn(scores, truth):.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def key_values(items: list[str], flag: str) -> dict[str, str]:
-    pairs = [item.split("=", 1) for item in items]
-    if any(len(p) != 2 for p in pairs):
-        raise SystemExit(f"{flag} takes KEY=VALUE items")
-    return dict(pairs)  # type: ignore[arg-type]
-
-
 def variant_options(items: list[str]) -> dict[str, dict[str, str]]:
     """``near.batch_size=1`` items as {proxy: {option: value}}."""
     out: dict[str, dict[str, str]] = {}
-    for dotted, value in key_values(items, "--variant-opt").items():
+    for dotted, value in parse_key_values(items, "--variant-opt", form="PROXY.OPTION=VALUE").items():
         proxy, _, option = dotted.partition(".")
         out.setdefault(proxy, {})[option] = value
     return out
@@ -103,8 +96,12 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=1000)
     args = ap.parse_args()
     variant = PROXIES.canonical(args.variant_proxy or args.proxy)
-    options = variant_options(args.variant_opt)
-    roots, truths = key_values(args.data_root, "--data-root"), key_values(args.ground_truth, "--ground-truth")
+    try:
+        options = variant_options(args.variant_opt)
+        roots = parse_key_values(args.data_root, "--data-root", form="DATASET=PATH")
+        truths = parse_key_values(args.ground_truth, "--ground-truth", form="SPACE=CSV")
+    except NasproxError as err:
+        ap.error(str(err))
     label = variant + "".join(f" {p}.{k}={v}" for p, opts in options.items() for k, v in opts.items())
     published = {
         (e.space, e.dataset, e.metric): e.value

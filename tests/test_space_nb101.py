@@ -422,6 +422,7 @@ def test_suite_zero_script_writes_unique_cells_and_their_validation_accuracy(sha
         [sys.executable, str(script), "--out-dir", str(tmp_path), "--data", str(data)], capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr
+    assert "35 cells show 2-3 runs; their runs differ by at most 1.41 points" in res.stdout  # not failed runs
     specs = (tmp_path / "nb101_suite_zero_archs.txt").read_text().split()
     nb101 = NB101Space()
     assert len(specs) == len({nb101.parse(s).key for s in specs}) == 292
@@ -465,6 +466,7 @@ def test_naslib_values_bear_out_the_suite_zero_sample_explanation(shared, tmp_pa
         control.load_table(tmp_path / "nb101_suite_zero_naslib.csv", files, ["test_acc=valid_acc"]),
         bootstrap=200,
     )
+    assert (both["n_used_ours"] == both["n_used_naslib"]).all()  # both sides rank the same cells
     (sample,) = [e for e in load_explanations() if e.id == "nb101-suite-zero-sample"]
     covered = both[both.apply(sample.covers, axis=1) & (both["verdict_ours"] == "differs")]
     assert len(covered) >= 20
@@ -486,3 +488,44 @@ def test_isomorphic_specs_build_their_own_vertex_order():
         built = [sum(p.numel() for p in nb101.build(ref, "cifar10").parameters()) for ref in (a, b)]
         direct = [sum(p.numel() for p in NB101Network(parse_spec(s)).parameters()) for s in (first, second)]
     assert built == direct == [1_861_666, 1_865_770]  # each ref builds its own spec, not whichever was parsed last
+
+
+def test_nb101_enumeration_gives_the_benchmark_count_and_near_agrees_without_conv1x1_only_cells(shared, tmp_path):
+    """docs/reproduction.md item 13, explanation ``nb101-conv1x1-cells``: NB101's rules with nasprox's module hash
+    give the benchmark's 423,624 cells, 2,494 of them conv1x1-only (0.59%) against 17 of the 292 Suite-Zero cells;
+    without those 17, NEAR's three NB101 cells agree with the paper, and on the whole sample they differ."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nasprox.report.explained import load_explanations
+    from nasprox.stats import load_results, with_ground_truth
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("nb101_population", root / "scripts" / "nb101_population.py")
+    population = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(population)
+    counts = population.population()
+    assert population.total(counts, "all") == population.NB101_UNIQUE_CELLS == 423_624
+    assert population.total(counts, "conv1x1 only") == 2_494 and counts[7, "all"] == 359_082
+
+    ours = root / "results" / "reproduction" / "nb101_cifar10.csv"
+    if not ours.exists():
+        pytest.skip(f"no committed NB101 results at {ours}")
+    raw = shared("naslib_suite_zero/zc_nasbench101.json")
+    build = [sys.executable, str(root / "scripts" / "suite_zero_nb101.py"), "--out-dir", str(tmp_path)]
+    assert subprocess.run([*build, "--data", str(raw.parents[1])], capture_output=True).returncode == 0
+    archs = tmp_path / "nb101_suite_zero_archs.txt"
+    assert population.total(population.sample_counts(archs), "conv1x1 only") == 17
+    table = with_ground_truth(
+        load_results([ours], keep_settings_apart=True), {"nb101": tmp_path / "nb101_suite_zero_gt.csv"}
+    ).with_stand_ins({"test_acc": "valid_acc"})
+    both = population.compare_without_conv1x1_only(table, archs, "near", bootstrap=1000).reset_index()
+    near = both[both["proxy"] == "near"]
+    assert len(near) == 3 and set(near["n_used_all"]) == {292} and set(near["n_used_cut"]) == {275}
+    assert set(near["verdict_all"]) == {"differs"} and set(near["verdict_cut"]) == {"agrees"}
+    ranks = population.percentiles_of_conv1x1_only(table, archs, ["near", "params"])
+    assert {k: round(v, 2) for k, v in ranks.items()} == {"target gt_valid_acc": 0.03, "near": 0.61, "params": 0.34}
+    (explanation,) = [e for e in load_explanations() if e.id == "nb101-conv1x1-cells"]
+    assert near.apply(explanation.covers, axis=1).all()

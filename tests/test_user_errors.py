@@ -124,6 +124,14 @@ CASES = {
         ],
         "resolution='abc' is not a valid int",
     ),
+    "ground truth with an empty path": (
+        ["correlate", "{d}/results.csv", "--ground-truth", "nats-tss="],
+        "--ground-truth 'nats-tss=' must look like NAME=PATH or PATH",
+    ),
+    "ground truth with an empty space": (
+        ["correlate", "{d}/results.csv", "--ground-truth", "=gt.csv"],
+        "--ground-truth '=gt.csv' must look like NAME=PATH or PATH",
+    ),
     "reversed range": (
         SCORE + ["--proxy", "params", "--synthetic", "--archs", "5:2", "--out", "{d}/results.csv"],
         "empty range",

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.core import NasproxError, RegistryError
+from nasprox.core import NasproxError, RegistryError, parse_key_values
 
 # options shared by `correlate` and `report` (one definition each, so their help cannot drift apart)
 NdcgK = Annotated[int, typer.Option(min=1, help="k of the ndcg_at_k column (gain: graded relevance of the true top-k)")]
@@ -74,6 +74,16 @@ def write_file(path: Path, write: Callable[[Path], object]) -> None:
     typer.echo(f"wrote {path}", err=True)
 
 
+def emit_text(text: str, out: Optional[Path], detail: str = "") -> None:
+    """``text`` into ``out`` (its folder created; ``wrote OUT[: detail]`` on stderr), or to stdout as it is."""
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    typer.echo(f"wrote {out}" + (f": {detail}" if detail else ""), err=True)
+
+
 def emit_table(table, fmt: str, header: str, out: Optional[Path]) -> None:
     """Render ``table`` as ``fmt`` (md gets a ``### header`` line) into ``out``, or to stdout."""
     from nasprox.report.tables import render  # pandas only once a command has a table
@@ -105,13 +115,7 @@ def by_key(items: list[str], flag: str) -> dict[str, str]:
     """``KEY=VALUE`` items (or a bare VALUE for every key, stored under ``EVERY_SPACE``)."""
     from nasprox.stats.results import EVERY_SPACE
 
-    out: dict[str, str] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if eq and not value:
-            raise NasproxError(f"{flag} '{item}' must look like NAME=PATH or PATH")
-        out.update({key: value} if eq else {EVERY_SPACE: key})
-    return out
+    return parse_key_values(items, flag, bare_key=EVERY_SPACE, form="NAME=PATH or PATH")
 
 
 def load_result_table(

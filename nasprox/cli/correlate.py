@@ -15,6 +15,7 @@ from nasprox.cli._common import (
     PrecisionT,
     SplitSettings,
     StandIn,
+    emit_text,
     load_result_table,
     markdown_is_md,
     user_errors,
@@ -118,12 +119,7 @@ def correlate(
             else:
                 parts.append(render(sub[columns], "latex", caption=caption))
         text = "\n".join(parts)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        typer.echo(f"wrote {out}", err=True)
-    else:
-        typer.echo(text, nl=False)
+    emit_text(text, out)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import emit_text, user_errors
 
 
 @user_errors
@@ -38,13 +38,7 @@ def unique_cells(
             chosen[cls] = key
     index_of = {k: i for i, k in enumerate(sp.key(i) for i in range(len(sp)))}
     keys = sorted(chosen.values(), key=index_of.__getitem__)
-    text = "\n".join(keys) + "\n"
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        typer.echo(f"wrote {out}: {len(keys)} of {len(sp)} {space} architectures", err=True)
-    else:
-        typer.echo(text, nl=False)
+    emit_text("\n".join(keys) + "\n", out, detail=f"{len(keys)} of {len(sp)} {space} architectures")
 
 
 def register(app: typer.Typer) -> None:

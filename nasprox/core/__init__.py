@@ -2,6 +2,7 @@
 
 import functools
 
+from nasprox.core.keyvalues import parse_key_values
 from nasprox.core.registry import Registry, RegistryError
 from nasprox.core.types import (
     BATCH_SIZE_OPTION,
@@ -88,6 +89,7 @@ __all__ = [
     "SETTING_SEPARATOR",
     "batch_setting_column",
     "proxy_of_column",
+    "parse_key_values",
     "Registry",
     "RegistryError",
     "SPACES",

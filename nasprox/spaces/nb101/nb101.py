@@ -182,7 +182,8 @@ class NB101Space(SearchSpace):
         if self._table is None:
             raise NasproxError(
                 missing(
-                    f"nb101 needs the benchmark file to {what} (or give architectures explicitly as cell specs)",
+                    f"nb101 needs the benchmark file to {what} (or give architectures explicitly as cell specs, "
+                    "e.g. the NAS-Bench-Suite-Zero sample: scripts/suite_zero_nb101.py)",
                     "nb101",
                 )
             )
