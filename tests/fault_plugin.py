@@ -59,3 +59,19 @@ def fault_bad_value(ctx):
     if width == 4:
         raise ValueError("matrix is singular\nsecond line of the message")
     return float(width)
+
+
+@proxy(
+    "fault_sigkill",
+    "SIGKILLs its own worker process on width 2, as the system's OOM killer would (test fixture)",
+    needs_real_data=False,
+    cost="free",
+)
+def fault_sigkill(ctx):
+    import multiprocessing
+    import signal
+
+    # only ever in an isolated worker: in-process it would kill the test run itself
+    if ctx.model[0].out_channels == 2 and multiprocessing.current_process().name != "MainProcess":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return float(ctx.model[0].out_channels)

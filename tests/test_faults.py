@@ -165,6 +165,18 @@ def test_oom_back_off_in_isolated_workers_matches_in_process(tmp_path):
     assert {r["batch_size"] for r in read_rows(b) if r["proxy"] == "fault_oom"} == {"8"}
 
 
+def test_a_worker_killed_by_sigkill_is_an_error_row_that_names_the_likely_oom_killer(tmp_path):
+    out = tmp_path / "killed.csv"
+    args = ["score", "--space", "toy", "--proxy", "fault_sigkill", "--synthetic", "--archs", "0:3", "--no-progress"]
+    res = run_cli(*args, "--timeout-per-arch", "120", "--out", str(out), tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = {r["arch_index"]: r for r in read_rows(out)}
+    assert rows["1"]["status"] == "error" and rows["2"]["status"] == "ok"  # a fresh worker scored the next cell
+    assert "SIGKILL" in rows["1"]["error"] and "out-of-memory killer" in rows["1"]["error"]
+    # arch 0's result may die with the worker before its queue is flushed: then it shares the message
+    assert rows["0"]["status"] == "ok" or rows["0"]["error"] == rows["1"]["error"]
+
+
 # -- bad input: one line, exit 2, nothing written is damaged ---------------------------------------
 def _existing_results(path: Path, space: str, dataset: str, arch: str = "prior-arch") -> bytes:
     """A results file of the right schema (as a previous run would have left it)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Set
@@ -138,6 +139,8 @@ class WorkerPool:
                     except queue.Empty:
                         if not w.proc.is_alive() and (w.in_flight or not w.ready):
                             message = f"worker on {w.config.device} died (exit code {w.proc.exitcode})"
+                            if w.proc.exitcode == -signal.SIGKILL:  # what the kernel's OOM killer sends
+                                message += ": SIGKILL, most likely the system's out-of-memory killer (fewer --workers)"
                             yield from replace_worker(slot, w, message, "error")
                         elif w.in_flight and self.timeout and time.monotonic() - w.started > self.timeout:
                             w.kill()
