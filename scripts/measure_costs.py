@@ -8,11 +8,10 @@ for another (snip on NB101: 16.4 s per cell at batch 256, 3.0 s at 64): an estim
 measured. Beside each median the file keeps how many rows it comes from, so a reader can judge it. Rows
 without a timing (proxy_version 'naslib': scores imported from NASLib) are skipped. A row's seconds time
 the proxy alone; the engine also builds each network once per run and deep-copies it for every proxy that
-may change it but the last. Both are timed here, on this machine's
-CPU with one thread, on architectures of each space taken from the CSVs (`cpu_build_seconds_per_arch`,
-`cpu_copy_seconds_per_arch`): for #params and FLOPs they are most of what an architecture costs. These numbers
-feed the cost estimates of `nasprox reproduce --list` and `--dry-run`, which never apply one space's timing to
-another.
+may change it but the last. Both are timed here, on this machine's CPU with one thread, on architectures of
+each space taken from the CSVs (`cpu_build_seconds_per_arch`, `cpu_copy_seconds_per_arch`): for #params and
+FLOPs they are most of what an architecture costs. These numbers feed the cost estimates of `nasprox
+reproduce --list` and `--dry-run`, which never apply one space's timing to another.
 
   python scripts/measure_costs.py results/reproduction/*.csv results/cpu_subset/*/*.csv \
       --arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt

@@ -29,10 +29,8 @@ from nasprox.core import NasproxError, parse_key_values, proxy_of_column
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
-from nasprox.report.published import ours_and_verdict
+from nasprox.report.published import merge_comparisons, ours_and_verdict
 from nasprox.stats import ResultTable, load_results, parse_stand_ins, with_ground_truth
-
-KEYS = ["paper", "table", "kind", "row", "column", "space", "dataset", "proxy", "metric", "published"]
 
 
 def load_table(path: Path, ground_truth: dict[str, Path], stand_ins: list[str]) -> ResultTable:
@@ -65,7 +63,7 @@ def compare_both(ours: ResultTable, naslib: ResultTable, bootstrap: int) -> pd.D
         )
     # the NASLib CSV carries no batch size, so its columns are the bare proxy names
     mine["proxy"] = mine["proxy"].map(proxy_of_column)
-    return pd.merge(mine, pd.concat(theirs, ignore_index=True), on=KEYS, suffixes=("_ours", "_naslib"))
+    return merge_comparisons({"ours": mine, "naslib": pd.concat(theirs, ignore_index=True)})
 
 
 def naslib_inside_our_ci(row: pd.Series) -> bool:

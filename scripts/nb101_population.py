@@ -38,7 +38,7 @@ from nasprox.core import NasproxError, parse_key_values
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
-from nasprox.report.published import ours_and_verdict
+from nasprox.report.published import merge_comparisons, ours_and_verdict
 from nasprox.spaces.nb101._nb101_graph import (
     AVAILABLE_OPS,
     CONV1X1,
@@ -128,9 +128,6 @@ def without_conv1x1_only(table: ResultTable, arch_list: Path) -> ResultTable:
     return dataclasses.replace(table, frame=frame[(frame["space"] != "nb101") | ~frame["arch"].isin(drop)])
 
 
-KEYS = ["paper", "table", "row", "column", "space", "dataset", "proxy", "metric", "published"]
-
-
 def compare_without_conv1x1_only(table: ResultTable, arch_list: Path, paper: str, bootstrap: int) -> pd.DataFrame:
     """Each published NB101 cell of ``paper``: the report's columns on the whole sample (suffix ``_all``) and
     without its conv1x1-only cells (suffix ``_cut``)."""
@@ -140,8 +137,7 @@ def compare_without_conv1x1_only(table: ResultTable, arch_list: Path, paper: str
         "all": compare_published(entries, table, bootstrap=bootstrap, **context),
         "cut": compare_published(entries, without_conv1x1_only(table, arch_list), bootstrap=bootstrap, **context),
     }
-    all_, cut = (side.set_index(KEYS).add_suffix(f"_{name}") for name, side in sides.items())
-    return all_.join(cut, how="inner")
+    return merge_comparisons(sides)
 
 
 def percentiles_of_conv1x1_only(table: ResultTable, arch_list: Path, proxies: list[str]) -> dict[str, float]:
@@ -158,7 +154,7 @@ def print_comparison(both: pd.DataFrame) -> None:
         "| table | row | column | published | n | whole sample [CI] | verdict | n | no conv1x1-only cells [CI] | verdict |"
     )
     print("|" + "---|" * 10)
-    for _, r in both.reset_index().iterrows():
+    for _, r in both.iterrows():
         sides = [f"{r[f'n_used_{s}']} | {ours_and_verdict(r, f'_{s}')}" for s in ("all", "cut")]
         print(f"| {r['table']} | {r['row']} | {r['column']} | {r['published']:g} | " + " | ".join(sides) + " |")
 
@@ -198,7 +194,7 @@ def main() -> int:
         except NasproxError as err:
             ap.error(str(err))
         both = compare_without_conv1x1_only(table, args.arch_list, args.paper, args.bootstrap)
-        proxies = sorted(set(both.index.get_level_values("proxy")))
+        proxies = sorted(set(both["proxy"]))
         ranks = percentiles_of_conv1x1_only(table, args.arch_list, proxies)
         print("\nmean percentile of the conv1x1-only cells: " + ", ".join(f"{k} {v:.2f}" for k, v in ranks.items()))
         print()

@@ -25,12 +25,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from nasprox.engine.protocol import load_protocols
 from nasprox.report import compare_published, load_published
 from nasprox.report.build import paper_comparison_context
-from nasprox.report.published import ours_and_verdict
+from nasprox.report.published import merge_comparisons, ours_and_verdict
 from nasprox.spaces.nats._nb201_codec import naslib_to_arch_string
 from nasprox.stats import ResultTable, kendall_tau, load_results, spearman_rho
 
@@ -68,10 +67,9 @@ def compare_paper(table: ResultTable, paper: str, bootstrap: int) -> None:
     kwargs = dict(bootstrap=bootstrap, **paper_comparison_context(protocols))
     test = compare_published(entries, table, **kwargs)
     val = compare_published(entries, with_naslib_validation_target(table), **kwargs)
-    keys = ["paper", "table", "kind", "row", "column", "space", "dataset", "proxy", "metric"]
-    both = pd.merge(test, val, on=keys + ["published"], suffixes=("_test", "_val"))
+    both = merge_comparisons({"test": test, "val": val})
     print(
-        f"| {' | '.join(keys[1:5])} | n | published | ours, test acc [CI] | verdict | ours, NASLib val acc [CI] | verdict |"
+        "| table | kind | row | column | n | published | ours, test acc [CI] | verdict | ours, NASLib val acc [CI] | verdict |"
     )
     print("|" + "---|" * 11)
     for _, r in both.iterrows():

@@ -521,7 +521,7 @@ def test_nb101_enumeration_gives_the_benchmark_count_and_near_agrees_without_con
     table = with_ground_truth(
         load_results([ours], keep_settings_apart=True), {"nb101": tmp_path / "nb101_suite_zero_gt.csv"}
     ).with_stand_ins({"test_acc": "valid_acc"})
-    both = population.compare_without_conv1x1_only(table, archs, "near", bootstrap=1000).reset_index()
+    both = population.compare_without_conv1x1_only(table, archs, "near", bootstrap=1000)
     near = both[both["proxy"] == "near"]
     assert len(near) == 3 and set(near["n_used_all"]) == {292} and set(near["n_used_cut"]) == {275}
     assert set(near["verdict_all"]) == {"differs"} and set(near["verdict_cut"]) == {"agrees"}

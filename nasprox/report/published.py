@@ -14,6 +14,7 @@ Every entry must carry a source with url, table, row and column.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -323,6 +324,17 @@ SUMMARY_COLUMNS = [
     "largest_difference",
     "largest_unexplained",
 ]
+
+
+# the columns that name one published cell in a comparison frame; the rest are ours, its CI and the verdict
+CELL_KEYS = ["paper", "table", "row", "column", "kind", "space", "dataset", "proxy", "metric", "published"]
+
+
+def merge_comparisons(sides: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``compare_published`` frames of the same published cells side by side, one row per cell they all hold:
+    ``CELL_KEYS`` once, every other column suffixed ``_NAME`` by its side's name (read with ``ours_and_verdict``)."""
+    frames = [side.set_index(CELL_KEYS).add_suffix(f"_{name}") for name, side in sides.items()]
+    return functools.reduce(lambda left, right: left.join(right, how="inner"), frames).reset_index()
 
 
 def ours_and_verdict(row: pd.Series, suffix: str = "") -> str:
