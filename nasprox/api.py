@@ -17,6 +17,7 @@ import copy
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,13 +180,21 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True) -> int:
-    """Score the plan's pending architectures into ``out`` (resuming it); returns the rows written."""
+def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True, retry_failed: bool = False) -> int:
+    """Score the plan's pending architectures into ``out`` (resuming it); returns the rows written.
+
+    ``retry_failed``: the plan's rows that failed before (error, oom, timeout) are taken out and scored again;
+    the provenance entry of this run lists them with their old error.
+    """
     from nasprox.engine.pipeline import backend_for, execute
     from nasprox.storage.csv_store import ResultWriter, header_for
     from nasprox.storage.provenance import finish_provenance, write_provenance
 
     writer = ResultWriter(out, header_for(run_plan.scorer.space.gt_fields))
+    retried = writer.drop_failed(run_plan.keys()) if retry_failed else []
+    if retried:
+        counts = Counter(row["status"] for row in retried)
+        _say(f"retrying {len(retried)} failed rows of {out} ({', '.join(f'{s} {n}' for s, n in counts.items())})")
     pending = run_plan.pending(writer.done)
     if writer.rows_before:
         _say(
@@ -200,7 +209,10 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True) -> int:
         writer.close()
         _say(f"nothing to score: every row of the {len(run_plan.archs)} architectures is already in {out}")
         return 0
-    write_provenance(out, run_plan.config.to_dict(), run_plan.provenance())
+    extra = run_plan.provenance()
+    if retry_failed:  # the rows taken out stay on record, with the error that made them fail
+        extra["retried_rows"] = [{k: row[k] for k in ("arch", "proxy", "status", "error")} for row in retried]
+    write_provenance(out, run_plan.config.to_dict(), extra)
     workers: list[dict] = []
     n_rows = n_failed = 0
     status = "interrupted"

@@ -8,6 +8,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NASPROX_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+def plugin_env(plugins: str, **extra: str) -> dict[str, str]:
+    """Environment of a ``python -m nasprox`` subprocess that loads test plugins (``toy_plugin,fault_plugin``)
+    from this folder; a PYTHONPATH already set is kept, so the subprocess imports the nasprox the tests do."""
+    path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "NASPROX_PLUGINS": plugins, "PYTHONPATH": path, **extra}
+
+
 def shared_file(rel: str) -> Path:
     """Path of a file under ../shared/data, or skip the test with a clear reason."""
     path = SHARED_DATA / rel

@@ -75,3 +75,15 @@ def fault_sigkill(ctx):
     if ctx.model[0].out_channels == 2 and multiprocessing.current_process().name != "MainProcess":
         os.kill(os.getpid(), signal.SIGKILL)
     return float(ctx.model[0].out_channels)
+
+
+@proxy(
+    "fault_flaky",
+    "raises on width 2 while FAULT_FLAKY_FAIL is set, as a transient crash would (test fixture)",
+    needs_real_data=False,
+    cost="free",
+)
+def fault_flaky(ctx):
+    if ctx.model[0].out_channels == 2 and os.environ.get("FAULT_FLAKY_FAIL"):
+        raise RuntimeError("transient failure")
+    return float(ctx.model[0].out_channels)

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 # registers the toy space and proxies in this process; not via os.environ, which every later test's
 # subprocesses would inherit (they cannot import toy_plugin without this folder on PYTHONPATH)
 import toy_plugin  # noqa: E402,F401
+from conftest import plugin_env  # noqa: E402
 
 from nasprox.core import NasproxError  # noqa: E402
 from nasprox.engine import RunConfig, Scorer, select_archs  # noqa: E402
@@ -23,7 +24,7 @@ TESTS = Path(__file__).parent
 
 
 def run_cli(*args, env_extra=None, **kw):
-    env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS), **(env_extra or {})}
+    env = plugin_env("toy_plugin", **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, **kw)
 
 
@@ -137,7 +138,7 @@ def test_cli_sigkill_then_resume_loses_nothing(tmp_path):
         str(out),
         "--no-progress",
     ]
-    env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS), "TOY_SLEEP": "0.05"}
+    env = plugin_env("toy_plugin", TOY_SLEEP="0.05")
     proc = subprocess.Popen(
         [sys.executable, "-m", "nasprox", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -174,7 +175,7 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
     """SIGKILL of `score --workers 2` (a cluster job's end) must not leave workers waiting forever."""
     out = tmp_path / "w.csv"
     args = ["score", "--space", "toy", "--proxy", "toy_width", "--synthetic", "--archs", "0:40", "--workers", "2"]
-    env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS), "TOY_SLEEP": "0.05"}
+    env = plugin_env("toy_plugin", TOY_SLEEP="0.05")
     proc = subprocess.Popen(
         [sys.executable, "-m", "nasprox", *args, "--out", str(out), "--no-progress"],
         env=env,

@@ -9,6 +9,7 @@ worker crash, shards, determinism (test_scale_out), loader-level damage (test_sp
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ sys.path.insert(0, str(TESTS))
 
 import fault_plugin  # noqa: E402  (registers the fault_* proxies in this process)
 import toy_plugin  # noqa: E402,F401  (the toy space)
-from conftest import shared_file  # noqa: E402
+from conftest import plugin_env, shared_file  # noqa: E402
 
 from nasprox.core import SPACES  # noqa: E402
 from nasprox.engine import RunConfig, Scorer, select_archs  # noqa: E402
@@ -35,13 +36,7 @@ TSS_DIR = "nats_format_samples/NATS-tss-v1_0-3ffb9-simple"
 
 
 def run_cli(*args, tmp_path, timeout=240, env_extra=None):
-    env = {
-        **os.environ,
-        "NASPROX_PLUGINS": "toy_plugin,fault_plugin",
-        "PYTHONPATH": str(TESTS),
-        "NASPROX_CACHE_DIR": str(tmp_path / "cache"),
-        **(env_extra or {}),
-    }
+    env = plugin_env("toy_plugin,fault_plugin", NASPROX_CACHE_DIR=str(tmp_path / "cache"), **(env_extra or {}))
     return subprocess.run(
         [sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout
     )
@@ -175,6 +170,61 @@ def test_a_worker_killed_by_sigkill_is_an_error_row_that_names_the_likely_oom_ki
     assert "SIGKILL" in rows["1"]["error"] and "out-of-memory killer" in rows["1"]["error"]
     # arch 0's result may die with the worker before its queue is flushed: then it shares the message
     assert rows["0"]["status"] == "ok" or rows["0"]["error"] == rows["1"]["error"]
+
+
+def test_retry_failed_scores_the_failed_rows_of_the_selection_again_and_keeps_them_on_record(tmp_path):
+    out = tmp_path / "retry.csv"
+    common = ["score", "--space", "toy", "--proxy", "toy_width,fault_flaky,fault_bad_value", "--synthetic"]
+    first = run_cli(*common, "--archs", "0:4", "--no-progress", "--out", str(out), tmp_path=tmp_path,
+                    env_extra={"FAULT_FLAKY_FAIL": "1"})  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    status = {(r["arch"], r["proxy"]): r["status"] for r in read_rows(out)}
+    assert status["w2", "fault_flaky"] == "error" and status["w4", "fault_bad_value"] == "error"
+    assert status["w2", "fault_bad_value"] == "nonfinite"
+    lines = out.read_bytes().splitlines(keepends=True)
+    flaky_line = next(line for line in lines if line.startswith(b"toy,1,w2,") and b",fault_flaky," in line)
+    # a plain resume keeps failed rows as done
+    again = run_cli(*common, "--archs", "0:3", "--no-progress", "--out", str(out), tmp_path=tmp_path)
+    assert "nothing to score" in again.stderr
+    res = run_cli(*common, "--archs", "0:3", "--retry-failed", "--no-progress", "--out", str(out), tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "retrying 1 failed rows" in res.stderr and "(error 1)" in res.stderr
+    rows = read_rows(out)
+    got = {(r["arch"], r["proxy"]): r for r in rows}
+    assert len(got) == len(rows) == 12  # the failed row was replaced, not duplicated
+    assert (got["w2", "fault_flaky"]["status"], got["w2", "fault_flaky"]["score"]) == ("ok", "2.0")
+    # w4 is outside this selection: its error stays; nonfinite is the proxy's answer: it stays too
+    assert got["w4", "fault_bad_value"]["status"] == "error" and got["w2", "fault_bad_value"]["status"] == "nonfinite"
+    # every other row keeps its bytes, in its place; the new row is appended
+    kept = [line for line in lines if line != flaky_line]
+    assert out.read_bytes().splitlines(keepends=True)[: len(kept)] == kept
+    runs = json.loads(Path(str(out) + ".provenance.json").read_text())["runs"]
+    assert runs[-1]["retried_rows"] == [
+        {"arch": "w2", "proxy": "fault_flaky", "status": "error", "error": "RuntimeError: transient failure"}
+    ]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_written_keys_without_failed_rows_is_what_a_retry_scores(tmp_path):
+    from nasprox.core import ResultKey
+    from nasprox.storage.csv_store import ResultWriter, written_keys
+
+    out = tmp_path / "r.csv"
+    scorer = _scorer(["toy_width", "fault_bad_value"])
+    recs = list(scorer.run(select_archs(scorer.space, archs="0:4")))
+    with ResultWriter(out, header_for([])) as writer:
+        for arch_recs in recs:
+            for rec in arch_recs:
+                writer.write(rec)
+    failed = {r.key for arch_recs in recs for r in arch_recs if r.status == "error"}
+    assert len(failed) == 1 and all(isinstance(k, ResultKey) for k in failed)
+    assert written_keys(out) - written_keys(out, without_failed=True) == failed
+    with ResultWriter(out, header_for([])) as writer:
+        assert writer.drop_failed(set()) == []  # outside the given keys: nothing is taken out
+        assert [row["status"] for row in writer.drop_failed(failed)] == ["error"]
+        assert failed.isdisjoint(writer.done) and writer.rows_before == 7
+        writer.write(next(r for arch_recs in recs for r in arch_recs if r.key in failed))
+    assert written_keys(out) == written_keys(out, without_failed=True) | failed  # appended to the new file
 
 
 # -- bad input: one line, exit 2, nothing written is damaged ---------------------------------------

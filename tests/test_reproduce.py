@@ -330,3 +330,36 @@ def test_dry_run_says_unknown_rather_than_zero_when_nothing_is_measured(tmp_path
     first = dry.stdout.splitlines()[0]
     assert first.endswith("(unmeasured l2_norm@batch=64)") and "core-hours" not in first
     assert dry.stdout.splitlines()[-1].endswith("CPU time unknown: no measured s/arch for nats-tss/l2_norm@batch=64")
+
+
+def test_retry_failed_counts_and_rescores_failed_rows_of_a_protocol(tmp_path):
+    folder = _tss_cifar10_protocol(tmp_path, "toy-retry", {"params": {}})
+    out = tmp_path / "out"
+    common = [
+        "reproduce",
+        "toy-retry",
+        "--protocol-dir",
+        str(folder),
+        "--out",
+        str(out),
+        "--synthetic",
+        "--no-progress",
+    ]
+    assert _cli(*common, "--sample", "3", "--no-report").returncode == 0
+    csv_file = out / "nats-tss_cifar10.csv"
+    with open(csv_file, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[1].update(status="error", score="nan", error="worker died (exit code -9)")  # as a killed worker leaves it
+    with open(csv_file, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert ": nothing (" in _cli(*common, "--sample", "3", "--dry-run").stdout.splitlines()[0]
+    assert "params 1" in _cli(*common, "--sample", "3", "--dry-run", "--retry-failed").stdout.splitlines()[0]
+    res = _cli(*common, "--sample", "3", "--no-report", "--retry-failed")
+    assert res.returncode == 0, res.stderr
+    assert "retrying 1 failed rows" in res.stderr and "wrote 1 rows (0 not ok)" in res.stderr
+    with open(csv_file, newline="") as fh:
+        after = list(csv.DictReader(fh))
+    assert len(after) == 3 and {r["status"] for r in after} == {"ok"}
+    assert after[-1]["arch"] == rows[1]["arch"]  # the failed row was taken out and scored again at the end

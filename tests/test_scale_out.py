@@ -1,21 +1,25 @@
 """Shards + merge, worker processes with a per-arch timeout, worker crashes, and the Ray backend."""
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import plugin_env
 
 TESTS = Path(__file__).parent
 TIMING = {"seconds", "peak_mem_mb"}
 
 
 def run_cli(*args, cwd=None, timeout=300):
-    env = {**os.environ, "NASPROX_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS)}
     return subprocess.run(
-        [sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+        [sys.executable, "-m", "nasprox", *args],
+        capture_output=True,
+        text=True,
+        env=plugin_env("toy_plugin"),
+        cwd=cwd,
+        timeout=timeout,
     )
 
 

@@ -26,6 +26,13 @@ StandIn = Annotated[
         "(e.g. valid_acc) instead; the tables name the target used"
     ),
 ]
+RetryFailed = Annotated[
+    bool,
+    typer.Option(
+        help="score again the rows that failed before (status error, oom or timeout: a crash, out of memory, a "
+        "hung worker); they are taken out of the CSV and listed in its provenance. nonfinite/undefined stay"
+    ),
+]
 GroundTruthFiles = Annotated[
     list[str],
     typer.Option(

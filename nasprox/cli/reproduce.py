@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import StandIn, by_key, echo_published_summary, user_errors
+from nasprox.cli._common import RetryFailed, StandIn, by_key, echo_published_summary, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -34,7 +34,8 @@ Examples:
   nasprox reproduce near-table3 --arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt \\
       --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv --stand-in test_acc=valid_acc ...
 
-Runs resume: the same command again continues where it stopped. CSVs go to --out (one per space and
+Runs resume: the same command again continues where it stopped (--retry-failed: and scores again the
+rows that failed, e.g. a worker stopped by the out-of-memory killer). CSVs go to --out (one per space and
 dataset, shared by every protocol), the report to --out/report/PROTOCOL.
 """
 
@@ -92,6 +93,7 @@ def reproduce(
         typer.Option(help="score nothing: per run, the cells and rows still to score and their measured CPU time"),
     ] = False,
     stand_in: StandIn = [],
+    retry_failed: RetryFailed = False,
 ) -> None:
     """Reproduce a published table: score its protocol's runs (resumable), then write the report with
     published-vs-ours (95% bootstrap CI of ours, n used, the paper's population and a verdict)."""
@@ -118,9 +120,9 @@ def reproduce(
         runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed, slow_cells)
         plans = _plan_runs(runs, sample, listed, seed, inputs, synthetic, device, workers)
         if dry_run:
-            _show_pending(proto, plans, workers)
+            _show_pending(proto, plans, workers, retry_failed)
             return
-        _score(proto, plans, progress)
+        _score(proto, plans, progress, retry_failed)
     if report or report_only:
         _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir)
 
@@ -183,7 +185,7 @@ def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, w
     return plans
 
 
-def _show_pending(proto, plans, workers: int) -> None:
+def _show_pending(proto, plans, workers: int, retry_failed: bool) -> None:
     """Per run: cells, rows still to score per proxy, and the CPU time they take at the measured s/arch."""
     from nasprox.engine.protocol import measured_seconds_per_arch, pending_seconds
     from nasprox.storage.csv_store import written_keys
@@ -194,7 +196,7 @@ def _show_pending(proto, plans, workers: int) -> None:
     total = 0.0
     unmeasured: set[str] = set()
     for run, run_plan in plans:
-        done = done_by_file.setdefault(run.out, written_keys(run.out))
+        done = done_by_file.setdefault(run.out, written_keys(run.out, without_failed=retry_failed))
         pending = run_plan.pending_per_proxy(done)
         batches = {px.name: px.effective_batch() for px in run.proxies}
         seconds, missing = pending_seconds(run.space, pending, batches, measured, engine, len(run_plan.pending(done)))
@@ -218,7 +220,7 @@ def _show_pending(proto, plans, workers: int) -> None:
     )
 
 
-def _score(proto, plans, progress) -> None:
+def _score(proto, plans, progress, retry_failed: bool) -> None:
     from nasprox.api import run_to_csv
 
     for run, run_plan in plans:
@@ -227,7 +229,7 @@ def _score(proto, plans, progress) -> None:
             f"{', '.join(p.name for p in run.proxies)} -> {run.out}",
             err=True,
         )
-        run_to_csv(run_plan, run.out, progress)
+        run_to_csv(run_plan, run.out, progress, retry_failed)
 
 
 def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], protocol_dir) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nasprox.api import run_to_csv
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import RetryFailed, user_errors
 from nasprox.core import PROXIES, SPACES
 
 EXAMPLES = """
@@ -20,7 +20,8 @@ Examples:
       --data-root ../shared/data/inputs/cifar10_test_1000_from_jpg.npz \\
       --ground-truth ../shared/data/nb201/nb201_test_acc_200ep.csv --out results/tss_c10.csv
 
-Running the same command again resumes: finished (arch, proxy) rows are skipped.
+Running the same command again resumes: finished (arch, proxy) rows are skipped; with --retry-failed,
+rows that failed (a crash, out of memory) are scored again.
 """
 
 
@@ -109,6 +110,7 @@ def score(
         typer.Option("--out", "-o", help="result CSV (default results/<space>_<dataset>_<proxy>_s<seed>.csv)"),
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    retry_failed: RetryFailed = False,
 ) -> None:
     """Score architectures of a search space with zero-cost proxies; one CSV row per (arch, proxy)."""
     from nasprox.engine import RunConfig, parse_proxy_options, parse_space_options
@@ -142,7 +144,7 @@ def score(
         ray_address=ray_address,
     )
     run_plan = plan(config, selection, execution)  # every input is checked before the output is opened
-    run_to_csv(run_plan, out or default_out(config.space, dataset, proxies, seed), progress)
+    run_to_csv(run_plan, out or default_out(config.space, dataset, proxies, seed), progress, retry_failed)
 
 
 def _str(value: Path | str | None) -> str | None:

@@ -7,6 +7,7 @@ from nasprox.core.registry import Registry, RegistryError
 from nasprox.core.types import (
     BATCH_SIZE_OPTION,
     COST_CLASSES,
+    FAILED_STATUSES,
     OPTION_TYPES,
     SETTING_SEPARATOR,
     STATUSES,
@@ -85,6 +86,7 @@ __all__ = [
     "ResultKey",
     "SearchSpace",
     "ScoreRecord",
+    "FAILED_STATUSES",
     "STATUSES",
     "SETTING_SEPARATOR",
     "batch_setting_column",

@@ -436,6 +436,9 @@ def validate_proxy_options(
 
 # -- results ----------------------------------------------------------------------------------
 STATUSES = ("ok", "nonfinite", "undefined", "error", "oom", "timeout")
+# the run failed, not the proxy (a crash, out of memory, a hung worker): a score may come on another try, so
+# ``--retry-failed`` scores these rows again; nonfinite / undefined are the proxy's own answer and stay
+FAILED_STATUSES = ("error", "oom", "timeout")
 
 
 @dataclass(frozen=True)

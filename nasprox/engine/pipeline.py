@@ -64,6 +64,10 @@ class RunPlan:
         """Selected architectures with at least one proxy row not yet in ``done``."""
         return [a for a in self.archs if len(self.scorer.skip_set(a, done)) < len(self.scorer.proxies)]
 
+    def keys(self) -> set[ResultKey]:
+        """The result key of every (architecture, proxy) row this plan writes."""
+        return {self.scorer.key(arch, p.name) for arch in self.archs for p in self.scorer.proxies}
+
     def pending_per_proxy(self, done: Set[ResultKey]) -> dict[str, int]:
         """Per proxy, how many selected architectures still lack its row in ``done`` (what a resume scores)."""
         return {

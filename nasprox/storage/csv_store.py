@@ -2,7 +2,9 @@
 
 Every row is written with one ``write`` on an O_APPEND descriptor and fsync'ed per flush, so a
 SIGKILL can at worst leave one torn trailing line; opening the file again cuts exactly that line
-(nothing complete is ever rewritten) and reads the keys of the finished rows for resume.
+(nothing complete is rewritten) and reads the keys of the finished rows for resume. The one exception
+is asked for by name: ``drop_failed`` (``--retry-failed``) replaces the file, atomically, by a copy
+without the failed rows it scores again.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 
-from nasprox.core import NasproxError, ResultKey, ScoreRecord
+from nasprox.core import FAILED_STATUSES, NasproxError, ResultKey, ScoreRecord
 from nasprox.storage.schema import COLUMNS, GT_PREFIX, KEY_COLUMNS
 
 
@@ -83,15 +85,22 @@ def _keys_of_rows(path: Path, header: list[str], rows: Iterator[list[str]]) -> I
         yield row_key(dict(zip(header, values)))
 
 
-def written_keys(path: str | Path) -> set[ResultKey]:
-    """Keys of the complete rows of a result CSV, read only (nothing is cut or created); empty when absent."""
+def written_keys(path: str | Path, without_failed: bool = False) -> set[ResultKey]:
+    """Keys of the complete rows of a result CSV, read only (nothing is cut or created); empty when absent.
+
+    ``without_failed``: leave out rows whose status is in FAILED_STATUSES (what ``--retry-failed`` scores again).
+    """
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         return set()
     rows, _, _ = read_complete_rows(path)
-    reader = iter(rows)
-    header = next(reader, None)
-    return set(_keys_of_rows(path, header, reader)) if header is not None else set()
+    if not rows:
+        return set()
+    header, body = rows[0], rows[1:]
+    if without_failed and "status" in header:
+        status = header.index("status")
+        body = [r for r in body if len(r) != len(header) or r[status] not in FAILED_STATUSES]
+    return set(_keys_of_rows(path, header, iter(body)))
 
 
 class ResultWriter:
@@ -108,10 +117,7 @@ class ResultWriter:
             raise NasproxError(f"cannot create output folder {self.path.parent}: {exc.strerror}") from None
         if self.path.exists() and self.path.stat().st_size > 0:
             self._resume()
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise NasproxError(f"cannot write {self.path}: {exc.strerror}") from None
+        self._open()
         if self.path.stat().st_size == 0:
             self._write_line(header)
             os.fsync(self._fd)
@@ -132,6 +138,48 @@ class ResultWriter:
         if complete != total:  # a torn last line from a killed run: cut only that
             with open(self.path, "r+b") as fh:
                 fh.truncate(complete)
+
+    def _open(self) -> None:
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise NasproxError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def drop_failed(self, keys: Container[ResultKey]) -> list[dict[str, str]]:
+        """Take the failed rows (FAILED_STATUSES) whose key is in ``keys`` out of the file; returns them.
+
+        Their keys leave ``done``, so the run scores them again. The file is replaced atomically (a copy
+        without them, fsync'ed, then renamed over it): a crash leaves either the old file or the new one, and
+        every other row keeps its bytes (rows are written by the same csv writer they were read with).
+        """
+        rows, _, _ = read_complete_rows(self.path)
+        if not rows:
+            return []
+        header, body = rows[0], rows[1:]
+        status = header.index("status")
+        kept, dropped = [header], []
+        for values in body:
+            row = dict(zip(header, values))
+            if values[status] in FAILED_STATUSES and row_key(row) in keys:
+                dropped.append(row)
+            else:
+                kept.append(values)
+        if not dropped:
+            return []
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(kept)
+        tmp = self.path.with_name(self.path.name + ".retry.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getvalue().encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.close(self._fd)  # the descriptor would keep appending to the replaced file
+        os.replace(tmp, self.path)
+        self._open()
+        for row in dropped:
+            self.done.discard(row_key(row))
+        self.rows_before -= len(dropped)
+        return dropped
 
     def _write_line(self, values: list[str]) -> None:
         buf = io.StringIO()
