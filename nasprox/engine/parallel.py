@@ -3,6 +3,12 @@
 The parent process stays the single writer; workers only compute. A worker that exceeds the
 per-architecture timeout is killed (a hung model cannot stall the run), the architecture gets
 ``timeout`` rows, and a fresh worker takes over the rest of the queue.
+
+Results come back on a pipe the worker writes synchronously: a result sent is in the kernel's pipe
+buffer before the worker starts its next architecture, so a worker killed there (the OOM killer's
+SIGKILL) loses nothing it finished, and the failure rows name the architecture it was scoring. (A
+``multiprocessing.Queue`` sends from a background thread, and a killed worker could take its last
+result with it, the parent then blaming the finished architecture.)
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Set
 from dataclasses import replace
+from multiprocessing.connection import Connection
 
 from nasprox.core import ArchRef, ResultKey, ScoreRecord
 from nasprox.engine.runner import RunConfig, Scorer
@@ -35,7 +42,7 @@ def _next_task(tasks, parent: int):
                 return None
 
 
-def _worker_main(config: RunConfig, threads: int, tasks, results, parent: int) -> None:
+def _worker_main(config: RunConfig, threads: int, tasks, results: Connection, parent: int) -> None:
     """Worker loop: (task_id, arch, skip_names) in, (task_id, records | error text) out."""
     import torch
 
@@ -43,9 +50,9 @@ def _worker_main(config: RunConfig, threads: int, tasks, results, parent: int) -
     try:
         scorer = Scorer(config)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a one-line error
-        results.put((None, f"{exc.__class__.__name__}: {exc}"))
+        results.send((None, f"{exc.__class__.__name__}: {exc}"))
         return
-    results.put(("ready", None))
+    results.send(("ready", None))
     while True:
         item = _next_task(tasks, parent)
         if item is None:
@@ -53,23 +60,32 @@ def _worker_main(config: RunConfig, threads: int, tasks, results, parent: int) -
         task_id, arch, skip = item
         try:
             recs = scorer.score_arch(arch, skip=skip.__contains__)
-            results.put((task_id, recs))
+            results.send((task_id, recs))
         except Exception as exc:  # noqa: BLE001
-            results.put((task_id, f"{exc.__class__.__name__}: {exc}"))
+            results.send((task_id, f"{exc.__class__.__name__}: {exc}"))
 
 
 class _Worker:
     def __init__(self, ctx, config: RunConfig, threads: int):
         self.config = config
-        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        self.tasks = ctx.Queue()
+        self.results, sender = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(
-            target=_worker_main, args=(config, threads, self.tasks, self.results, os.getpid()), daemon=True
+            target=_worker_main, args=(config, threads, self.tasks, sender, os.getpid()), daemon=True
         )
         self.proc.start()
+        sender.close()  # the worker holds the only sending end: its death reads as end-of-file here
         self.ready = False
         # tasks handed to this worker and not yet answered, oldest first; the oldest is the one it is scoring
         self.in_flight: deque[tuple[int, ArchRef, frozenset]] = deque()
         self.started = 0.0  # when the oldest in-flight task started (as far as the parent can tell)
+
+    def receive(self) -> tuple | None:
+        """The worker's next message, or None when none is waiting (or the worker is gone: end of file)."""
+        try:
+            return self.results.recv() if self.results.poll() else None
+        except (EOFError, OSError):
+            return None
 
     def submit(self, task_id: int, arch: ArchRef, skip: frozenset) -> None:
         if not self.in_flight:
@@ -134,9 +150,8 @@ class WorkerPool:
                     while w.ready and pending and len(w.in_flight) < self.depth:
                         w.submit(*pending.pop())
                         progressed = True
-                    try:
-                        task_id, payload = w.results.get_nowait()
-                    except queue.Empty:
+                    received = w.receive()
+                    if received is None:
                         if not w.proc.is_alive() and (w.in_flight or not w.ready):
                             message = f"worker on {w.config.device} died (exit code {w.proc.exitcode})"
                             if w.proc.exitcode == -signal.SIGKILL:  # what the kernel's OOM killer sends
@@ -148,6 +163,7 @@ class WorkerPool:
                             yield from replace_worker(slot, w, message, "timeout")
                         continue
                     progressed = True
+                    task_id, payload = received
                     if task_id == "ready":
                         w.ready = True
                     elif task_id is None:  # the worker could not even start: a configuration error
@@ -171,6 +187,7 @@ class WorkerPool:
                 w.proc.join(timeout=2)
                 if w.proc.is_alive():
                     w.kill()
+                w.results.close()
 
     def _fail(self, w: _Worker, message: str, status: str) -> Iterator[list[ScoreRecord]]:
         """Rows (status timeout/error) for the task ``w`` was scoring, which leaves its in-flight queue."""
