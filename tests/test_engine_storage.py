@@ -1,6 +1,7 @@
 """Engine + storage: resume, torn lines, schema checks, failure rows, determinism, SIGKILL safety."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 # registers the toy space and proxies in this process; not via os.environ, which every later test's
@@ -117,6 +119,7 @@ def test_cli_score_resume_no_duplicates(tmp_path):
     assert len(keys) == len(set(keys)) == 20
     prov = Path(str(out) + ".provenance.json")
     assert prov.exists() and "hostname" not in prov.read_text().lower()
+    assert "peak RSS" in json.loads(prov.read_text())["runs"][-1]["peak_memory"]  # what peak_mem_mb means
     before = (out.read_bytes(), prov.read_bytes())
     idle = run_cli(*[a if a != "0:6" else "0:10" for a in args])  # nothing left: nothing changes
     assert idle.returncode == 0 and "nothing to score" in idle.stderr, idle.stderr
@@ -240,3 +243,15 @@ def test_synthetic_warning_names_only_the_proxies_that_read_images():
     assert warnings(["params", "synflow"]) == []  # data-free: the Gaussian batch only gives the input shape
     (line,) = warnings(["params", "snip"])
     assert "for snip;" in line and "params" not in line
+
+
+def test_cpu_peak_memory_is_each_proxy_calls_own_peak():
+    from nasprox.engine.device import MemoryMeter
+
+    if "each proxy call" not in MemoryMeter.scope(torch.device("cpu")):
+        pytest.skip("this system cannot reset the process's peak-RSS mark (/proc/self/clear_refs)")
+    scorer = Scorer(RunConfig(space="toy", dataset="cifar10", proxies=["toy_alloc", "toy_width"], synthetic=True))
+    first, then = next(iter(scorer.run(select_archs(scorer.space, archs="0"))))
+    assert (first.proxy, then.proxy) == ("toy_alloc", "toy_width")
+    # a lifetime high-water mark would give toy_width toy_alloc's peak; per call it is 256 MiB lower
+    assert first.peak_mem_mb - then.peak_mem_mb > 200

@@ -49,6 +49,14 @@ def toy_width(ctx):
     return float(ctx.model[0].out_channels)
 
 
+@proxy(
+    "toy_alloc", "holds 256 MiB of touched memory during the call (test fixture)", needs_real_data=False, cost="free"
+)
+def toy_alloc(ctx):
+    block = torch.ones(64 * 2**20)  # 256 MiB of float32, every page written
+    return float(block[-1]) * ctx.model[0].out_channels
+
+
 @proxy("toy_mean", "mean logit on the batch (test fixture)")
 def toy_mean(ctx):
     with torch.no_grad():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import resource
 
 import torch
@@ -27,11 +28,38 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-class MemoryMeter:
-    """CUDA: the allocator's peak during one proxy call. CPU: the process's peak RSS so far.
+def _reset_rss_peak() -> bool:
+    """Lower this process's peak-RSS mark (VmHWM) to its current RSS (Linux >= 4.0); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
-    On CPU there is no per-call allocator peak; ru_maxrss is a lifetime high-water mark, so it is
-    reported as such (see the schema) rather than dressed up as this proxy's own use.
+
+def _rss_peak_mb() -> float:
+    """This process's peak RSS in MiB: VmHWM (which a reset lowers), or the lifetime ru_maxrss without /proc."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            match = _VM_HWM.search(fh.read())
+        if match:
+            return int(match.group(1)) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+_VM_HWM = re.compile(rb"VmHWM:\s+(\d+)\s+kB")
+
+
+class MemoryMeter:
+    """The peak memory of one proxy call: CUDA, the allocator's peak; CPU, the process's peak RSS.
+
+    On CPU the kernel's high-water mark is reset to the current RSS before the call (Linux), so the row
+    holds the process's peak during this proxy (the network copy and the batch included), which is what
+    decides how many workers fit in memory. Where the mark cannot be reset, it is the peak since the
+    process started; ``scope`` says which, and the run's provenance records it.
     """
 
     def __init__(self, device: torch.device):
@@ -41,12 +69,23 @@ class MemoryMeter:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            _reset_rss_peak()
 
     def peak_mb(self) -> float:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             return torch.cuda.max_memory_allocated(self.device) / 2**20
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+        return _rss_peak_mb()
+
+    @staticmethod
+    def scope(device: torch.device) -> str:
+        """What ``peak_mem_mb`` means on ``device`` on this system (for the provenance)."""
+        if device.type == "cuda":
+            return "CUDA allocator peak during each proxy call"
+        if _reset_rss_peak():
+            return "process peak RSS during each proxy call (kernel high-water mark reset before it)"
+        return "process peak RSS since the process started (this system cannot reset the high-water mark)"
 
 
 def is_oom(exc: BaseException) -> bool:

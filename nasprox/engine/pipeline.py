@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nasprox.core import PROXIES, ArchRef, NasproxError, ResultKey, ScoreRecord
+from nasprox.engine.device import MemoryMeter
 from nasprox.engine.runner import RunConfig, Scorer
 from nasprox.engine.selection import select_archs
 from nasprox.storage.provenance import file_checksums
@@ -83,6 +84,7 @@ class RunPlan:
             "backend": self.execution.backend,
             "devices": self.device_list,
             "device_used": str(self.scorer.device),
+            "peak_memory": MemoryMeter.scope(self.scorer.device),  # what the rows' peak_mem_mb measures
             "batch_sizes": {p.name: self.scorer.batch_size_for(p) for p in self.scorer.proxies},
             "threads": self.config.threads,
             "input_checksums": file_checksums(
