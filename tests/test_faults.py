@@ -183,9 +183,9 @@ def test_retry_failed_scores_the_failed_rows_of_the_selection_again_and_keeps_th
     assert status["w2", "fault_bad_value"] == "nonfinite"
     lines = out.read_bytes().splitlines(keepends=True)
     flaky_line = next(line for line in lines if line.startswith(b"toy,1,w2,") and b",fault_flaky," in line)
-    # a plain resume keeps failed rows as done
+    # a plain resume keeps failed rows as done, and says so
     again = run_cli(*common, "--archs", "0:3", "--no-progress", "--out", str(out), tmp_path=tmp_path)
-    assert "nothing to score" in again.stderr
+    assert "nothing to score" in again.stderr and "1 rows of this selection failed before" in again.stderr
     res = run_cli(*common, "--archs", "0:3", "--retry-failed", "--no-progress", "--out", str(out), tmp_path=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "retrying 1 failed rows" in res.stderr and "(error 1)" in res.stderr
@@ -205,26 +205,25 @@ def test_retry_failed_scores_the_failed_rows_of_the_selection_again_and_keeps_th
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_written_keys_without_failed_rows_is_what_a_retry_scores(tmp_path):
-    from nasprox.core import ResultKey
-    from nasprox.storage.csv_store import ResultWriter, written_keys
+def test_failed_keys_are_what_a_retry_scores_and_drop_failed_appends_to_the_new_file(tmp_path):
+    from nasprox.storage.csv_store import ResultWriter, failed_keys, written_keys
 
     out = tmp_path / "r.csv"
     scorer = _scorer(["toy_width", "fault_bad_value"])
-    recs = list(scorer.run(select_archs(scorer.space, archs="0:4")))
+    recs = [r for arch_recs in scorer.run(select_archs(scorer.space, archs="0:4")) for r in arch_recs]
     with ResultWriter(out, header_for([])) as writer:
-        for arch_recs in recs:
-            for rec in arch_recs:
-                writer.write(rec)
-    failed = {r.key for arch_recs in recs for r in arch_recs if r.status == "error"}
-    assert len(failed) == 1 and all(isinstance(k, ResultKey) for k in failed)
-    assert written_keys(out) - written_keys(out, without_failed=True) == failed
+        for rec in recs:
+            writer.write(rec)
+    failed = {r.key for r in recs if r.status == "error"}  # fault_bad_value raises on width 4
+    assert len(failed) == 1 and failed_keys(out) == failed and failed < written_keys(out)
     with ResultWriter(out, header_for([])) as writer:
+        assert writer.failed == failed
         assert writer.drop_failed(set()) == []  # outside the given keys: nothing is taken out
         assert [row["status"] for row in writer.drop_failed(failed)] == ["error"]
-        assert failed.isdisjoint(writer.done) and writer.rows_before == 7
-        writer.write(next(r for arch_recs in recs for r in arch_recs if r.key in failed))
-    assert written_keys(out) == written_keys(out, without_failed=True) | failed  # appended to the new file
+        assert failed.isdisjoint(writer.done) and not writer.failed and writer.rows_before == 7
+        assert failed_keys(out) == set() and len(written_keys(out)) == 7
+        writer.write(next(r for r in recs if r.key in failed))  # the descriptor follows the replaced file
+    assert failed_keys(out) == failed and len(written_keys(out)) == 8
 
 
 # -- bad input: one line, exit 2, nothing written is damaged ---------------------------------------

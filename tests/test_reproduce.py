@@ -354,7 +354,8 @@ def test_retry_failed_counts_and_rescores_failed_rows_of_a_protocol(tmp_path):
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    assert ": nothing (" in _cli(*common, "--sample", "3", "--dry-run").stdout.splitlines()[0]
+    plain = _cli(*common, "--sample", "3", "--dry-run").stdout.splitlines()[0]
+    assert ": nothing (" in plain and plain.endswith("; 1 failed rows kept (--retry-failed scores them again)")
     assert "params 1" in _cli(*common, "--sample", "3", "--dry-run", "--retry-failed").stdout.splitlines()[0]
     res = _cli(*common, "--sample", "3", "--no-report", "--retry-failed")
     assert res.returncode == 0, res.stderr

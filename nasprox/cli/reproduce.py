@@ -188,16 +188,20 @@ def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, w
 def _show_pending(proto, plans, workers: int, retry_failed: bool) -> None:
     """Per run: cells, rows still to score per proxy, and the CPU time they take at the measured s/arch."""
     from nasprox.engine.protocol import measured_seconds_per_arch, pending_seconds
-    from nasprox.storage.csv_store import written_keys
+    from nasprox.storage.csv_store import failed_keys, written_keys
 
     costs = measured_seconds_per_arch()
     measured, engine = costs["cpu"], costs["cpu_engine"]
-    done_by_file: dict[Path, set] = {}
+    keys_by_file: dict[Path, tuple[set, set]] = {}  # CSV -> (written keys, failed keys)
     total = 0.0
     unmeasured: set[str] = set()
     for run, run_plan in plans:
-        done = done_by_file.setdefault(run.out, written_keys(run.out, without_failed=retry_failed))
+        if run.out not in keys_by_file:
+            keys_by_file[run.out] = (written_keys(run.out), failed_keys(run.out))
+        written, failed = keys_by_file[run.out]
+        done = written - failed if retry_failed else written
         pending = run_plan.pending_per_proxy(done)
+        failed_here = len(failed & run_plan.keys())
         batches = {px.name: px.effective_batch() for px in run.proxies}
         seconds, missing = pending_seconds(run.space, pending, batches, measured, engine, len(run_plan.pending(done)))
         unmeasured |= {f"{run.space}/{p}" for p in missing}
@@ -208,7 +212,14 @@ def _show_pending(proto, plans, workers: int, retry_failed: bool) -> None:
         measured_part = f"~{seconds / 3600:.2f} CPU core-hours" if round(seconds / 3600, 2) or not missing else ""
         unmeasured_part = f"unmeasured {', '.join(missing)}" if missing else ""
         cost = " + ".join(part for part in (measured_part, unmeasured_part) if part)
-        typer.echo(f"{proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells -> {run.out}: {left} ({cost})")
+        kept = (
+            f"; {failed_here} failed rows kept (--retry-failed scores them again)"
+            if failed_here and not retry_failed
+            else ""
+        )
+        typer.echo(
+            f"{proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells -> {run.out}: {left} ({cost}){kept}"
+        )
     note = f"no measured s/arch for {', '.join(sorted(unmeasured))}"
     if unmeasured and not round(total / 3600, 2):
         typer.echo(f"rows to score per proxy above; CPU time unknown: {note}")

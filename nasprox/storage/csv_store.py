@@ -85,22 +85,28 @@ def _keys_of_rows(path: Path, header: list[str], rows: Iterator[list[str]]) -> I
         yield row_key(dict(zip(header, values)))
 
 
-def written_keys(path: str | Path, without_failed: bool = False) -> set[ResultKey]:
-    """Keys of the complete rows of a result CSV, read only (nothing is cut or created); empty when absent.
-
-    ``without_failed``: leave out rows whose status is in FAILED_STATUSES (what ``--retry-failed`` scores again).
-    """
-    path = Path(path)
+def _complete_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the complete lines of a result CSV, read only; ([], []) when absent or empty."""
     if not path.is_file() or path.stat().st_size == 0:
-        return set()
+        return [], []
     rows, _, _ = read_complete_rows(path)
-    if not rows:
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def written_keys(path: str | Path) -> set[ResultKey]:
+    """Keys of the complete rows of a result CSV, read only (nothing is cut or created); empty when absent."""
+    header, body = _complete_rows(Path(path))
+    return set(_keys_of_rows(Path(path), header, iter(body))) if header else set()
+
+
+def failed_keys(path: str | Path) -> set[ResultKey]:
+    """Keys of the rows whose status is in FAILED_STATUSES (what ``--retry-failed`` scores again)."""
+    header, body = _complete_rows(Path(path))
+    if "status" not in header:
         return set()
-    header, body = rows[0], rows[1:]
-    if without_failed and "status" in header:
-        status = header.index("status")
-        body = [r for r in body if len(r) != len(header) or r[status] not in FAILED_STATUSES]
-    return set(_keys_of_rows(path, header, iter(body)))
+    status = header.index("status")
+    failed = (r for r in body if len(r) == len(header) and r[status] in FAILED_STATUSES)
+    return set(_keys_of_rows(Path(path), header, failed))
 
 
 class ResultWriter:
@@ -110,6 +116,7 @@ class ResultWriter:
         self.path = Path(path)
         self.header = header
         self.done: set[ResultKey] = set()
+        self.failed: set[ResultKey] = set()  # keys of the rows with a FAILED_STATUSES status (a subset of done)
         self.rows_before = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +139,12 @@ class ResultWriter:
             missing = [c for c in self.header if c not in file_header]
             detail = f"missing columns {missing}" if missing else "different column order or extra columns"
             raise NasproxError(f"{self.path} was written with another schema ({detail}); use a new --out file")
-        for key in _keys_of_rows(self.path, file_header, reader):
+        status = file_header.index("status")
+        body = list(reader)
+        for key, values in zip(_keys_of_rows(self.path, file_header, iter(body)), body):
             self.done.add(key)
+            if values[status] in FAILED_STATUSES:
+                self.failed.add(key)
             self.rows_before += 1
         if complete != total:  # a torn last line from a killed run: cut only that
             with open(self.path, "r+b") as fh:
@@ -178,6 +189,7 @@ class ResultWriter:
         self._open()
         for row in dropped:
             self.done.discard(row_key(row))
+            self.failed.discard(row_key(row))
         self.rows_before -= len(dropped)
         return dropped
 
