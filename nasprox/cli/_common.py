@@ -29,6 +29,7 @@ StandIn = Annotated[
 RetryFailed = Annotated[
     bool,
     typer.Option(
+        "--retry-failed",
         help="score again the rows that failed before (status error, oom or timeout: a crash, out of memory, a "
         "hung worker); they are taken out of the CSV and listed in its provenance. nonfinite/undefined stay"
     ),
