@@ -78,6 +78,25 @@ def fault_sigkill(ctx):
 
 
 @proxy(
+    "fault_sigkill_once",
+    "SIGKILLs its worker on width 2 the first time only (marker file FAULT_SIGKILL_MARK), as an OOM kill "
+    "among busy workers would (test fixture)",
+    needs_real_data=False,
+    cost="free",
+)
+def fault_sigkill_once(ctx):
+    import multiprocessing
+    import signal
+    from pathlib import Path
+
+    mark = Path(os.environ["FAULT_SIGKILL_MARK"])
+    if ctx.model[0].out_channels == 2 and multiprocessing.current_process().name != "MainProcess" and not mark.exists():
+        mark.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return float(ctx.model[0].out_channels)
+
+
+@proxy(
     "fault_flaky",
     "raises on width 2 while FAULT_FLAKY_FAIL is set, as a transient crash would (test fixture)",
     needs_real_data=False,

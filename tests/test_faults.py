@@ -172,6 +172,25 @@ def test_a_worker_killed_by_sigkill_is_an_error_row_that_names_the_likely_oom_ki
     assert rows["0"]["status"] == "ok"
 
 
+def test_an_architecture_killed_beside_other_workers_is_scored_again_alone(tmp_path):
+    args = ["score", "--space", "toy", "--synthetic", "--archs", "0:5", "--workers", "2", "--no-progress"]
+    # killed once among two workers, fine alone: every row is ok, the killed one scored last
+    once = tmp_path / "once.csv"
+    env = {"FAULT_SIGKILL_MARK": str(tmp_path / "killed-once")}
+    res = run_cli(*args, "--proxy", "fault_sigkill_once", "--out", str(once), tmp_path=tmp_path, env_extra=env)
+    assert res.returncode == 0, res.stderr
+    rows = read_rows(once)
+    assert (tmp_path / "killed-once").exists() and {r["status"] for r in rows} == {"ok"} and len(rows) == 5
+    assert rows[-1]["arch_index"] == "1"
+    # killed alone as well: an error row that says so, the other cells ok
+    always = tmp_path / "always.csv"
+    res = run_cli(*args, "--proxy", "fault_sigkill", "--out", str(always), tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = {r["arch_index"]: r for r in read_rows(always)}
+    assert len(rows) == 5 and [i for i, r in rows.items() if r["status"] != "ok"] == ["1"]
+    assert "SIGKILL, also when scored alone" in rows["1"]["error"]
+
+
 def test_retry_failed_scores_the_failed_rows_of_the_selection_again_and_keeps_them_on_record(tmp_path):
     out = tmp_path / "retry.csv"
     common = ["score", "--space", "toy", "--proxy", "toy_width,fault_flaky,fault_bad_value", "--synthetic"]

@@ -31,7 +31,7 @@ RetryFailed = Annotated[
     typer.Option(
         "--retry-failed",
         help="score again the rows that failed before (status error, oom or timeout: a crash, out of memory, a "
-        "hung worker); they are taken out of the CSV and listed in its provenance. nonfinite/undefined stay"
+        "hung worker); they are taken out of the CSV and listed in its provenance. nonfinite/undefined stay",
     ),
 ]
 GroundTruthFiles = Annotated[

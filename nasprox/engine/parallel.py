@@ -4,6 +4,10 @@ The parent process stays the single writer; workers only compute. A worker that 
 per-architecture timeout is killed (a hung model cannot stall the run), the architecture gets
 ``timeout`` rows, and a fresh worker takes over the rest of the queue.
 
+A worker killed by SIGKILL while other workers ran (what the kernel's out-of-memory killer does when the
+workers together outgrow the machine) does not fail its architecture at once: the architecture is scored
+again at the end of the run, alone, with every other worker idle, and only fails if it is killed again.
+
 Results come back on a pipe the worker writes synchronously: a result sent is in the kernel's pipe
 buffer before the worker starts its next architecture, so a worker killed there (the OOM killer's
 SIGKILL) loses nothing it finished, and the failure rows name the architecture it was scoring. (A
@@ -63,6 +67,15 @@ def _worker_main(config: RunConfig, threads: int, tasks, results: Connection, pa
             results.send((task_id, recs))
         except Exception as exc:  # noqa: BLE001
             results.send((task_id, f"{exc.__class__.__name__}: {exc}"))
+
+
+def _death(w: _Worker, scored_alone: bool) -> str:
+    """The error of the rows of a worker that died."""
+    message = f"worker on {w.config.device} died (exit code {w.proc.exitcode})"
+    if w.proc.exitcode == -signal.SIGKILL:  # what the kernel's OOM killer sends
+        note = ", also when scored alone" if scored_alone else ""
+        message += f": SIGKILL{note}, most likely the system's out-of-memory killer (fewer --workers, or more memory)"
+    return message
 
 
 class _Worker:
@@ -135,28 +148,44 @@ class WorkerPool:
         pending = [(i, a, self.scorer.skip_set(a, done)) for i, a in enumerate(archs)]
         pending.reverse()  # pop() from the end keeps the original order
         workers = [self._start(d) for d in self.devices]
+        # tasks whose worker was SIGKILLed beside others: scored again at the end, one at a time, all else idle
+        alone: deque[tuple[int, ArchRef, frozenset]] = deque()
+        tried_alone: set[int] = set()
 
-        def replace_worker(slot: int, w: _Worker, message: str, status: str) -> Iterator[list[ScoreRecord]]:
-            """Rows for the task ``w`` was scoring, its queued tasks back to ``pending``, a fresh worker in ``slot``."""
-            yield from self._fail(w, message, status)
+        def replace_worker(slot: int, w: _Worker, message: str | None, status: str) -> Iterator[list[ScoreRecord]]:
+            """Rows for the task ``w`` was scoring (none when ``message`` is None: it was set aside), its queued
+            tasks back to ``pending``, a fresh worker in ``slot``."""
+            if message is not None:
+                yield from self._fail(w, message, status)
             pending.extend(reversed(w.in_flight))  # not started: scored by whichever worker is free next
             w.in_flight.clear()
             workers[slot] = self._start(w.config.device)
 
+        def busy() -> bool:
+            return any(w.in_flight for w in workers)
+
         try:
-            while pending or any(w.in_flight for w in workers):
+            while pending or alone or busy():
                 progressed = False
                 for slot, w in enumerate(workers):
                     while w.ready and pending and len(w.in_flight) < self.depth:
                         w.submit(*pending.pop())
                         progressed = True
+                    if w.ready and alone and not pending and not busy():
+                        task = alone.popleft()
+                        tried_alone.add(task[0])
+                        w.submit(*task)
+                        progressed = True
                     received = w.receive()
                     if received is None:
                         if not w.proc.is_alive() and (w.in_flight or not w.ready):
-                            message = f"worker on {w.config.device} died (exit code {w.proc.exitcode})"
-                            if w.proc.exitcode == -signal.SIGKILL:  # what the kernel's OOM killer sends
-                                message += ": SIGKILL, most likely the system's out-of-memory killer (fewer --workers)"
-                            yield from replace_worker(slot, w, message, "error")
+                            oldest = w.in_flight[0][0] if w.in_flight else None
+                            killed = w.proc.exitcode == -signal.SIGKILL  # what the kernel's OOM killer sends
+                            if killed and oldest is not None and len(workers) > 1 and oldest not in tried_alone:
+                                alone.append(w.in_flight.popleft())  # crowded out, perhaps: scored alone at the end
+                                yield from replace_worker(slot, w, None, "error")
+                            else:
+                                yield from replace_worker(slot, w, _death(w, oldest in tried_alone), "error")
                         elif w.in_flight and self.timeout and time.monotonic() - w.started > self.timeout:
                             w.kill()
                             message = f"no result within --timeout-per-arch {self.timeout:g}s"
