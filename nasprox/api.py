@@ -223,7 +223,8 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True, retry_failed
     t0 = time.perf_counter()
     try:
         with writer, _Progress(progress, len(pending)) as advance:
-            for records in execute(run_plan, writer.done, backend_for(run_plan, on_worker=workers.append)):
+            backend = backend_for(run_plan, on_worker=workers.append, on_notice=lambda m: _say(f"nasprox: {m}"))
+            for records in execute(run_plan, writer.done, backend):
                 for rec in records:
                     writer.write(rec)
                     n_rows += 1

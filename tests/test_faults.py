@@ -181,6 +181,7 @@ def test_an_architecture_killed_beside_other_workers_is_scored_again_alone(tmp_p
     assert res.returncode == 0, res.stderr
     rows = read_rows(once)
     assert (tmp_path / "killed-once").exists() and {r["status"] for r in rows} == {"ok"} and len(rows) == 5
+    assert "while scoring w2; it is scored again alone" in res.stderr
     assert rows[-1]["arch_index"] == "1"
     # killed alone as well: an error row that says so, the other cells ok
     always = tmp_path / "always.csv"

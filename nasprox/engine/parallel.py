@@ -23,7 +23,7 @@ import queue
 import signal
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import replace
 from multiprocessing.connection import Connection
 
@@ -131,11 +131,13 @@ class WorkerPool:
         timeout_per_arch: float | None = None,
         depth: int = _DEPTH,
         poll_s: float = _POLL_S,
+        on_notice: Callable[[str], None] = lambda message: None,
     ):
         # the parent's scorer only formats rows for failed workers; workers build their own
         self.scorer, self.config = scorer, scorer.config
         self.devices, self.timeout = devices, timeout_per_arch
         self.depth, self.poll_s = max(1, depth), poll_s
+        self.on_notice = on_notice
         self._ctx = mp.get_context("spawn")  # CUDA cannot be forked; spawn is also safe on CPU
 
     def _start(self, device: str) -> _Worker:
@@ -183,6 +185,10 @@ class WorkerPool:
                             killed = w.proc.exitcode == -signal.SIGKILL  # what the kernel's OOM killer sends
                             if killed and oldest is not None and len(workers) > 1 and oldest not in tried_alone:
                                 alone.append(w.in_flight.popleft())  # crowded out, perhaps: scored alone at the end
+                                self.on_notice(
+                                    f"a worker was killed (SIGKILL, most likely the out-of-memory killer) while scoring "
+                                    f"{alone[-1][1].key}; it is scored again alone once the other architectures are done"
+                                )
                                 yield from replace_worker(slot, w, None, "error")
                             else:
                                 yield from replace_worker(slot, w, _death(w, oldest in tried_alone), "error")

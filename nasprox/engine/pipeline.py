@@ -206,13 +206,15 @@ class InlineBackend:
 class ProcessBackend:
     """One worker process per device, each architecture isolated (timeouts, crashes become rows)."""
 
-    def __init__(self, devices: list[str], timeout_per_arch: float | None):
-        self.devices, self.timeout = devices, timeout_per_arch
+    def __init__(
+        self, devices: list[str], timeout_per_arch: float | None, on_notice: Callable[[str], None] = lambda m: None
+    ):
+        self.devices, self.timeout, self.on_notice = devices, timeout_per_arch, on_notice
 
     def run(self, scorer: Scorer, archs: Sequence[ArchRef], done: Set[ResultKey]) -> Iterator[list[ScoreRecord]]:
         from nasprox.engine.parallel import WorkerPool
 
-        return WorkerPool(scorer, self.devices, self.timeout).run(archs, done)
+        return WorkerPool(scorer, self.devices, self.timeout, on_notice=self.on_notice).run(archs, done)
 
 
 class RayBackend:
@@ -233,12 +235,18 @@ class RayBackend:
         )
 
 
-def backend_for(run_plan: RunPlan, on_worker: Callable[[dict], None] = lambda info: None) -> Backend:
+def backend_for(
+    run_plan: RunPlan,
+    on_worker: Callable[[dict], None] = lambda info: None,
+    on_notice: Callable[[str], None] = lambda message: None,
+) -> Backend:
+    """The backend of the plan's execution; ``on_worker`` gets each Ray worker's environment, ``on_notice``
+    one-line news of the worker pool (a killed worker's architecture set aside to be scored alone)."""
     ex = run_plan.execution
     if ex.backend == "ray":
         return RayBackend(ex.ray_address, max(ex.workers, 1), on_worker)
     if len(run_plan.device_list) > 1 or ex.timeout_per_arch is not None:
-        return ProcessBackend(run_plan.device_list, ex.timeout_per_arch)
+        return ProcessBackend(run_plan.device_list, ex.timeout_per_arch, on_notice)
     return InlineBackend()
 
 
