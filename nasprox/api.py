@@ -197,7 +197,8 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True, retry_failed
         _say(f"retrying {len(retried)} failed rows of {out} ({', '.join(f'{s} {n}' for s, n in counts.items())})")
     elif writer.failed and not retry_failed and (kept := len(writer.failed & run_plan.keys())):
         _say(
-            f"{kept} rows of this selection failed before (error, oom or timeout) and count as done; --retry-failed scores them again"
+            f"{kept} rows of this selection failed before (error, oom or timeout) and count as done; "
+            "--retry-failed scores them again"
         )
     pending = run_plan.pending(writer.done)
     if writer.rows_before:
