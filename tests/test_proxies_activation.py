@@ -390,3 +390,39 @@ def test_swap_above_the_code_limit_uses_the_sign_matrix():
     with pytest.raises(ValueError, match="at most"):
         relu_column_codes_4d(model, x)
     assert 1 <= swap_value(model, x) <= 4  # four units, the sign-matrix path
+
+
+def test_reg_swap_beside_swap_reuses_its_forwards_and_scores_as_alone(monkeypatch, one_thread):
+    import nasprox.proxies.swap as swap_module
+    from nasprox.engine import RunConfig, Scorer, parse_proxy_options, select_archs
+
+    forwards = []
+    counting = swap_module.swap_value
+    monkeypatch.setattr(swap_module, "swap_value", lambda model, x: forwards.append(1) or counting(model, x))
+
+    def scores(proxies: list[str], options: list[str]) -> dict:
+        config = RunConfig(
+            space="nats-tss",
+            dataset="cifar10",
+            proxies=proxies,
+            synthetic=True,
+            device="cpu",
+            proxy_options=parse_proxy_options(options, proxies),
+        )
+        scorer = Scorer(config)
+        return {
+            (r.arch, r.proxy): r.score for recs in scorer.run(select_archs(scorer.space, archs="0:3")) for r in recs
+        }
+
+    same = ["swap.repetitions=2", "swap.samples=8", "reg_swap.repetitions=2", "reg_swap.samples=8"]
+    forwards.clear()
+    together = scores(["swap", "reg_swap"], same)
+    assert len(forwards) == 3 * 2  # one set of forwards per architecture, not two
+    forwards.clear()
+    alone = {**scores(["swap"], same[:2]), **scores(["reg_swap"], same[2:])}
+    assert len(forwards) == 2 * 3 * 2 and together == alone
+    # other options: nothing is shared, and each still scores as alone
+    other = [*same[:2], "reg_swap.repetitions=3", "reg_swap.samples=4"]
+    forwards.clear()
+    apart = scores(["swap", "reg_swap"], other)
+    assert len(forwards) == 3 * (2 + 3) and apart == {**scores(["swap"], other[:2]), **scores(["reg_swap"], other[2:])}

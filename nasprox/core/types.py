@@ -6,7 +6,7 @@ import difflib
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -298,6 +298,10 @@ class ProxyContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     # the proxy being run; bound by the entry function the ``@proxy`` decorator registers
     spec: ProxySpec | None = None
+    # values computed for this architecture that another proxy of the same run may reuse (the engine passes one
+    # dict to every proxy of an architecture): a key must name everything the value depends on besides the
+    # architecture and the run (seed, data source, device): the computation, its options and the batch size
+    memo: dict[Hashable, Any] = field(default_factory=dict)
 
     def opt(self, name: str, default: Any = _UNSET) -> Any:
         """The value of the declared option ``name``: the given one (typed), else the declared default.

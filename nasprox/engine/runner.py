@@ -390,13 +390,14 @@ class Scorer:
         # an OOM back-off can free it. Rows keep the run's proxy order.
         sharing = [p for p in todo if p.leaves_model_unchanged]
         copying = [p for p in todo if not p.leaves_model_unchanged]
-        by_name = {p.name: self._score_one(arch, p, base, gt) for p in sharing}
+        memo: dict = {}  # ProxyContext.memo: one per architecture, shared by its proxies (swap and reg_swap)
+        by_name = {p.name: self._score_one(arch, p, base, gt, memo) for p in sharing}
         holder = [base]
         del base
         for proxy in copying[:-1]:
-            by_name[proxy.name] = self._score_one(arch, proxy, holder[0], gt)
+            by_name[proxy.name] = self._score_one(arch, proxy, holder[0], gt, memo)
         if copying:
-            by_name[copying[-1].name] = self._score_one(arch, copying[-1], holder.pop(), gt, owns_base=True)
+            by_name[copying[-1].name] = self._score_one(arch, copying[-1], holder.pop(), gt, memo, owns_base=True)
         return [by_name[p.name] for p in todo]
 
     def _fresh(self, arch: ArchRef) -> torch.nn.Module:
@@ -414,12 +415,18 @@ class Scorer:
         return model
 
     def _score_one(
-        self, arch: ArchRef, proxy: ProxySpec, base: torch.nn.Module, gt: Mapping[str, float], owns_base: bool = False
+        self,
+        arch: ArchRef,
+        proxy: ProxySpec,
+        base: torch.nn.Module,
+        gt: Mapping[str, float],
+        memo: dict,
+        owns_base: bool = False,
     ) -> ScoreRecord:
         batch = self.batch_size_for(proxy)
         while True:
             try:
-                return self._attempt(arch, proxy, base, gt, batch, owns_base)
+                return self._attempt(arch, proxy, base, gt, batch, owns_base, memo)
             except ProxyUndefined as exc:
                 return self._record(arch, proxy, math.nan, "undefined", str(exc), 0.0, 0.0, batch, gt)
             except NasproxError:
@@ -449,6 +456,7 @@ class Scorer:
         gt: Mapping[str, float],
         batch: int,
         owns_base: bool,
+        memo: dict,
     ) -> ScoreRecord:
         """One try of ``proxy`` at ``batch``; raises what the proxy raises."""
         meter = MemoryMeter(self.device)
@@ -474,6 +482,7 @@ class Scorer:
             space=self.space.name,
             arch=arch,
             options=self.config.proxy_options.get(proxy.name, {}),
+            memo=memo,
         )
         seed_everything(derive_seed(self.config.seed, arch.key, proxy.name))
         meter.start()

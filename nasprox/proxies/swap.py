@@ -60,18 +60,27 @@ SWAP_OPTIONS = (
 
 
 def swap_mean(ctx: ProxyContext) -> float:
+    """SWAP averaged over the re-inits; computed once per architecture for swap and reg_swap together.
+
+    The value depends on the network (re-initialised from the run seed), the samples (the first ``samples`` of
+    the batch of this batch size) and the counts, so ``ctx.memo`` keys it by those: reg_swap run beside swap
+    with the same options reuses swap's value instead of repeating its 32 forwards.
+    """
     samples = int(ctx.opt("samples"))
     repeats = int(ctx.opt("repetitions"))
     if samples < 1 or repeats < 1:
         raise NasproxError("swap samples and repeats must be >= 1")
-    inputs = take_samples(ctx, samples)
-    model = ctx.model.train()
-    generator = torch.Generator().manual_seed(ctx.seed)
-    values = []
-    for _ in range(repeats):
-        gaussian_reinit(model, generator)
-        values.append(swap_value(model, inputs))
-    return sum(values) / len(values)
+    key = ("swap_mean", samples, repeats, int(ctx.inputs.shape[0]))
+    if key not in ctx.memo:
+        inputs = take_samples(ctx, samples)
+        model = ctx.model.train()
+        generator = torch.Generator().manual_seed(ctx.seed)
+        values = []
+        for _ in range(repeats):
+            gaussian_reinit(model, generator)
+            values.append(swap_value(model, inputs))
+        ctx.memo[key] = sum(values) / len(values)
+    return ctx.memo[key]
 
 
 def params_in_thousands(model: torch.nn.Module) -> float:
