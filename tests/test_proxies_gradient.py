@@ -493,3 +493,78 @@ def test_metadata():
     assert PROXIES.get("synflow").bn == "removed" and PROXIES.get("synflow_bn").bn == "kept"
     assert not PROXIES.get("synflow").needs_real_data and PROXIES.get("snip").needs_labels
     assert PROXIES.get("gradsign").cost == "per-sample" and PROXIES.get("grasp").cost == "second-order"
+
+
+# -- one backward shared by snip, grad_norm, plain and snip_snr (ProxyContext.memo) ------------------
+def _count_backwards(monkeypatch) -> list:
+    import nasprox.proxies._saliency as saliency
+
+    calls: list = []
+    original = saliency.loss_backward
+    monkeypatch.setattr(saliency, "loss_backward", lambda *a: calls.append(1) or original(*a))
+    return calls
+
+
+def test_loss_gradient_proxies_of_one_architecture_share_one_backward(monkeypatch, one_thread):
+    from nasprox.engine import RunConfig, Scorer, select_archs
+
+    backwards = _count_backwards(monkeypatch)
+    names = ["snip", "grad_norm", "plain", "snip_snr"]
+
+    def scores(proxies: list[str]) -> dict:
+        scorer = Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=proxies, synthetic=True, device="cpu"))
+        return {
+            (r.arch, r.proxy): r.score for recs in scorer.run(select_archs(scorer.space, archs="0:3")) for r in recs
+        }
+
+    together = scores(names)
+    assert len(backwards) == 3  # one per architecture, not four
+    backwards.clear()
+    alone = {key: value for name in names for key, value in scores([name]).items()}
+    assert len(backwards) == 3 * 4 and together == alone
+
+
+def _shared_pair(factory, monkeypatch, share: bool = True) -> tuple[int, float, float]:
+    """snip then grad_norm on two fresh copies with one memo (or one each): (backwards, snip, grad_norm)."""
+    backwards = _count_backwards(monkeypatch)
+    torch.manual_seed(0)
+    inputs, targets = torch.randn(8, 4), torch.tensor([0, 1] * 4)
+    memo: dict = {}
+    values = []
+    for name in ("snip", "grad_norm"):
+        ctx = make_ctx(factory, inputs, targets)
+        ctx.memo = memo if share else {}
+        torch.manual_seed(5)  # the engine seeds every proxy alike here, so only sharing could make them differ
+        values.append(PROXIES.get(name).fn(ctx))
+    return len(backwards), values[0], values[1]
+
+
+def test_a_random_forward_is_not_shared_and_a_changed_network_is_not_served(monkeypatch):
+    def plain_net():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+
+    def dropout_net():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2))
+
+    shared = _shared_pair(plain_net, monkeypatch)
+    assert shared[0] == 1 and shared[1:] == _shared_pair(plain_net, monkeypatch, share=False)[1:]
+    with_dropout = _shared_pair(dropout_net, monkeypatch)
+    assert with_dropout[0] == 2  # dropout drew random numbers: nothing kept, each proxy draws its own masks
+    assert with_dropout == (2, *_shared_pair(dropout_net, monkeypatch, share=False)[1:])
+    inputs, targets = torch.randn(8, 4), torch.tensor([0, 1] * 4)
+    # a network changed before the call (different parameters) is not given the fresh one's gradients
+    from nasprox.proxies._saliency import layers_with_loss_grads
+
+    backwards = _count_backwards(monkeypatch)
+    memo: dict = {}
+    first = make_ctx(plain_net, inputs, targets)
+    first.memo = memo
+    layers_with_loss_grads(first)
+    changed = make_ctx(plain_net, inputs, targets)
+    changed.memo = memo
+    with torch.no_grad():
+        changed.model[0].weight.mul_(2.0)
+    layers_with_loss_grads(changed)
+    assert len(backwards) == 2 and not torch.equal(first.model[0].weight.grad, changed.model[0].weight.grad)

@@ -57,9 +57,11 @@ class MemoryMeter:
     """The peak memory of one proxy call: CUDA, the allocator's peak; CPU, the process's peak RSS.
 
     On CPU the kernel's high-water mark is reset to the current RSS before the call (Linux), so the row
-    holds the process's peak during this proxy (the network copy and the batch included), which is what
-    decides how many workers fit in memory. Where the mark cannot be reset, it is the peak since the
-    process started; ``scope`` says which, and the run's provenance records it.
+    holds the process's peak during this proxy, which is what decides how many workers fit in memory. It
+    counts what the process already held when the call began (the network copy, the cached batches, and
+    freed memory the allocator keeps: an NB101 worker sat at ~4.7 GB before each call), so it bounds the
+    proxy's own use from above. Where the mark cannot be reset, it is the peak since the process started;
+    ``scope`` says which, and the run's provenance records it.
     """
 
     def __init__(self, device: torch.device):

@@ -6,7 +6,8 @@ per-architecture timeout is killed (a hung model cannot stall the run), the arch
 
 A worker killed by SIGKILL while other workers ran (what the kernel's out-of-memory killer does when the
 workers together outgrow the machine) does not fail its architecture at once: the architecture is scored
-again at the end of the run, alone, with every other worker idle, and only fails if it is killed again.
+again at the end of the run, alone, the other workers ended (an idle worker still holds the memory of its
+last cells), and only fails if it is killed again.
 
 Results come back on a pipe the worker writes synchronously: a result sent is in the kernel's pipe
 buffer before the worker starts its next architecture, so a worker killed there (the OOM killer's
@@ -92,6 +93,7 @@ class _Worker:
         # tasks handed to this worker and not yet answered, oldest first; the oldest is the one it is scoring
         self.in_flight: deque[tuple[int, ArchRef, frozenset]] = deque()
         self.started = 0.0  # when the oldest in-flight task started (as far as the parent can tell)
+        self.retired = False  # ended by ``stop``: neither given tasks nor replaced
 
     def receive(self) -> tuple | None:
         """The worker's next message, or None when none is waiting (or the worker is gone: end of file)."""
@@ -114,6 +116,14 @@ class _Worker:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.join(timeout=5)
+
+    def stop(self) -> None:
+        """End an idle worker for good (its process exits, and the memory it holds is the system's again)."""
+        self.retired = True
+        self.tasks.put(None)
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.kill()
 
 
 class WorkerPool:
@@ -150,7 +160,7 @@ class WorkerPool:
         pending = [(i, a, self.scorer.skip_set(a, done)) for i, a in enumerate(archs)]
         pending.reverse()  # pop() from the end keeps the original order
         workers = [self._start(d) for d in self.devices]
-        # tasks whose worker was SIGKILLed beside others: scored again at the end, one at a time, all else idle
+        # tasks whose worker was SIGKILLed beside others: scored again at the end, one at a time, the other workers ended
         alone: deque[tuple[int, ArchRef, frozenset]] = deque()
         tried_alone: set[int] = set()
 
@@ -170,10 +180,15 @@ class WorkerPool:
             while pending or alone or busy():
                 progressed = False
                 for slot, w in enumerate(workers):
+                    if w.retired:
+                        continue
                     while w.ready and pending and len(w.in_flight) < self.depth:
                         w.submit(*pending.pop())
                         progressed = True
                     if w.ready and alone and not pending and not busy():
+                        for other in workers:  # idle now, and each holds memory the cell alone may need
+                            if other is not w and not other.retired:
+                                other.stop()
                         task = alone.popleft()
                         tried_alone.add(task[0])
                         w.submit(*task)

@@ -44,15 +44,42 @@ def loss_backward(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     return loss.detach()
 
 
+def _rng_states(device: torch.device) -> list[torch.Tensor]:
+    states = [torch.get_rng_state()]
+    if device.type == "cuda":
+        states.append(torch.cuda.get_rng_state(device))
+    return states
+
+
+def _parameter_sums(model: nn.Module) -> bytes:
+    with torch.no_grad():
+        sums = [p.detach().double().sum() for p in model.parameters()]
+    return torch.stack(sums).cpu().numpy().tobytes() if sums else b""
+
+
 def layers_with_loss_grads(ctx: ProxyContext, model: nn.Module | None = None) -> list[WeightLayer]:
     """The §1.6 layer set of the train-mode model, after ``loss_backward`` on the fixed batch.
 
-    The BN-kept, space-loss set-up of snip, grad_norm and plain (§2.1, §2.2, §2.6).
+    The BN-kept, space-loss set-up of snip, grad_norm and plain (§2.1, §2.2, §2.6). On the context's own
+    network the weight gradients are computed once per architecture and batch size and kept in ``ctx.memo``:
+    snip, grad_norm, plain and the SNIP-SSNR proxies of one run then share one backward. They are kept only
+    when the forward and backward drew nothing from the random generators (no dropout): then they depend on
+    the network and the batch alone, and equal what each proxy would compute by itself.
     """
+    own = model is None
     model = ctx.model if model is None else model
     model.train()
     layers = require_weight_layers(model)
+    # the batch size names the batch; the parameter sums tell a network a proxy changed first from a fresh one
+    key = ("loss_weight_grads", int(ctx.inputs.shape[0]), _parameter_sums(model)) if own else None
+    if key is not None and key in ctx.memo:
+        for layer, grad in zip(layers, ctx.memo[key]):
+            layer.weight.grad = None if grad is None else grad.clone()
+        return layers
+    before = _rng_states(ctx.device)
     loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
+    if key is not None and all(torch.equal(a, b) for a, b in zip(before, _rng_states(ctx.device))):
+        ctx.memo[key] = [None if layer.weight.grad is None else layer.weight.grad.detach().clone() for layer in layers]
     return layers
 
 

@@ -22,10 +22,13 @@ COLUMNS: dict[str, str] = {
     "score": "proxy value (NaN when status is not ok)",
     "status": "ok | nonfinite | undefined | error | oom | timeout",
     "error": "one-line reason when status is not ok",
-    "seconds": "wall seconds for this proxy on this architecture (excluding model build)",
+    "seconds": "wall seconds for this proxy on this architecture (excluding model build); work proxies of one "
+    "architecture share (reg_swap reusing swap's forwards, one backward for snip, grad_norm, plain) counts in "
+    "the first that did it",
     "peak_mem_mb": "MiB; CUDA: the allocator's peak during this proxy; CPU: the scoring process's peak RSS during "
-    "this proxy on Linux, elsewhere the peak since the process started: the run's provenance `peak_memory` "
-    "says which (runs whose provenance lacks it recorded the peak since the process started)",
+    "this proxy on Linux (what the process held when the call began included), elsewhere the peak since the "
+    "process started: the run's provenance `peak_memory` says which (runs whose provenance lacks it recorded "
+    "the peak since the process started)",
     "batch_size": "batch size actually used (after any OOM back-off)",
     "device": "cpu | cuda:N",
     # ground truth: present when the space has benchmark files configured; empty otherwise
