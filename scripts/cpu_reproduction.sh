@@ -62,11 +62,11 @@ for protocol in near-table1 tcet-table2 epsilon-table1; do
   nasprox reproduce "$protocol" --sample 1000 --datasets cifar100,ImageNet16-120 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
 done
 # each paper's own proxy first: epsilon (~13 s per cell and worker at batch 256, ~0.5 h), then NEAR Table 3's
-# near and zico (~1.2 h with 2 workers); then NEAR Table 3's slow four on 200 cells (~120 s per cell and worker
-# for the four, reg_swap reusing swap's forwards, ~3.3 h; every NEAR Table 3 proxy is what the issue asks for; reg_swap equals swap while its mu,
-# sigma are unknown: not comparable); then epsilon Table 2's uncapped batch-256 baselines (snip, grad_norm,
-# fisher, jacob_cov: ~70 s per cell and worker together on small cells, 200 s on the last hundred, ~4 h), and
-# last epsilon Table 2's grasp at batch 256 on 200 cells
+# near and zico (~1.2 h with 2 workers); then NEAR Table 3's slow four on 200 cells (~55 s per cell and worker
+# for the four, reg_swap reusing swap's forwards, ~1.4 h; every NEAR Table 3 proxy is what the issue asks for;
+# reg_swap equals swap while its mu, sigma are unknown: not comparable); then epsilon Table 2's uncapped
+# batch-256 baselines (snip, grad_norm, fisher, jacob_cov: ~70 s per cell and worker together on small cells,
+# 200 s on the last hundred, ~4 h), and last epsilon Table 2's grasp at batch 256 on 200 cells
 nasprox reproduce epsilon-table2 --proxies epsilon "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table3 --proxies near,zico "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table3 "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
