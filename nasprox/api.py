@@ -191,13 +191,14 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True, retry_failed
     from nasprox.storage.provenance import finish_provenance, write_provenance
 
     writer = ResultWriter(out, header_for(run_plan.scorer.space.gt_fields))
-    retried = writer.drop_failed(run_plan.keys()) if retry_failed else []
+    plan_failed = writer.failed & run_plan.keys() if writer.failed else set()  # this selection's failed rows
+    retried = writer.drop_failed(plan_failed) if retry_failed and plan_failed else []
     if retried:
         counts = Counter(row["status"] for row in retried)
         _say(f"retrying {len(retried)} failed rows of {out} ({', '.join(f'{s} {n}' for s, n in counts.items())})")
-    elif writer.failed and not retry_failed and (kept := len(writer.failed & run_plan.keys())):
+    elif plan_failed:
         _say(
-            f"{kept} rows of this selection failed before (error, oom or timeout) and count as done; "
+            f"{len(plan_failed)} rows of this selection failed before (error, oom or timeout) and count as done; "
             "--retry-failed scores them again"
         )
     pending = run_plan.pending(writer.done)

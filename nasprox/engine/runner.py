@@ -390,7 +390,7 @@ class Scorer:
         # an OOM back-off can free it. Rows keep the run's proxy order.
         sharing = [p for p in todo if p.leaves_model_unchanged]
         copying = [p for p in todo if not p.leaves_model_unchanged]
-        memo: dict = {}  # ProxyContext.memo: one per architecture, shared by its proxies (swap and reg_swap)
+        memo: dict = {}  # ProxyContext.memo: one per architecture, shared by its proxies (SWAP, loss gradients)
         by_name = {p.name: self._score_one(arch, p, base, gt, memo) for p in sharing}
         holder = [base]
         del base

@@ -170,8 +170,8 @@ class ResultWriter:
         status = header.index("status")
         kept, dropped = [header], []
         for values in body:
-            row = dict(zip(header, values))
-            if values[status] in FAILED_STATUSES and row_key(row) in keys:
+            row = dict(zip(header, values)) if values[status] in FAILED_STATUSES else None
+            if row is not None and row_key(row) in keys:
                 dropped.append(row)
             else:
                 kept.append(values)
