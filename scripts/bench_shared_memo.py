@@ -6,13 +6,16 @@ The engine hands the proxies of one architecture one memo. Two computations are 
   unset), keyed by (samples, repetitions, batch size): one set of 32 re-inits and forwards, not two;
 - ``layers_with_loss_grads`` (snip, grad_norm, plain, snip_snr, snip_snr_log): the weight gradients of the
   loss on the batch, keyed by batch size and the network's parameter sums, kept only when the forward and
-  backward drew no random numbers: one backward, not one per proxy.
+  backward drew no random numbers: one backward, not one per proxy. fisher's pass (the same loss backward,
+  with hooks that only read) keeps them too, and fisher is scored first (``ProxySpec.scored_first``), so
+  with fisher in the run the others need no backward at all.
 This script scores the same cells with the given proxies in one run twice: sharing the memo, and with a fresh
 memo per proxy (the baseline: the engine before the memo, the same network builds and copies), in the same
 process with one intra-op thread, checks every score is equal and prints the seconds of each and the ratio.
 
   OMP_NUM_THREADS=1 python scripts/bench_shared_memo.py --proxies swap,reg_swap --archs 0:6
   OMP_NUM_THREADS=1 python scripts/bench_shared_memo.py --proxies snip,grad_norm,plain --archs 0:40
+  OMP_NUM_THREADS=1 python scripts/bench_shared_memo.py --proxies snip,grad_norm,fisher --archs 0:40
   python scripts/bench_shared_memo.py --proxies snip,grad_norm,plain --archs 0:200 --device cuda
 
 On CUDA two backward passes of one network may differ in round-off (atomic adds in some cuDNN kernels), so

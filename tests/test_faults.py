@@ -181,15 +181,19 @@ def test_an_architecture_killed_beside_other_workers_is_scored_again_alone(tmp_p
     assert res.returncode == 0, res.stderr
     rows = read_rows(once)
     assert (tmp_path / "killed-once").exists() and {r["status"] for r in rows} == {"ok"} and len(rows) == 5
-    assert "while scoring w2; it is scored again alone" in res.stderr
+    assert (
+        "while scoring w2; the run continues with 1 worker, and that architecture is scored again alone" in res.stderr
+    )
     assert rows[-1]["arch_index"] == "1"
-    # killed alone as well: an error row that says so, the other cells ok
+    # killed alone as well: an error row that says so, the other cells ok; of three workers, the killed one is
+    # not replaced
     always = tmp_path / "always.csv"
-    res = run_cli(*args, "--proxy", "fault_sigkill", "--out", str(always), tmp_path=tmp_path)
+    res = run_cli(*args, "--workers", "3", "--proxy", "fault_sigkill", "--out", str(always), tmp_path=tmp_path)
     assert res.returncode == 0, res.stderr
     rows = {r["arch_index"]: r for r in read_rows(always)}
     assert len(rows) == 5 and [i for i, r in rows.items() if r["status"] != "ok"] == ["1"]
     assert "SIGKILL, also when scored alone" in rows["1"]["error"]
+    assert "the run continues with 2 workers" in res.stderr
 
 
 def test_retry_failed_scores_the_failed_rows_of_the_selection_again_and_keeps_them_on_record(tmp_path):

@@ -524,14 +524,36 @@ def test_loss_gradient_proxies_of_one_architecture_share_one_backward(monkeypatc
     assert len(backwards) == 3 * 4 and together == alone
 
 
-def _shared_pair(factory, monkeypatch, share: bool = True) -> tuple[int, float, float]:
-    """snip then grad_norm on two fresh copies with one memo (or one each): (backwards, snip, grad_norm)."""
+def test_fisher_scores_first_and_its_backward_serves_snip_and_grad_norm(monkeypatch, one_thread):
+    """fisher's hooks only read, so its weight gradients are the loss backward's: listed after them, fisher
+    still runs first and snip and grad_norm need no backward of their own; every score equals its own run's."""
+    from nasprox.engine import RunConfig, Scorer, select_archs
+
+    assert PROXIES.get("fisher").scored_first
+    backwards = _count_backwards(monkeypatch)
+    names = ["snip", "grad_norm", "fisher"]
+
+    def scores(proxies: list[str]) -> tuple[dict, list[str]]:
+        scorer = Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=proxies, synthetic=True, device="cpu"))
+        records = [r for recs in scorer.run(select_archs(scorer.space, archs="0:3")) for r in recs]
+        return {(r.arch, r.proxy): r.score for r in records}, [r.proxy for r in records]
+
+    together, row_order = scores(names)
+    assert len(backwards) == 0 and row_order == names * 3  # rows keep the run's order
+    alone = {key: value for name in names for key, value in scores([name])[0].items()}
+    assert len(backwards) == 3 * 2 and together == alone
+
+
+def _shared_pair(
+    factory, monkeypatch, share: bool = True, names: tuple[str, str] = ("snip", "grad_norm")
+) -> tuple[int, float, float]:
+    """Two proxies (snip then grad_norm) on two fresh copies with one memo (or one each): (backwards, scores)."""
     backwards = _count_backwards(monkeypatch)
     torch.manual_seed(0)
     inputs, targets = torch.randn(8, 4), torch.tensor([0, 1] * 4)
     memo: dict = {}
     values = []
-    for name in ("snip", "grad_norm"):
+    for name in names:
         ctx = make_ctx(factory, inputs, targets)
         ctx.memo = memo if share else {}
         torch.manual_seed(5)  # the engine seeds every proxy alike here, so only sharing could make them differ
@@ -553,6 +575,15 @@ def test_a_random_forward_is_not_shared_and_a_changed_network_is_not_served(monk
     with_dropout = _shared_pair(dropout_net, monkeypatch)
     assert with_dropout[0] == 2  # dropout drew random numbers: nothing kept, each proxy draws its own masks
     assert with_dropout == (2, *_shared_pair(dropout_net, monkeypatch, share=False)[1:])
+    fisher_first = ("fisher", "snip")  # fisher's pass is not a loss_backward call: it serves snip or not at all
+    assert _shared_pair(plain_net, monkeypatch, names=fisher_first) == (
+        0,
+        *_shared_pair(plain_net, monkeypatch, False, fisher_first)[1:],
+    )
+    assert _shared_pair(dropout_net, monkeypatch, names=fisher_first) == (
+        1,
+        *_shared_pair(dropout_net, monkeypatch, False, fisher_first)[1:],
+    )
     inputs, targets = torch.randn(8, 4), torch.tensor([0, 1] * 4)
     # a network changed before the call (different parameters) is not given the fresh one's gradients
     from nasprox.proxies._saliency import layers_with_loss_grads

@@ -321,6 +321,50 @@ def test_stand_in_needs_target_equals_other(bad):
         parse_stand_ins([bad])
 
 
+BATCHED = [spearman_rho, kendall_tau, pairwise_order_probability]
+
+
+@pytest.mark.parametrize("statistic", BATCHED, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("n", [2, 3, 7, 40, 300])
+def test_batched_statistics_equal_one_resample_at_a_time(statistic, n):
+    """The multiplicity form of each statistic against the statistic (scipy's for Spearman and Kendall)
+    of the resample itself: tied data, resamples that repeat pairs, constant resamples (NaN)."""
+    from nasprox.stats.resampled import OVER_COUNTS
+
+    rng = np.random.default_rng(n)
+    for _ in range(10):
+        gt = rng.integers(0, max(2, n // 6), n).astype(float)
+        score = np.round(gt + rng.normal(0, 3, n)) / 2
+        picks = [rng.integers(0, n, n) for _ in range(40)]
+        counts = np.stack([np.bincount(p, minlength=n) for p in picks])
+        expected = [statistic(score[p], gt[p]) for p in picks]
+        got = OVER_COUNTS[statistic](score, gt)(counts)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert n > 3 or np.isnan(expected).any()  # the smallest cases do meet constant resamples
+
+
+@pytest.mark.parametrize("statistic", BATCHED, ids=lambda f: f.__name__)
+def test_batched_bootstrap_draws_what_one_resample_at_a_time_draws(statistic, monkeypatch):
+    """Batched or not, the same resamples in the same order: the interval does not move, over several
+    batches too (a batch of 13 resamples here), and the rule on undefined resamples still holds."""
+    import nasprox.stats.bootstrap as bootstrap_module
+
+    score, gt = tied_data(4, n=80, nan_fraction=0.05)
+    p = finite_pairs(score, gt)
+    rng = np.random.default_rng(5)
+    values = np.array([statistic(p.x[i], p.y[i]) for i in (rng.integers(0, p.n, p.n) for _ in range(100))])
+    expected = tuple(np.quantile(values[np.isfinite(values)], [0.025, 0.975]))
+    monkeypatch.setattr(bootstrap_module, "_BATCH_ELEMENTS", 13 * p.n)
+    assert bootstrap_ci(statistic, score, gt, n_resamples=100, seed=5) == pytest.approx(expected, abs=1e-12)
+    # two pairs: a resample that repeats one pair is undefined; seed 0 draws undefined, usable, then 3
+    # undefined: 1 of 2 usable is enough (half), 2 of 5 is not
+    two = np.array([1.0, 2.0])
+    rng = np.random.default_rng(0)
+    assert [np.unique(rng.integers(0, 2, 2)).size == 2 for _ in range(5)] == [False, True, False, False, True]
+    assert np.isfinite(bootstrap_ci(statistic, two, two, n_resamples=2, seed=0)).all()
+    assert np.isnan(bootstrap_ci(statistic, two, two, n_resamples=5, seed=0)).all()
+
+
 def test_bootstrap_memo_equals_bootstrap_ci_and_computes_each_interval_once():
     from nasprox.stats import BootstrapMemo
 

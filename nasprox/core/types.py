@@ -342,6 +342,9 @@ class ProxySpec:
     # so the engine hands it the built network without a deep copy, which costs more than #params or FLOPs
     # themselves; a registry-wide test checks the promise (tests/test_proxy_contract.py)
     leaves_model_unchanged: bool = False
+    # True: the engine scores this proxy before the run's other proxies of an architecture (rows keep the run's
+    # order), because its work also serves theirs through ``ProxyContext.memo`` and not the other way round
+    scored_first: bool = False
     aliases: tuple[str, ...] = ()
     # declared options (``ctx.opt`` may read only these); ``batch_size`` (BATCH_SIZE_OPTION) is implied,
     # and a proxy may redeclare it (e.g. to accept an old alias)

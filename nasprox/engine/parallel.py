@@ -7,7 +7,9 @@ per-architecture timeout is killed (a hung model cannot stall the run), the arch
 A worker killed by SIGKILL while other workers ran (what the kernel's out-of-memory killer does when the
 workers together outgrow the machine) does not fail its architecture at once: the architecture is scored
 again at the end of the run, alone, the other workers ended (an idle worker still holds the memory of its
-last cells), and only fails if it is killed again.
+last cells), and only fails if it is killed again. The killed worker is not replaced: the run goes on
+with one worker fewer, since cells like that one would crowd each other out again (two NB101 workers at
+batch 256, 12-16 GB each on a 23 GB machine, lost four cells in 25 minutes and finished one).
 
 Results come back on a pipe the worker writes synchronously: a result sent is in the kernel's pipe
 buffer before the worker starts its next architecture, so a worker killed there (the OOM killer's
@@ -93,7 +95,7 @@ class _Worker:
         # tasks handed to this worker and not yet answered, oldest first; the oldest is the one it is scoring
         self.in_flight: deque[tuple[int, ArchRef, frozenset]] = deque()
         self.started = 0.0  # when the oldest in-flight task started (as far as the parent can tell)
-        self.retired = False  # ended by ``stop``: neither given tasks nor replaced
+        self.retired = False  # ended (``stop``, or killed beside others): neither given tasks nor replaced
 
     def receive(self) -> tuple | None:
         """The worker's next message, or None when none is waiting (or the worker is gone: end of file)."""
@@ -164,17 +166,18 @@ class WorkerPool:
         alone: deque[tuple[int, ArchRef, frozenset]] = deque()
         tried_alone: set[int] = set()
 
-        def replace_worker(slot: int, w: _Worker, message: str | None, status: str) -> Iterator[list[ScoreRecord]]:
-            """Rows for the task ``w`` was scoring (none when ``message`` is None: it was set aside), its queued
-            tasks back to ``pending``, a fresh worker in ``slot``."""
-            if message is not None:
-                yield from self._fail(w, message, status)
+        def replace_worker(slot: int, w: _Worker, message: str, status: str) -> Iterator[list[ScoreRecord]]:
+            """Rows for the task ``w`` was scoring, its queued tasks back to ``pending``, a fresh worker in ``slot``."""
+            yield from self._fail(w, message, status)
             pending.extend(reversed(w.in_flight))  # not started: scored by whichever worker is free next
             w.in_flight.clear()
             workers[slot] = self._start(w.config.device)
 
         def busy() -> bool:
             return any(w.in_flight for w in workers)
+
+        def active() -> int:
+            return sum(not w.retired for w in workers)
 
         try:
             while pending or alone or busy():
@@ -198,13 +201,17 @@ class WorkerPool:
                         if not w.proc.is_alive() and (w.in_flight or not w.ready):
                             oldest = w.in_flight[0][0] if w.in_flight else None
                             killed = w.proc.exitcode == -signal.SIGKILL  # what the kernel's OOM killer sends
-                            if killed and oldest is not None and len(workers) > 1 and oldest not in tried_alone:
+                            if killed and oldest is not None and active() > 1 and oldest not in tried_alone:
                                 alone.append(w.in_flight.popleft())  # crowded out, perhaps: scored alone at the end
+                                pending.extend(reversed(w.in_flight))
+                                w.in_flight.clear()
+                                w.retired = True  # not replaced: the workers together outgrew the memory
+                                left = active()
                                 self.on_notice(
                                     f"a worker was killed (SIGKILL, most likely the out-of-memory killer) while scoring "
-                                    f"{alone[-1][1].key}; it is scored again alone once the other architectures are done"
+                                    f"{alone[-1][1].key}; the run continues with {left} worker{'s' * (left > 1)}, and "
+                                    f"that architecture is scored again alone once the others are done"
                                 )
-                                yield from replace_worker(slot, w, None, "error")
                             else:
                                 yield from replace_worker(slot, w, _death(w, oldest in tried_alone), "error")
                         elif w.in_flight and self.timeout and time.monotonic() - w.started > self.timeout:

@@ -387,9 +387,11 @@ class Scorer:
             ]
         # proxies that leave the network unchanged score on ``base`` itself, first; of the others, each gets a deep
         # copy but the last, which gets ``base`` (nothing scores on it afterwards) and holds its only reference, so
-        # an OOM back-off can free it. Rows keep the run's proxy order.
-        sharing = [p for p in todo if p.leaves_model_unchanged]
-        copying = [p for p in todo if not p.leaves_model_unchanged]
+        # an OOM back-off can free it. Within each, a proxy whose work serves the others' (ProxySpec.scored_first)
+        # goes first. Rows keep the run's proxy order.
+        ordered = sorted(todo, key=lambda p: not p.scored_first)
+        sharing = [p for p in ordered if p.leaves_model_unchanged]
+        copying = [p for p in ordered if not p.leaves_model_unchanged]
         memo: dict = {}  # ProxyContext.memo: one per architecture, shared by its proxies (SWAP, loss gradients)
         by_name = {p.name: self._score_one(arch, p, base, gt, memo) for p in sharing}
         holder = [base]

@@ -8,7 +8,9 @@ in registration order, §1.6), so callers can sum (foresight ``sum_arr``), take 
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -57,29 +59,47 @@ def _parameter_sums(model: nn.Module) -> bytes:
     return torch.stack(sums).cpu().numpy().tobytes() if sums else b""
 
 
+def _loss_grads_key(ctx: ProxyContext, model: nn.Module) -> tuple:
+    # the batch size names the batch; the parameter sums tell a network a proxy changed first from a fresh one
+    return ("loss_weight_grads", int(ctx.inputs.shape[0]), _parameter_sums(model))
+
+
+@contextlib.contextmanager
+def sharing_loss_grads(ctx: ProxyContext, layers: list[WeightLayer]) -> Iterator[None]:
+    """Around a pass that ends in ``loss_backward``'s backward on the context's own (fresh) network: keeps the
+    layers' weight gradients in ``ctx.memo`` for snip, grad_norm, plain and the SNIP-SSNR proxies, when the
+    pass drew nothing from the random generators (no dropout): then they depend on the network and the batch
+    alone, and equal what each of those proxies would compute by itself. fisher's pass (hooks that only read)
+    keeps them too."""
+    key = _loss_grads_key(ctx, ctx.model)
+    before = _rng_states(ctx.device)
+    yield
+    if all(torch.equal(a, b) for a, b in zip(before, _rng_states(ctx.device))):
+        ctx.memo[key] = [None if layer.weight.grad is None else layer.weight.grad.detach().clone() for layer in layers]
+
+
 def layers_with_loss_grads(ctx: ProxyContext, model: nn.Module | None = None) -> list[WeightLayer]:
     """The §1.6 layer set of the train-mode model, after ``loss_backward`` on the fixed batch.
 
     The BN-kept, space-loss set-up of snip, grad_norm and plain (§2.1, §2.2, §2.6). On the context's own
-    network the weight gradients are computed once per architecture and batch size and kept in ``ctx.memo``:
-    snip, grad_norm, plain and the SNIP-SSNR proxies of one run then share one backward. They are kept only
-    when the forward and backward drew nothing from the random generators (no dropout): then they depend on
-    the network and the batch alone, and equal what each proxy would compute by itself.
+    network the weight gradients are computed once per architecture and batch size and kept in ``ctx.memo``
+    (``sharing_loss_grads``): snip, grad_norm, plain and the SNIP-SSNR proxies of one run then share one
+    backward, or reuse fisher's.
     """
-    own = model is None
-    model = ctx.model if model is None else model
-    model.train()
+    if model is not None:
+        model.train()
+        layers = require_weight_layers(model)
+        loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
+        return layers
+    model = ctx.model.train()
     layers = require_weight_layers(model)
-    # the batch size names the batch; the parameter sums tell a network a proxy changed first from a fresh one
-    key = ("loss_weight_grads", int(ctx.inputs.shape[0]), _parameter_sums(model)) if own else None
-    if key is not None and key in ctx.memo:
-        for layer, grad in zip(layers, ctx.memo[key]):
+    kept = ctx.memo.get(_loss_grads_key(ctx, model))
+    if kept is not None:
+        for layer, grad in zip(layers, kept):
             layer.weight.grad = None if grad is None else grad.clone()
         return layers
-    before = _rng_states(ctx.device)
-    loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
-    if key is not None and all(torch.equal(a, b) for a, b in zip(before, _rng_states(ctx.device))):
-        ctx.memo[key] = [None if layer.weight.grad is None else layer.weight.grad.detach().clone() for layer in layers]
+    with sharing_loss_grads(ctx, layers):
+        loss_backward(model, ctx.inputs, ctx.targets, ctx.loss_fn)
     return layers
 
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from nasprox.core import ProxyContext, proxy
 from nasprox.proxies._common import forward_hooks
-from nasprox.proxies._saliency import forward, require_weight_layers
+from nasprox.proxies._saliency import forward, require_weight_layers, sharing_loss_grads
 
 
 def _channel_products(layer: nn.Module, act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -41,6 +41,7 @@ def _channel_products(layer: nn.Module, act: torch.Tensor, grad: torch.Tensor) -
     needs_real_data=True,
     bn="kept",
     cost="backward",
+    scored_first=True,  # its backward also serves snip, grad_norm, plain (ProxyContext.memo); theirs cannot serve it
 )
 def fisher(ctx: ProxyContext) -> float:
     model = ctx.model.train()
@@ -59,7 +60,8 @@ def fisher(ctx: ProxyContext) -> float:
         output.register_hook(on_grad)
 
     model.zero_grad(set_to_none=True)
-    with forward_hooks(layers, on_forward):
+    # the hooks only read: the weight gradients are those of snip's and grad_norm's backward, kept for them
+    with sharing_loss_grads(ctx, layers), forward_hooks(layers, on_forward):
         loss = ctx.loss_fn(forward(model, ctx.inputs), ctx.targets)
         loss.backward()
 

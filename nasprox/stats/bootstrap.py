@@ -10,6 +10,10 @@ import numpy as np
 
 from nasprox.core import NasproxError
 from nasprox.stats.correlation import finite_pairs
+from nasprox.stats.resampled import OVER_COUNTS
+
+# resamples are evaluated together in batches of about this many multiplicities (an int64 each)
+_BATCH_ELEMENTS = 1 << 21
 
 
 def bootstrap_ci(
@@ -24,7 +28,9 @@ def bootstrap_ci(
     """Percentile interval of ``statistic`` over resamples (with replacement) of the finite pairs.
 
     Resamples where the statistic is undefined (NaN, e.g. a constant resample) are skipped; the
-    interval is NaN when fewer than half of the resamples are usable.
+    interval is NaN when fewer than half of the resamples are usable. Spearman, Kendall and the
+    pairwise-order probability are evaluated for a batch of resamples at once
+    (``nasprox.stats.resampled``), on the same draws.
     """
     if n_resamples < 1:
         raise NasproxError(f"bootstrap needs at least one resample (got {n_resamples})")
@@ -35,15 +41,34 @@ def bootstrap_ci(
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
     values = np.empty(n_resamples)
-    for i in range(n_resamples):
-        picked = rng.integers(0, p.n, size=p.n)
-        values[i] = statistic(p.x[picked], p.y[picked])
+    over_counts = OVER_COUNTS.get(statistic)
+    if over_counts is None:
+        for i in range(n_resamples):
+            picked = rng.integers(0, p.n, size=p.n)
+            values[i] = statistic(p.x[picked], p.y[picked])
+    else:
+        of_counts = over_counts(p.x, p.y)
+        per_batch = max(1, _BATCH_ELEMENTS // p.n)
+        for start in range(0, n_resamples, per_batch):
+            stop = min(start + per_batch, n_resamples)
+            values[start:stop] = of_counts(_multiplicities(rng, p.n, stop - start))
     values = values[np.isfinite(values)]
     if values.size < n_resamples / 2:
         return math.nan, math.nan
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def _multiplicities(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
+    """(count x n): how often each of the n pairs is drawn in each of the next ``count`` resamples.
+
+    Drawn exactly as one resample at a time draws them (n indices per resample, in order), so the
+    batched statistics see the same resamples and the intervals do not move.
+    """
+    picked = np.stack([rng.integers(0, n, size=n) for _ in range(count)])
+    flat = (picked + np.arange(count)[:, None] * n).ravel()
+    return np.bincount(flat, minlength=count * n).reshape(count, n)
 
 
 def _fingerprint(values) -> bytes:
