@@ -7,7 +7,7 @@ as they do in the data. So the order is worked out once per (x, y), and a batch 
 few vectorised passes over its (resamples x n) multiplicity matrix, where the per-resample way sorts
 every resample again and pays scipy's per-call overhead (the report's bootstrap: 1,000 resamples of
 every cell). The values equal the per-resample functions' (scipy's for Spearman and Kendall) to
-rounding: ``tests/test_stats_bootstrap.py`` checks both on tied data.
+rounding: ``tests/test_stats.py`` checks both on tied data.
 """
 
 from __future__ import annotations
