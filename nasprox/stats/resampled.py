@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nasprox.stats.correlation import kendall_tau, spearman_rho
-from nasprox.stats.ranking import pairwise_order_probability
+from nasprox.stats.ranking import _dense_ranks, pairwise_order_probability
 
 CountsStatistic = Callable[[np.ndarray], np.ndarray]  # (resamples x n) multiplicities -> one value per resample
 
@@ -46,10 +46,6 @@ class _TieGroups:
         sizes = self.sizes(counts).astype(float)
         below = np.cumsum(sizes, axis=1) - sizes
         return (below + (sizes + 1) / 2)[:, self.group_of]
-
-
-def _dense_ranks(values: np.ndarray) -> np.ndarray:
-    return np.unique(values, return_inverse=True)[1].astype(np.int64).ravel()
 
 
 class _Discordance:
