@@ -92,7 +92,8 @@ class BootstrapMemo:
 
     def __init__(self) -> None:
         self._intervals: dict[tuple, tuple[float, float]] = {}
-        self._recorded: dict[tuple, tuple] | None = None  # key -> bootstrap_ci's arguments, while recording
+        self._recording = False
+        self._recorded: dict[tuple, tuple] = {}  # key -> bootstrap_ci's arguments, until compute_recorded
         self.computed = 0  # intervals actually bootstrapped (the rest were remembered)
 
     def __call__(
@@ -108,7 +109,7 @@ class BootstrapMemo:
         key = (statistic, _fingerprint(x), _fingerprint(y), n_resamples, confidence, seed)
         if key in self._intervals:
             return self._intervals[key]
-        if self._recorded is not None:
+        if self._recording:
             self._recorded.setdefault(key, (statistic, np.asarray(x), np.asarray(y), n_resamples, confidence, seed))
             return math.nan, math.nan
         self._intervals[key] = bootstrap_ci(statistic, x, y, n_resamples=n_resamples, confidence=confidence, seed=seed)
@@ -117,17 +118,16 @@ class BootstrapMemo:
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[None]:
-        """Within: intervals not yet known are recorded, not computed, and read as NaN."""
-        self._recorded = {}
+        """Within: intervals not yet known are recorded for ``compute_recorded``, not computed, and read as NaN."""
+        self._recording = True
         try:
             yield
-        except BaseException:
-            self._recorded = None
-            raise
+        finally:
+            self._recording = False
 
     def compute_recorded(self, jobs: int = 1) -> None:
         """Compute the intervals recorded by ``recording()``, on ``jobs`` processes (1: in this one)."""
-        recorded, self._recorded = self._recorded or {}, None
+        recorded, self._recorded = self._recorded, {}
         keys = sorted(recorded, key=lambda k: -recorded[k][1].size * recorded[k][3])  # longest first
         if jobs <= 1 or len(keys) < 2:
             intervals = map(_interval, (recorded[k] for k in keys))
