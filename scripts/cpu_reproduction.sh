@@ -81,4 +81,4 @@ nasprox reproduce epsilon-table2 --retry-failed "${NB101[@]}" "${ROOTS[@]}" "${C
 # validation metrics only, so those cells are compared against them and say so; a proxy two tables score at
 # different batch sizes (NB101 snip: 64 for NEAR Table 3, 256 for epsilon Table 2) stays apart as snip@batch=N
 nasprox report results/reproduction/*.csv --out results/reproduction/report --bootstrap 1000 --split-settings \
-  --stand-in test_acc=valid_acc --stand-in test_metric=valid_metric
+  --stand-in test_acc=valid_acc --stand-in test_metric=valid_metric --workers 2
