@@ -9,7 +9,7 @@ workers together outgrow the machine) does not fail its architecture at once: th
 again at the end of the run, alone, the other workers ended (an idle worker still holds the memory of its
 last cells), and only fails if it is killed again. The killed worker is not replaced: the run goes on
 with one worker fewer, since cells like that one would crowd each other out again (two NB101 workers at
-batch 256, 12-16 GB each on a 23 GB machine, lost four cells in 25 minutes and finished one).
+batch 256, 12-16 GB each on a 23 GB machine, lost four cells in 27 minutes and finished one).
 
 Results come back on a pipe the worker writes synchronously: a result sent is in the kernel's pipe
 buffer before the worker starts its next architecture, so a worker killed there (the OOM killer's
