@@ -17,7 +17,8 @@ per-call overhead, so read it for shares, not for absolute times).
 ``--report CSV`` times the report's two bootstrapping tables on a result CSV (the correlation table and
 the published cells): computed apart (plain ``bootstrap_ci``) against sharing their intervals
 (``BootstrapMemo``, what ``nasprox report`` does), tables equal; then shared intervals one resample at a
-time against batched, tables equal to 1e-12:
+time against batched, tables equal to 1e-12; then batched on one process against ``--jobs`` processes
+(``nasprox report --workers N``), tables equal:
 
   python scripts/bench_report_stats.py --sizes 200 1000 15625 --resamples 200
   python scripts/bench_report_stats.py --report results/reproduction/nats-tss_cifar10.csv --resamples 200
@@ -162,7 +163,7 @@ def _close(left: pd.DataFrame, right: pd.DataFrame) -> bool:
     )
 
 
-def time_report_tables(csv: str, resamples: int) -> None:
+def time_report_tables(csv: str, resamples: int, jobs: int) -> None:
     """The correlation table and the published cells: apart vs shared intervals, then one resample at a
     time vs batched."""
     table = load_results([csv], keep_settings_apart=True)
@@ -173,13 +174,26 @@ def time_report_tables(csv: str, resamples: int) -> None:
         apart_s, apart = _timed(lambda: _report_tables(table, entries, context, resamples, bootstrap_ci))
         shared_s, shared = _timed(lambda: _report_tables(table, entries, context, resamples, BootstrapMemo()))
     batched_s, batched = _timed(lambda: _report_tables(table, entries, context, resamples, BootstrapMemo()))
+    parallel_s, parallel = _timed(lambda: _on_processes(table, entries, context, resamples, jobs))
     if not all(a.equals(b) for a, b in zip(apart, shared)):
         raise SystemExit("the tables differ when the intervals are shared")
     if not all(_close(a, b) for a, b in zip(shared, batched)):
         raise SystemExit("the tables differ when the resamples are batched")
+    if not all(a.equals(b) for a, b in zip(batched, parallel)):
+        raise SystemExit(f"the tables differ when the intervals are computed on {jobs} processes")
     print(f"{csv}, {resamples} resamples: correlation table + published cells")
     print(f"one resample at a time: apart {apart_s:.1f}s, shared {shared_s:.1f}s: {apart_s / shared_s:.2f}x")
     print(f"shared: one resample at a time {shared_s:.1f}s, batched {batched_s:.1f}s: {shared_s / batched_s:.2f}x")
+    print(f"batched: one process {batched_s:.1f}s, {jobs} processes {parallel_s:.1f}s: {batched_s / parallel_s:.2f}x")
+
+
+def _on_processes(table, entries, context, resamples: int, jobs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What ``nasprox report --workers N`` does: a pass naming the intervals, computed on N processes, then the tables."""
+    memo = BootstrapMemo()
+    with memo.recording():
+        _report_tables(table, entries, context, resamples, memo)
+    memo.compute_recorded(jobs)
+    return _report_tables(table, entries, context, resamples, memo)
 
 
 def main() -> None:
@@ -189,9 +203,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile the batched bootstraps of the three")
     parser.add_argument("--report", metavar="CSV", help="time the report's bootstrapping tables on this result CSV")
+    parser.add_argument("--jobs", type=int, default=2, help="processes for the intervals in --report's last run")
     args = parser.parse_args()
     if args.report:
-        time_report_tables(args.report, args.resamples)
+        time_report_tables(args.report, args.resamples, args.jobs)
         return
     print(f"{'n':>6} {'fenwick ms':>11} {'numpy ms':>9} {'ratio':>6}")
     for n in args.sizes:

@@ -65,20 +65,20 @@ done
 # near and zico (~1.2 h with 2 workers); then NEAR Table 3's slow four on 200 cells (~55 s per cell and worker
 # for the four, reg_swap reusing swap's forwards, ~1.4 h; every NEAR Table 3 proxy is what the issue asks for;
 # reg_swap equals swap while its mu, sigma are unknown: not comparable); then epsilon Table 2's uncapped
-# batch-256 baselines (snip, grad_norm, fisher, jacob_cov: ~70 s per cell and worker together on small cells,
-# 200 s on the last hundred, ~4 h), and last epsilon Table 2's grasp at batch 256 on 200 cells
+# batch-256 baselines (snip, grad_norm, fisher, jacob_cov; fisher's backward serves snip and grad_norm: median
+# 23 s per cell, one worker), and last epsilon Table 2's grasp at batch 256 on 200 cells
 nasprox reproduce epsilon-table2 --proxies epsilon "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table3 --proxies near,zico "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce near-table3 "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce epsilon-table2 --proxies epsilon,synflow,snip,grad_norm,fisher,jacob_cov "${NB101[@]}" \
   "${ROOTS[@]}" "${COMMON[@]}"
 nasprox reproduce epsilon-table2 "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}"
-# at batch 256 the largest NB101 cells take 12-15 GB per worker: two workers on a 23 GB machine lost 7 cells to
-# the out-of-memory killer (`error` rows) before the engine scored a killed cell again alone; one worker
-# scores those again
+# at batch 256 NB101 cells take 8-19 GB per worker: two workers on a 23 GB machine lost 7 cells to the
+# out-of-memory killer (`error` rows) before the engine scored a killed cell again alone (and went on with one
+# worker fewer); one worker scores those again
 nasprox reproduce epsilon-table2 --retry-failed "${NB101[@]}" "${ROOTS[@]}" "${COMMON[@]}" --workers 1  # the last --workers wins
 # one report over every CSV written (published_vs_ours for all protocols); the TransNAS and NB101 data carry
 # validation metrics only, so those cells are compared against them and say so; a proxy two tables score at
 # different batch sizes (NB101 snip: 64 for NEAR Table 3, 256 for epsilon Table 2) stays apart as snip@batch=N
 nasprox report results/reproduction/*.csv --out results/reproduction/report --bootstrap 1000 --split-settings \
-  --stand-in test_acc=valid_acc --stand-in test_metric=valid_metric
+  --stand-in test_acc=valid_acc --stand-in test_metric=valid_metric --workers 2

@@ -19,8 +19,8 @@
 #      first 20 cells) vs the engine, NEAR and the suite; archs/s, GPU utilisation, peak memory
 #   5. CPU vs CUDA scores on 20 cells (scripts/compare_devices.py; NEAR with near.init_rng=cpu, to
 #      relative 1e-4; the other proxies to Spearman >= 0.999)
-#   6. snip, grad_norm, plain sharing one backward vs one each (scripts/bench_shared_memo.py) on the
-#      200 cells: seconds, ratio, scores to relative 1e-4
+#   6. snip, grad_norm, plain and fisher sharing fisher's backward vs one each (scripts/bench_shared_memo.py)
+#      on the 200 cells: seconds, ratio, scores to relative 1e-4
 # Everything (logs, JSON, nvidia-smi samples) goes to $OUT if set, else gpu_check_out/.
 #
 # Input images: $DATA_ROOT, else shared/data/inputs or ../shared/data/inputs
@@ -128,7 +128,7 @@ step 4_bench_speed 240 python scripts/bench_speed.py --device "$DEVICE" --archs 
   --near-repetitions "$REPS" --batch-size "$BATCH" --json "$OUTDIR/bench_speed.json" "${DATA_ARGS[@]}"
 step 5_cpu_vs_device 200 python scripts/compare_devices.py "${CMP[@]}" --archs "$AGREE" --near-repetitions "$REPS" \
   --batch-size "$BATCH" --json "$OUTDIR/compare_devices.json" "${DATA_ARGS[@]}"
-step 6_shared_memo 60 python scripts/bench_shared_memo.py --device "$DEVICE" --proxies snip,grad_norm,plain \
+step 6_shared_memo 60 python scripts/bench_shared_memo.py --device "$DEVICE" --proxies snip,grad_norm,plain,fisher \
   --archs "0:$ARCHS" --batch-size "$BATCH"
 
 cleanup

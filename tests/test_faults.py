@@ -168,6 +168,10 @@ def test_a_worker_killed_by_sigkill_is_an_error_row_that_names_the_likely_oom_ki
     rows = {r["arch_index"]: r for r in read_rows(out)}
     assert rows["1"]["status"] == "error" and rows["2"]["status"] == "ok"  # a fresh worker scored the next cell
     assert "SIGKILL" in rows["1"]["error"] and "out-of-memory killer" in rows["1"]["error"]
+    # one worker: nothing crowded it out, so the advice is not fewer workers
+    assert (
+        "SIGKILL while scored alone" in rows["1"]["error"] and "(more memory, or a smaller batch)" in rows["1"]["error"]
+    )
     # arch 0 finished before its worker was killed on arch 1: its result was sent, and the blame is arch 1's alone
     assert rows["0"]["status"] == "ok"
 

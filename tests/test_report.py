@@ -356,3 +356,30 @@ def test_ours_and_verdict_reads_one_side_of_merged_comparisons():
 
     row = pd.Series({"ours_a": 0.51234, "ci_lo_a": 0.4, "ci_hi_a": 0.6049, "verdict_a": "agrees", "ours": 0.1})
     assert ours_and_verdict(row, "_a") == "0.512 [0.400, 0.605] | agrees"
+
+
+def test_report_intervals_on_several_processes_equal_those_on_one(tmp_path):
+    """``--workers 2``: the intervals are named by a first pass and computed on two processes; every table
+    equals the one-process report byte for byte, for every kind of published metric (picklable statistics)."""
+    results = write_results(tmp_path / "r.csv")
+    folder = tmp_path / "published"
+    folder.mkdir()
+    source = {"url": "https://example.org/p", "table": "Table 1", "row": "good", "column": "x"}
+    metrics = ["spearman", "kendall", "kendall_top10", "spearman_top10", "top10_top10", "pairwise_order"]
+    entries = [
+        {"table": "Table 1", "space": "toy-space", "dataset": "cifar10", "proxy": proxy, "metric": metric}
+        | {"value": 0.3, "source": source}
+        for proxy in ("good", "bad")
+        for metric in metrics
+    ]
+    (folder / "toy.yaml").write_text(yaml.safe_dump({"version": 1, "paper": {"id": "toy"}, "entries": entries}))
+    tables = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"rep{workers}"
+        args = ["report", str(results), "--out", str(out), "--published", str(folder), "--no-plots"]
+        result = CliRunner().invoke(app, [*args, "--bootstrap", "100", "--workers", workers])
+        assert result.exit_code == 0, result.output
+        tables[workers] = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert tables["1"] == tables["2"] and len(tables["1"]) == 15
+    comparison = pd.read_csv(tmp_path / "rep2" / "published_vs_ours.csv")
+    assert len(comparison) == 12 and comparison[["ci_lo", "ci_hi"]].notna().all().all()

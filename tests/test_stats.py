@@ -379,3 +379,21 @@ def test_bootstrap_memo_equals_bootstrap_ci_and_computes_each_interval_once():
     changed[0] += 1.0
     memo(spearman_rho, changed, gt, n_resamples=100, seed=2)  # other data
     assert memo.computed == 4
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_bootstrap_memo_records_then_computes_the_same_intervals(jobs):
+    """``recording()`` names the intervals a pass asks for (NaN meanwhile), ``compute_recorded`` computes
+    each once, on one process or several, equal to ``bootstrap_ci``; the next pass finds them all."""
+    from nasprox.stats import BootstrapMemo
+
+    score, gt = tied_data(8, n=150)
+    asked = [(spearman_rho, score, gt), (kendall_tau, score, gt), (spearman_rho, score, gt), (pearson_r, gt, score)]
+    memo = BootstrapMemo()
+    with memo.recording():
+        assert all(np.isnan(memo(f, x, y, n_resamples=60, seed=1)).all() for f, x, y in asked)
+    memo.compute_recorded(jobs)
+    assert memo.computed == 3  # the repeated request once
+    for f, x, y in asked:
+        assert memo(f, x, y, n_resamples=60, seed=1) == bootstrap_ci(f, x, y, n_resamples=60, seed=1)
+    assert memo.computed == 3

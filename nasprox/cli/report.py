@@ -48,6 +48,9 @@ def report(
     split_settings: SplitSettings = False,
     stand_in: StandIn = [],
     ground_truth: GroundTruthFiles = [],
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes computing the bootstrap intervals (the same intervals for any count)")
+    ] = 1,
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted
@@ -60,6 +63,8 @@ def report(
       nasprox report results/run.csv --out report/ --target valid_acc --bootstrap 1000 --no-plots
 
       nasprox report results/reproduction/*.csv --stand-in test_acc=valid_acc   # runs with validation GT only
+
+      nasprox report results/*.csv --bootstrap 1000 --workers 8   # intervals on 8 processes
     """
     from nasprox.core import NasproxError
     from nasprox.report import write_report
@@ -89,6 +94,7 @@ def report(
         ndcg_k=ndcg_k,
         precision_t=parse_t(precision_t),
         population=pop,
+        jobs=workers,
     )
     typer.echo(f"population {pop.label()}", err=True)
     typer.echo(f"wrote {len(written)} files under {out}", err=True)

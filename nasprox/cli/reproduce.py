@@ -77,7 +77,9 @@ def reproduce(
         bool, typer.Option(help="Gaussian inputs for datasets without --data-root (correlations are lower)")
     ] = False,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",
-    workers: Annotated[int, typer.Option(help="CPU worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="CPU worker processes (scoring, then the report's bootstrap intervals)")
+    ] = 1,
     out: Annotated[
         Path, typer.Option(help="folder of the result CSVs (the report goes to OUT/report/PROTOCOL)")
     ] = Path("results/reproduction"),
@@ -124,7 +126,7 @@ def reproduce(
             return
         _score(proto, plans, progress, retry_failed)
     if report or report_only:
-        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir)
+        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ def _score(proto, plans, progress, retry_failed: bool) -> None:
         run_to_csv(run_plan, run.out, progress, retry_failed)
 
 
-def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], protocol_dir) -> None:
+def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], protocol_dir, workers: int) -> None:
     from nasprox.engine.protocol import csv_path, load_protocols, protocol_report_dir
     from nasprox.report import write_report
     from nasprox.stats import load_results
@@ -268,6 +270,7 @@ def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], pr
         plots=True,
         published_bootstrap=bootstrap,
         protocols=load_protocols(protocol_dir).values(),
+        jobs=workers,
     )
     typer.echo(f"wrote {len(written)} files under {folder}", err=True)
     echo_published_summary(folder)

@@ -9,7 +9,7 @@ workers together outgrow the machine) does not fail its architecture at once: th
 again at the end of the run, alone, the other workers ended (an idle worker still holds the memory of its
 last cells), and only fails if it is killed again. The killed worker is not replaced: the run goes on
 with one worker fewer, since cells like that one would crowd each other out again (two NB101 workers at
-batch 256, 12-16 GB each on a 23 GB machine, lost four cells in 25 minutes and finished one).
+batch 256, 12-16 GB each on a 23 GB machine, lost four cells in 27 minutes and finished one).
 
 Results come back on a pipe the worker writes synchronously: a result sent is in the kernel's pipe
 buffer before the worker starts its next architecture, so a worker killed there (the OOM killer's
@@ -72,12 +72,13 @@ def _worker_main(config: RunConfig, threads: int, tasks, results: Connection, pa
             results.send((task_id, f"{exc.__class__.__name__}: {exc}"))
 
 
-def _death(w: _Worker, scored_alone: bool) -> str:
-    """The error of the rows of a worker that died."""
+def _death(w: _Worker, alone: bool, retried_alone: bool) -> str:
+    """The error of the rows of a worker that died; ``alone``: no other worker was left to crowd it out."""
     message = f"worker on {w.config.device} died (exit code {w.proc.exitcode})"
     if w.proc.exitcode == -signal.SIGKILL:  # what the kernel's OOM killer sends
-        note = ", also when scored alone" if scored_alone else ""
-        message += f": SIGKILL{note}, most likely the system's out-of-memory killer (fewer --workers, or more memory)"
+        note = ", also when scored alone" if retried_alone else " while scored alone" if alone else ""
+        advice = "more memory, or a smaller batch" if alone or retried_alone else "fewer --workers, or more memory"
+        message += f": SIGKILL{note}, most likely the system's out-of-memory killer ({advice})"
     return message
 
 
@@ -213,7 +214,8 @@ class WorkerPool:
                                     f"that architecture is scored again alone once the others are done"
                                 )
                             else:
-                                yield from replace_worker(slot, w, _death(w, oldest in tried_alone), "error")
+                                death = _death(w, alone=active() == 1, retried_alone=oldest in tried_alone)
+                                yield from replace_worker(slot, w, death, "error")
                         elif w.in_flight and self.timeout and time.monotonic() - w.started > self.timeout:
                             w.kill()
                             message = f"no result within --timeout-per-arch {self.timeout:g}s"

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+import pandas as pd
+
 from nasprox.report.explained import explain, load_explanations
 from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_target
 from nasprox.report.published import compare_published, comparison_summary, load_published
@@ -99,6 +101,7 @@ def write_report(
     published_bootstrap: int = 1000,
     protocols: Iterable | None = None,
     explanations_path: Path | None = None,
+    jobs: int = 1,
 ) -> list[Path]:
     """Write every table and figure under ``out``; returns the written paths.
 
@@ -107,6 +110,7 @@ def write_report(
     ``protocols`` (``nasprox.engine.protocol.Protocol``; default: configs/reproduce) give each published
     table its population and batch sizes. ``explanations_path`` (default:
     configs/explained_differences.yaml) says which differing cells an experiment has explained.
+    ``jobs`` > 1 computes the bootstrap intervals on that many processes (the same intervals).
     """
     protocols = _default_protocols() if protocols is None else list(protocols)
     # bad published or explanation files fail before anything is written
@@ -116,17 +120,22 @@ def write_report(
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
+    context = paper_comparison_context(protocols)
+
+    def tables_with_intervals(ci: BootstrapMemo) -> tuple[pd.DataFrame, pd.DataFrame]:
+        correlations = correlation_table(
+            table, target=target, top=top, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=precision_t, ci=ci
+        )
+        return correlations, compare_published(
+            published, table, bootstrap=published_bootstrap, seed=seed, ci=ci, **context
+        )
+
     intervals = BootstrapMemo()  # the correlation table and the published cells share their intervals
-    correlations = correlation_table(
-        table,
-        target=target,
-        top=top,
-        bootstrap=bootstrap,
-        seed=seed,
-        ndcg_k=ndcg_k,
-        precision_t=precision_t,
-        ci=intervals,
-    )
+    if jobs > 1:  # a first pass names the intervals, which are then computed side by side
+        with intervals.recording():
+            tables_with_intervals(intervals)
+        intervals.compute_recorded(jobs)
+    correlations, comparison = tables_with_intervals(intervals)
     search = search_metrics_table(table, target=target)
     pop_caption = ""
     if population is not None:
@@ -146,14 +155,6 @@ def write_report(
     )
     ranks = average_rank_table(correlations, "spearman")
     written += write_table(ranks, out / "average_ranks", digits=2, caption="Average rank by Spearman rho")
-    comparison = compare_published(
-        published,
-        table,
-        bootstrap=published_bootstrap,
-        seed=seed,
-        ci=intervals,
-        **paper_comparison_context(protocols),
-    )
     comparison = explain(comparison, explanations)
     written += write_table(
         comparison,

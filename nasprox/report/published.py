@@ -44,14 +44,20 @@ SUPPORTED_VERSIONS = (1,)
 SOURCE_FIELDS = ("url", "table", "row", "column")
 ENTRY_FIELDS = ("table", "space", "dataset", "proxy", "metric", "value", "source")
 
+
+def _top64_within_top5(score: np.ndarray, gt: np.ndarray) -> float:
+    return float(top_k_within_top_fraction(score, gt, 64, 0.05))
+
+
+# module-level functions and partials, not lambdas: a report's intervals may be computed on other processes
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "kendall": kendall_tau,
     "spearman": spearman_rho,
     "pearson": pearson_r,
-    "kendall_top10": lambda s, a: correlate_top(s, a, 0.1, "kendall"),
-    "spearman_top10": lambda s, a: correlate_top(s, a, 0.1, "spearman"),
-    "top10_top10": lambda s, a: top_overlap(s, a, 0.1),  # as a fraction in [0, 1]
-    "top64_top5": lambda s, a: float(top_k_within_top_fraction(s, a, 64, 0.05)),
+    "kendall_top10": functools.partial(correlate_top, fraction=0.1, method="kendall"),
+    "spearman_top10": functools.partial(correlate_top, fraction=0.1, method="spearman"),
+    "top10_top10": functools.partial(top_overlap, fraction=0.1),  # as a fraction in [0, 1]
+    "top64_top5": _top64_within_top5,
     "pairwise_order": pairwise_order_probability,
 }
 

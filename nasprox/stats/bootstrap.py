@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -77,15 +79,21 @@ def _fingerprint(values) -> bytes:
 
 
 class BootstrapMemo:
-    """``bootstrap_ci`` that remembers its intervals.
+    """``bootstrap_ci`` that remembers its intervals, and can compute a batch of them on several processes.
 
     A report asks for the same interval (same statistic, scores, target and settings) from several
     tables: the correlation table and each paper's cells. The resamples are seeded, so the answer is the
     same every time; this computes it once. Keys hold a digest of the data, not the arrays.
+
+    ``recording()`` collects the intervals a pass over the tables asks for (answering NaN), and
+    ``compute_recorded(jobs)`` computes them on ``jobs`` processes; the real pass then finds them all.
+    Every interval is the one ``bootstrap_ci`` gives (its own seeded resamples), whatever ``jobs``.
     """
 
     def __init__(self) -> None:
         self._intervals: dict[tuple, tuple[float, float]] = {}
+        self._recording = False
+        self._recorded: dict[tuple, tuple] = {}  # key -> bootstrap_ci's arguments, until compute_recorded
         self.computed = 0  # intervals actually bootstrapped (the rest were remembered)
 
     def __call__(
@@ -99,9 +107,38 @@ class BootstrapMemo:
         seed: int = 0,
     ) -> tuple[float, float]:
         key = (statistic, _fingerprint(x), _fingerprint(y), n_resamples, confidence, seed)
-        if key not in self._intervals:
-            self._intervals[key] = bootstrap_ci(
-                statistic, x, y, n_resamples=n_resamples, confidence=confidence, seed=seed
-            )
-            self.computed += 1
+        if key in self._intervals:
+            return self._intervals[key]
+        if self._recording:
+            self._recorded.setdefault(key, (statistic, np.asarray(x), np.asarray(y), n_resamples, confidence, seed))
+            return math.nan, math.nan
+        self._intervals[key] = bootstrap_ci(statistic, x, y, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        self.computed += 1
         return self._intervals[key]
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        """Within: intervals not yet known are recorded for ``compute_recorded``, not computed, and read as NaN."""
+        self._recording = True
+        try:
+            yield
+        finally:
+            self._recording = False
+
+    def compute_recorded(self, jobs: int = 1) -> None:
+        """Compute the intervals recorded by ``recording()``, on ``jobs`` processes (1: in this one)."""
+        recorded, self._recorded = self._recorded, {}
+        keys = sorted(recorded, key=lambda k: -recorded[k][1].size * recorded[k][3])  # longest first
+        if jobs <= 1 or len(keys) < 2:
+            intervals = map(_interval, (recorded[k] for k in keys))
+            self._intervals.update(zip(keys, intervals))
+        else:
+            # spawn: the same on every platform, and no forked copy of a parent's threads
+            with multiprocessing.get_context("spawn").Pool(min(jobs, len(keys))) as pool:
+                self._intervals.update(zip(keys, pool.map(_interval, [recorded[k] for k in keys], chunksize=1)))
+        self.computed += len(keys)
+
+
+def _interval(arguments: tuple) -> tuple[float, float]:
+    statistic, x, y, n_resamples, confidence, seed = arguments
+    return bootstrap_ci(statistic, x, y, n_resamples=n_resamples, confidence=confidence, seed=seed)

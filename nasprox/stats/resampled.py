@@ -7,7 +7,7 @@ as they do in the data. So the order is worked out once per (x, y), and a batch 
 few vectorised passes over its (resamples x n) multiplicity matrix, where the per-resample way sorts
 every resample again and pays scipy's per-call overhead (the report's bootstrap: 1,000 resamples of
 every cell). The values equal the per-resample functions' (scipy's for Spearman and Kendall) to
-rounding: ``tests/test_stats_bootstrap.py`` checks both on tied data.
+rounding: ``tests/test_stats.py`` checks both on tied data.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nasprox.stats.correlation import kendall_tau, spearman_rho
-from nasprox.stats.ranking import pairwise_order_probability
+from nasprox.stats.ranking import _dense_ranks, pairwise_order_probability
 
 CountsStatistic = Callable[[np.ndarray], np.ndarray]  # (resamples x n) multiplicities -> one value per resample
 
@@ -46,10 +46,6 @@ class _TieGroups:
         sizes = self.sizes(counts).astype(float)
         below = np.cumsum(sizes, axis=1) - sizes
         return (below + (sizes + 1) / 2)[:, self.group_of]
-
-
-def _dense_ranks(values: np.ndarray) -> np.ndarray:
-    return np.unique(values, return_inverse=True)[1].astype(np.int64).ravel()
 
 
 class _Discordance:
