@@ -15,6 +15,7 @@ Tie rules (documented here once, tested against brute force):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,30 +88,41 @@ def _dense_ranks(values: np.ndarray) -> np.ndarray:
     return np.unique(values, return_inverse=True)[1].astype(np.int64).ravel()
 
 
-def _inversions(sequence: np.ndarray) -> int:
-    """Pairs i < j with sequence[i] > sequence[j], for non-negative integers, in O(n log^2 n).
+def _joint_ranks(x_rank: np.ndarray, y_rank: np.ndarray) -> np.ndarray:
+    """One integer per (x, y) pair of dense ranks, equal exactly for equal pairs."""
+    return x_rank * (int(y_rank.max()) + 1 if y_rank.size else 1) + y_rank
 
-    A bottom-up merge count done a whole level at a time in numpy (a Python loop per element was
-    the report's bottleneck): at width w the sequence splits into blocks of 2w, and every element in
-    the right half of a block counts the elements of its left half that are larger. Prefixing each
-    value with its block number makes one sorted array hold every left half, each still sorted.
+
+def merge_levels(sequence: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The levels of a bottom-up merge of non-negative integers, each done whole in numpy.
+
+    At width w (1, 2, 4, ...) the sequence splits into blocks of 2w, and every element in the right half
+    of a block pairs with the larger elements of its left half. Prefixing each value with its block
+    number makes one sorted array hold every left half, each still sorted, so those larger elements are
+    one run of it. Per level: the left-half positions in that sorted order, the right-half positions, and
+    for each right-half element its run [start, end) in the former.
     """
     n = sequence.size
     span = int(sequence.max()) + 1 if n else 1
     position = np.arange(n, dtype=np.int64)
-    inversions = 0
     width = 1
     while width < n:
         block = position // (2 * width)
         in_right_half = (position // width) % 2 == 1
         keys = block * span + sequence
-        left_keys = np.sort(keys[~in_right_half])
-        right_block = block[in_right_half]
-        left_half_end = np.searchsorted(left_keys, (right_block + 1) * span, side="left")
-        not_larger_end = np.searchsorted(left_keys, keys[in_right_half], side="right")
-        inversions += int(np.sum(left_half_end - not_larger_end))
+        left = np.flatnonzero(~in_right_half)
+        left = left[np.argsort(keys[left], kind="stable")]
+        right = np.flatnonzero(in_right_half)
+        run_end = np.searchsorted(keys[left], (block[right] + 1) * span, side="left")
+        run_start = np.searchsorted(keys[left], keys[right], side="right")
+        yield left, right, run_start, run_end
         width *= 2
-    return inversions
+
+
+def _inversions(sequence: np.ndarray) -> int:
+    """Pairs i < j with sequence[i] > sequence[j], for non-negative integers, in O(n log^2 n): the runs of
+    every ``merge_levels`` level (a Python loop per element was the report's bottleneck)."""
+    return sum(int(np.sum(run_end - run_start)) for _, _, run_start, run_end in merge_levels(sequence))
 
 
 @dataclass(frozen=True)
@@ -138,7 +150,7 @@ def pair_counts(x, y) -> PairCounts:
     x_rank, y_rank = _dense_ranks(x), _dense_ranks(y)
     total = n * (n - 1) // 2
     x_ties, y_ties = _tie_pairs(x_rank), _tie_pairs(y_rank)
-    joint_ties = _tie_pairs(x_rank * (int(y_rank.max()) + 1 if n else 1) + y_rank)
+    joint_ties = _tie_pairs(_joint_ranks(x_rank, y_rank))
     discordant = _inversions(x_rank[np.lexsort((x_rank, y_rank))])
     in_order = total - discordant - x_ties
     concordant = in_order - (y_ties - joint_ties)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nasprox.stats.correlation import kendall_tau, spearman_rho
-from nasprox.stats.ranking import _dense_ranks, pairwise_order_probability
+from nasprox.stats.ranking import _dense_ranks, _joint_ranks, merge_levels, pairwise_order_probability
 
 CountsStatistic = Callable[[np.ndarray], np.ndarray]  # (resamples x n) multiplicities -> one value per resample
 
@@ -52,34 +52,18 @@ class _Discordance:
     """Discordant pairs of a resample: pairs ordered one way by x and the other way by y.
 
     Sorted by (y, x), a pair is discordant exactly when its x ranks are out of order (as in
-    ``ranking.pair_counts``). The inversions are counted by a bottom-up merge, a level at a time: at
-    width w the sequence splits into blocks of 2w and every element of a block's right half pairs with
-    the larger elements of its left half. Those form one run of the left half sorted, fixed by the data;
-    a resample weighs each pair by the product of the two multiplicities, so per level it is a cumulative
-    sum of the sorted left halves' multiplicities read at the run's two ends.
+    ``ranking.pair_counts``), counted over ``ranking.merge_levels``: at each level a right-half element
+    pairs with one run of the sorted left halves, fixed by the data. A resample weighs each pair by the
+    product of the two multiplicities, so per level it is a cumulative sum of the sorted left halves'
+    multiplicities read at the run's two ends.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        x_rank, y_rank = _dense_ranks(x), _dense_ranks(y)
+    def __init__(self, x_rank: np.ndarray, y_rank: np.ndarray) -> None:
         original = np.lexsort((x_rank, y_rank))  # original index of each position in (y, x) order
-        sequence = x_rank[original]
-        n = sequence.size
-        span = int(sequence.max()) + 1 if n else 1
-        position = np.arange(n, dtype=np.int64)
         self.levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        width = 1
-        while width < n:
-            block = position // (2 * width)
-            in_right_half = (position // width) % 2 == 1
-            keys = block * span + sequence
-            left = np.flatnonzero(~in_right_half)
-            left = left[np.argsort(keys[left], kind="stable")]
-            right = np.flatnonzero(in_right_half)
-            run_end = np.searchsorted(keys[left], (block[right] + 1) * span, side="left")
-            run_start = np.searchsorted(keys[left], keys[right], side="right")
+        for left, right, run_start, run_end in merge_levels(x_rank[original]):
             pairs = run_end > run_start  # right-half elements with a larger element on their left
             self.levels.append((original[left], original[right[pairs]], run_start[pairs], run_end[pairs]))
-            width *= 2
 
     def __call__(self, counts: np.ndarray) -> np.ndarray:
         discordant = np.zeros(counts.shape[0], dtype=np.int64)
@@ -97,10 +81,10 @@ class _PairCounts:
     """Pairs of each resample: total, tied in x, in y, in both, and discordant."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x_groups, self.y_groups = _TieGroups(x), _TieGroups(y)
         x_rank, y_rank = _dense_ranks(x), _dense_ranks(y)
-        self.joint_groups = _TieGroups(x_rank * (int(y_rank.max()) + 1 if y.size else 1) + y_rank)
-        self.discordance = _Discordance(x, y)
+        self.x_groups, self.y_groups = _TieGroups(x_rank), _TieGroups(y_rank)
+        self.joint_groups = _TieGroups(_joint_ranks(x_rank, y_rank))
+        self.discordance = _Discordance(x_rank, y_rank)
 
     def __call__(self, counts: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = int(counts[0].sum()) if counts.shape[0] else 0
