@@ -167,11 +167,15 @@ class WorkerPool:
         alone: deque[tuple[int, ArchRef, frozenset]] = deque()
         tried_alone: set[int] = set()
 
+        def requeue(w: _Worker) -> None:
+            """``w``'s queued tasks back to ``pending``: not started, scored by whichever worker is free next."""
+            pending.extend(reversed(w.in_flight))
+            w.in_flight.clear()
+
         def replace_worker(slot: int, w: _Worker, message: str, status: str) -> Iterator[list[ScoreRecord]]:
             """Rows for the task ``w`` was scoring, its queued tasks back to ``pending``, a fresh worker in ``slot``."""
             yield from self._fail(w, message, status)
-            pending.extend(reversed(w.in_flight))  # not started: scored by whichever worker is free next
-            w.in_flight.clear()
+            requeue(w)
             workers[slot] = self._start(w.config.device)
 
         def busy() -> bool:
@@ -204,8 +208,7 @@ class WorkerPool:
                             killed = w.proc.exitcode == -signal.SIGKILL  # what the kernel's OOM killer sends
                             if killed and oldest is not None and active() > 1 and oldest not in tried_alone:
                                 alone.append(w.in_flight.popleft())  # crowded out, perhaps: scored alone at the end
-                                pending.extend(reversed(w.in_flight))
-                                w.in_flight.clear()
+                                requeue(w)
                                 w.retired = True  # not replaced: the workers together outgrew the memory
                                 left = active()
                                 self.on_notice(
