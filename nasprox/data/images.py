@@ -41,6 +41,21 @@ class ImageSource:
     x: np.ndarray
     y: np.ndarray
     description: str
+    # False: the file gave no labels and ``y`` numbers the images (one per class), taken modulo the class count
+    labels_given: bool = True
+    # what was converted on reading (layout, value range), one line each for the user
+    notes: tuple[str, ...] = ()
+
+    def check_labels(self, num_classes: int, dataset: str) -> None:
+        """Refuse given labels outside ``0..num_classes-1``: taken modulo they would silently be other classes."""
+        if not self.labels_given or len(self.y) == 0:
+            return
+        low, high = int(self.y.min()), int(self.y.max())
+        if low < 0 or high >= num_classes:
+            raise NasproxError(
+                f"{self.description}: labels range {low}..{high}, but {dataset} has classes 0..{num_classes - 1}; "
+                f"give images of {dataset} (or an .npz without 'y': one image per class, numbered in order)"
+            )
 
 
 def _unpickle(path: Path) -> dict:
@@ -52,21 +67,52 @@ def _unpickle(path: Path) -> dict:
 
 
 def _from_npz(path: Path, height: int) -> ImageSource:
-    """``x`` (N,H,W,C uint8) and ``y``; or per-resolution ``x16``/``x32`` arrays; no ``y``: one image per class."""
+    """``x`` (N,H,W,C uint8) and ``y``; or per-resolution ``x16``/``x32`` arrays; no ``y``: one image per class.
+
+    Other layouts and value ranges are converted, each with a note: channels first (N,C,H,W), floats in
+    [0, 1] (scaled by 255) or in [0, 255], integers of another dtype in 0..255. Anything else is refused:
+    negative values (already normalised images would be normalised twice) or values above 255.
+    """
     try:
         data = np.load(path)
         key = f"x{height}" if f"x{height}" in data.files else "x"
         x = data[key]
-        y = data["y"] if "y" in data.files else np.arange(len(x))
+        labels_given = "y" in data.files
+        y = data["y"] if labels_given else np.arange(len(x))
     except Exception as exc:
         raise NasproxError(
             f"cannot read images from {path}: expected an .npz with arrays 'x' and 'y' ({exc})"
         ) from None
     if x.ndim != 4:
-        raise NasproxError(f"{path}: 'x' must be N x H x W x C uint8 images, got shape {x.shape}")
+        raise NasproxError(f"{path}: '{key}' must be N x H x W x C uint8 images, got shape {x.shape}")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise NasproxError(f"{path}: 'y' must hold one integer label per image ({len(x)}), got {y.dtype} {y.shape}")
+    notes = []
     if x.shape[-1] != 3 and x.shape[1] == 3:
+        notes.append(f"{path.name}: '{key}' is channels-first {x.shape}; read as N x H x W x C")
         x = x.transpose(0, 2, 3, 1)
-    return ImageSource(np.ascontiguousarray(x), np.asarray(y, dtype=np.int64), f"npz:{path.name}")
+    x, note = _as_uint8(x, path, key)
+    notes += [note] if note else []
+    return ImageSource(
+        np.ascontiguousarray(x), np.asarray(y, dtype=np.int64), f"npz:{path.name}", labels_given, tuple(notes)
+    )
+
+
+def _as_uint8(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
+    """Pixels as uint8 0..255 (what normalisation expects) and a note when they were stored otherwise."""
+    if x.dtype == np.uint8:
+        return x, ""
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise NasproxError(f"{path}: '{key}' holds {x.dtype}, not image pixels (expected uint8 0..255)")
+    low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    if not np.isfinite([low, high]).all() or low < 0 or high > 255:
+        raise NasproxError(
+            f"{path}: '{key}' values range {low:g}..{high:g}; expected raw pixels in 0..255 (uint8) or 0..1 "
+            "(float), not images normalised already"
+        )
+    if np.issubdtype(x.dtype, np.floating) and high <= 1.0:
+        return np.rint(x * 255.0).astype(np.uint8), f"{path.name}: '{key}' is {x.dtype} in 0..1; scaled by 255"
+    return np.rint(x).astype(np.uint8), f"{path.name}: '{key}' is {x.dtype} in 0..255; read as uint8 pixels"
 
 
 def _from_cifar_dir(root: Path, dataset: str) -> ImageSource | None:
@@ -170,8 +216,8 @@ class ImageStream:
         idx = self._indices()
         x = torch.from_numpy(self.source.x[idx]).permute(0, 3, 1, 2).float().div_(255.0)
         y = torch.from_numpy(self.source.y[idx])
-        if self.num_classes:
-            y = y % self.num_classes  # e.g. 1000 ImageNet classes fed to a 120-way head
+        if self.num_classes:  # only labels the file did not give (check_labels refuses given ones out of range)
+            y = y % self.num_classes  # e.g. 1000 one-per-class ImageNet images fed to a 120-way head
         c, h, w = self.shape
         if x.shape[1] != c:
             raise NasproxError(f"images have {x.shape[1]} channels, the network expects {c}")

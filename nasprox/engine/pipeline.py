@@ -110,7 +110,17 @@ def _check_paths(config: RunConfig) -> None:
             )
 
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding, which proxies may call, takes no larger seed
+
+
+def check_seed(seed: int, flag: str = "--seed") -> None:
+    """Refuse a seed the seeding functions would reject mid-run (each architecture an error row)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise NasproxError(f"{flag} must be an integer between 0 and {MAX_SEED}, got {seed}")
+
+
 def _check_inputs(config: RunConfig) -> None:
+    check_seed(config.seed)
     if config.batch_size is not None and config.batch_size < 1:
         raise NasproxError(f"--batch-size must be >= 1, got {config.batch_size}")
     if config.threads < 1:
@@ -159,6 +169,8 @@ def plan(config: RunConfig, selection: Selection, execution: Execution = Executi
     if len(devices) == 1 and devices[0] != config.device:  # e.g. --devices cuda:1: score inline there
         config = replace(config, device=devices[0])
     scorer = Scorer(config)  # loads the input data and checks it fits every proxy's batch
+    check_seed(selection.seed)
+    notes: list[str] = []
     archs = select_archs(
         scorer.space,
         archs=selection.archs,
@@ -167,12 +179,13 @@ def plan(config: RunConfig, selection: Selection, execution: Execution = Executi
         arch_list=selection.arch_list,
         shard=selection.shard,
         subset=selection.subset,
+        on_note=notes.append,
     )
-    return RunPlan(config, scorer, archs, selection, execution, devices, _warnings(config, scorer))
+    return RunPlan(config, scorer, archs, selection, execution, devices, notes + _warnings(config, scorer))
 
 
 def _warnings(config: RunConfig, scorer: Scorer) -> list[str]:
-    out = []
+    out = list(scorer.data_notes)
     reading = [p.name for p in scorer.proxies if p.needs_real_data]
     if config.synthetic and reading:  # data-free proxies (params, synflow, ...) take only the input shape
         out.append(f"--synthetic Gaussian inputs for {', '.join(reading)}; correlations are lower than with real data")

@@ -281,6 +281,8 @@ class Scorer:
         from nasprox.data.images import load_image_source
 
         self._source = load_image_source(self.config.dataset, self.config.data_root, self.input_spec.shape[-2])
+        if self.input_spec.task == "classification":
+            self._source.check_labels(self.input_spec.num_classes, self.config.dataset)
         n_images = len(self._source.x)
         for proxy in self.proxies:
             if proxy.needs_real_data and self.batch_size_for(proxy) > n_images:
@@ -288,6 +290,11 @@ class Scorer:
                     f"{proxy.name} needs a batch of {self.batch_size_for(proxy)} but {self.config.data_root} holds "
                     f"{n_images} images; give --proxy-opt {proxy.name}.batch_size=N (N <= {n_images}) or more images"
                 )
+
+    @property
+    def data_notes(self) -> tuple[str, ...]:
+        """What was converted when the input images were read (layout, value range), one line each."""
+        return self._source.notes if self._source is not None else ()
 
     def data_config(self, proxy_name: str) -> str:
         return self._data_configs[proxy_name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -87,8 +88,12 @@ def select_archs(
     arch_list: str | Path | None = None,
     shard: str | None = None,
     subset: int | None = None,
+    on_note: Callable[[str], None] = lambda message: None,
 ) -> list[ArchRef]:
     """Resolve the CLI's selection flags into ArchRefs, then keep this shard's share (round-robin).
+
+    An architecture named twice (a repeated ``--arch-list`` line or ``--archs`` index) is kept once, in
+    first-seen order, before sharding, and ``on_note`` is told how many repeats were dropped.
 
     ``subset`` keeps the first K architectures of a ``sample`` in the order they were drawn, so the
     subset of a seeded sample is the same cells whatever K (a 200-cell subset of the 1,000-cell sample),
@@ -124,5 +129,20 @@ def select_archs(
         else:
             idx = list(range(size))
         refs = [space.arch(i) for i in idx]
+    refs, repeated = _without_repeats(refs)
+    if repeated:
+        on_note(f"{repeated} repeated architecture(s) in the selection dropped; {len(refs)} distinct ones scored")
     i, n = parse_shard(shard)
     return refs[i::n]
+
+
+def _without_repeats(refs: list[ArchRef]) -> tuple[list[ArchRef], int]:
+    """Each architecture once (by canonical key), in first-seen order, and how many repeats were dropped:
+    a run would otherwise promise rows it never writes (the key of a repeat is already done)."""
+    seen: set[str] = set()
+    kept = []
+    for ref in refs:
+        if ref.key not in seen:
+            seen.add(ref.key)
+            kept.append(ref)
+    return kept, len(refs) - len(kept)

@@ -16,8 +16,10 @@ Two layouts are recognised, column names matched case-insensitively and ignoring
 The architecture column is the first of ``arch``, ``arch_str``, ``architecture``,
 ``ArchitectureString``, ``key``, ``net`` (or else the first whose name starts with "arch"). Its
 values go through the space's canonicaliser, so any spelling the space parses works. Empty
-cells and ``nan`` are skipped; anything else that is not a number, an unknown architecture, or a
-file without the needed columns raises a one-line NasproxError.
+cells and ``nan`` are skipped; anything else that is not a number, an unknown architecture, a file
+without the needed columns, or an architecture given two different values of one field (on two lines,
+perhaps spelled differently) raises a one-line NasproxError. A line repeating a value already read is
+accepted.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def read_ground_truth_csv(
         raise NasproxError(f"{path}: no ground-truth columns found (expected {wanted})")
 
     table: Table = {}
+    first_line: dict[tuple[str, str, str], int] = {}  # (key, dataset, field) -> the line its value came from
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue  # blank line
@@ -111,8 +114,17 @@ def read_ground_truth_csv(
             targets = wide_columns
         for col, dataset, field in targets:
             value = _number(row[col], path, number, header[col])
-            if value is not None:
-                table.setdefault(key, {}).setdefault(dataset, {})[field] = value
+            if value is None:
+                continue
+            fields_of = table.setdefault(key, {}).setdefault(dataset, {})
+            earlier = fields_of.get(field)
+            if earlier is not None and earlier != value:
+                raise NasproxError(
+                    f"{path}: architecture {row[arch_col].strip()} has {dataset} {field} {earlier:g} on line "
+                    f"{first_line[(key, dataset, field)]} and {value:g} on line {number}; keep one value per architecture"
+                )
+            first_line.setdefault((key, dataset, field), number)
+            fields_of[field] = value
     if not table:
         raise NasproxError(f"{path}: no {space} ground-truth values found")
     _params_in_millions(table)
