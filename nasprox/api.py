@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasprox.core import PROXIES, InputSpec, NasproxError, ProxyContext, ProxyUndefined
+from nasprox.core import PROXIES, InputSpec, NasproxError, ProxyContext, ProxyUndefined, logits_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from nasprox.engine.pipeline import RunPlan
+    from nasprox.storage.csv_store import ResultWriter
 
 
 def _input_spec(inputs: torch.Tensor, num_classes: int, norm: str) -> InputSpec:
@@ -76,11 +77,9 @@ def score_model(
     dev = resolve_device(str(device)) if device is not None else next(model.parameters(), torch.empty(0)).device
     names = PROXIES.select(list(proxies))
     inputs = inputs.to(dev)
+    probe = _probe(model, inputs, dev)
     if num_classes is None:
-        with torch.no_grad():
-            probe = copy.deepcopy(model).to(dev).eval()(inputs[:2])
-        probe = probe[1] if isinstance(probe, (tuple, list)) else probe
-        num_classes = int(probe.shape[-1])
+        num_classes = int(logits_of(probe).shape[-1])
     labels = (targets if targets is not None else torch.zeros(len(inputs), dtype=torch.long)).to(dev)
     spec_in = _input_spec(inputs, num_classes, norm)
     next_batch = more_batches or (lambda: (inputs.clone(), labels.clone()))
@@ -107,6 +106,36 @@ def score_model(
         except ProxyUndefined:
             scores[name] = math.nan
     return scores
+
+
+def _probe(model: nn.Module, inputs: torch.Tensor, dev: torch.device) -> Any:
+    """The model's output on two of ``inputs`` (a copy in eval mode), or one line saying what input it expects."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            return copy.deepcopy(model).to(dev).eval()(inputs[:2])
+    except Exception as exc:  # the user's network: any layer may be what refuses the batch
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NasproxError(
+            f"score_model: the model does not take inputs of shape {tuple(inputs.shape)}"
+            f"{_expected_input(model)} ({type(exc).__name__}: {detail[:200]})"
+        ) from None
+
+
+def _expected_input(model: nn.Module) -> str:
+    """What the model's first layer with weights says about its input: ', it expects (N, 3, H, W)'."""
+    from torch import nn
+
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            spatial = {nn.Conv1d: "L", nn.Conv2d: "H, W", nn.Conv3d: "D, H, W"}[type(module)]
+            return f"; its first layer expects (N, {module.in_channels}, {spatial})"
+        if isinstance(module, nn.Linear):
+            return f"; its first layer expects (N, {module.in_features})"
+        if isinstance(module, nn.Embedding):
+            return f"; its first layer expects token ids (N, T) below {module.num_embeddings}"
+    return ""
 
 
 def score_space(
@@ -186,11 +215,20 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True, retry_failed
     ``retry_failed``: the plan's rows that failed before (error, oom, timeout) are taken out and scored again;
     the provenance entry of this run lists them with their old error.
     """
-    from nasprox.engine.pipeline import backend_for, execute
     from nasprox.storage.csv_store import ResultWriter, header_for
+
+    writer = ResultWriter(out, header_for(run_plan.scorer.space.gt_fields))  # refused if another process writes out
+    try:
+        return _score_into(run_plan, writer, progress, retry_failed)
+    finally:
+        writer.close()  # releases the output's lock (a no-op when already closed)
+
+
+def _score_into(run_plan: RunPlan, writer: ResultWriter, progress: bool, retry_failed: bool) -> int:
+    from nasprox.engine.pipeline import backend_for, execute
     from nasprox.storage.provenance import finish_provenance, write_provenance
 
-    writer = ResultWriter(out, header_for(run_plan.scorer.space.gt_fields))
+    out = writer.path
     plan_failed = writer.failed & run_plan.keys() if writer.failed else set()  # this selection's failed rows
     retried = writer.drop_failed(plan_failed) if retry_failed and plan_failed else []
     if retried:
@@ -234,6 +272,11 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True, retry_failed
                 writer.flush()
                 advance()
         status = "finished"
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: {n_rows} rows written to {out} in this run are kept, {writer.rows_before + n_rows} in all; "
+            "run the same command again to resume"
+        ) from None
     finally:
         finish_provenance(
             out, {"status": status, "rows_written": n_rows, "rows_not_ok": n_failed, "workers": _unique(workers)}
@@ -246,9 +289,47 @@ def run_to_csv(run_plan: RunPlan, out: Path, progress: bool = True, retry_failed
     return n_rows
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, with the one line that says what was kept (the CLI prints it and exits 130)."""
+
+
 def archs_per_second(done: int, elapsed: float) -> str:
     """The one rate shown (progress bar and summary): architectures finished / wall seconds so far."""
     return f"{done / elapsed:.3g} archs/s" if elapsed > 0 and done else "- archs/s"
+
+
+class _ProgressLines:
+    """Progress as plain log lines: after the first architecture, then every ``every_s`` seconds or tenth of the
+    run, whichever comes first, and at the end; each with the count, the average rate and the ETA."""
+
+    def __init__(
+        self, total: int, say: Callable[[str], None], every_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ):
+        self.total, self.say, self.every_s, self.clock = total, say, every_s, clock
+        self.step = max(1, math.ceil(total / 10))
+        self.done = 0
+        self.start = self.last = clock()
+
+    def __call__(self) -> None:
+        self.done += 1
+        now = self.clock()
+        if self.done in (1, self.total) or self.done % self.step == 0 or now - self.last >= self.every_s:
+            self.last = now
+            self.say(self.line(now - self.start))
+
+    def line(self, elapsed: float) -> str:
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = _clock_time((self.total - self.done) / rate) if rate > 0 else "-"
+        return (
+            f"scoring: {self.done}/{self.total} architectures ({self.done / self.total:.0%}), "
+            f"{archs_per_second(self.done, elapsed)}, elapsed {_clock_time(elapsed)}, ETA {eta}"
+        )
+
+
+def _clock_time(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def _unique(infos: list[dict]) -> list[dict]:
@@ -262,7 +343,8 @@ def _unique(infos: list[dict]) -> list[dict]:
 
 
 class _Progress:
-    """A rich progress bar on stderr with the run's average rate and ETA (nothing when disabled or empty)."""
+    """A rich progress bar on stderr with the run's average rate and ETA (nothing when disabled or empty);
+    without a terminal (a batch job's log file), plain lines instead (``_ProgressLines``)."""
 
     def __init__(self, enabled: bool, total: int):
         self.enabled, self.total = enabled, total
@@ -271,6 +353,8 @@ class _Progress:
     def __enter__(self):
         if not self.enabled or self.total == 0:
             return lambda: None
+        if not sys.stderr.isatty():  # a bar redrawn in place would reach a log file once, at the end
+            return _ProgressLines(self.total, _say)
         from rich.console import Console
         from rich.progress import (
             BarColumn,

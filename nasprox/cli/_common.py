@@ -52,7 +52,8 @@ SplitSettings = Annotated[
 
 
 def user_errors(fn):
-    """Turn NasproxError/RegistryError (and unreadable files) into ``nasprox: error: ...`` + exit 2."""
+    """Turn NasproxError/RegistryError (and unreadable files) into ``nasprox: error: ...`` + exit 2, and Ctrl-C
+    into one line (exit 130)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -64,6 +65,9 @@ def user_errors(fn):
         except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             typer.echo(f"nasprox: error: {exc.strerror}: {exc.filename}", err=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt as exc:  # caught here: Typer would turn it into a silent exit 130
+            typer.echo(f"nasprox: {exc or 'interrupted'}", err=True)  # a run says what it kept (api.Interrupted)
+            raise typer.Exit(130) from None
 
     return wrapper
 
@@ -141,6 +145,8 @@ def load_result_table(
     stand_ins = parse_stand_ins(stand_in)  # a malformed flag fails before any file is read
     files = by_key(ground_truth, "--ground-truth")
     table = with_ground_truth(load_results(results, keep_settings_apart=split_settings), files)
+    for note in table.notes:
+        typer.echo(f"nasprox: warning: {note}", err=True)
     table, pop = select_population(table, population)
     return table.with_stand_ins(stand_ins), pop
 

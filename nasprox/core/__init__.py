@@ -22,6 +22,7 @@ from nasprox.core.types import (
     ScoreRecord,
     SearchSpace,
     batch_setting_column,
+    logits_of,
     proxy_of_column,
     validate_proxy_options,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "STATUSES",
     "SETTING_SEPARATOR",
     "batch_setting_column",
+    "logits_of",
     "proxy_of_column",
     "parse_key_values",
     "Registry",

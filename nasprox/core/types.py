@@ -41,6 +41,12 @@ def proxy_of_column(column: str) -> str:
     return column.split(SETTING_SEPARATOR, 1)[0]
 
 
+def logits_of(output: Any) -> Any:
+    """A network's logits: its output, or the first element of a (logits, features)-style tuple (the one
+    convention every proxy and ``score_model`` read outputs by)."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
 # -- architectures -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ArchRef:

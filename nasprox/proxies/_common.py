@@ -11,6 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
+# re-exported for the proxies: defined once in core, where score_model reads outputs the same way
+from nasprox.core import logits_of as logits_of
+
 WEIGHT_LAYER_TYPES = (nn.Conv2d, nn.Linear)  # exactly the foresight set, classifier included
 WeightLayer = nn.Conv2d | nn.Linear  # the type of a WEIGHT_LAYER_TYPES member
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -43,11 +46,6 @@ def remove_bn(model: nn.Module) -> nn.Module:
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
-
-
-def logits_of(output) -> torch.Tensor:
-    """Models return logits; tolerate (logits, features)-style tuples from foreign models."""
-    return output[0] if isinstance(output, (tuple, list)) else output
 
 
 def has_module(model: nn.Module, types: tuple[type, ...]) -> bool:

@@ -5,11 +5,18 @@ SIGKILL can at worst leave one torn trailing line; opening the file again cuts e
 (nothing complete is rewritten) and reads the keys of the finished rows for resume. The one exception
 is asked for by name: ``drop_failed`` (``--retry-failed``) replaces the file, atomically, by a copy
 without the failed rows it scores again.
+
+One writer per file: the writer holds an OS lock (``flock``) on ``<out>.lock`` from before it reads the
+file until it is closed, so a second process writing the same CSV is refused at once, naming the first
+one's pid, instead of writing every row twice. The OS releases the lock when its process dies (a crash
+or SIGKILL leaves a stale ``.lock`` file that locks nothing); a clean close removes the file.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import math
 import os
@@ -66,12 +73,18 @@ def read_complete_rows(path: Path) -> tuple[list[list[str]], int, int]:
     data = Path(path).read_bytes()
     complete = data[: data.rfind(b"\n") + 1]
     try:
-        rows = list(csv.reader(io.StringIO(complete.decode("utf-8"))))
+        # a byte-order mark (a spreadsheet's "CSV UTF-8" save) is not part of the header
+        rows = list(csv.reader(io.StringIO(complete.decode("utf-8-sig"))))
     except UnicodeDecodeError:
         raise NasproxError(f"{path} is not a nasprox result CSV (not UTF-8 text)") from None
     except csv.Error as exc:
         raise NasproxError(f"{path} is not a readable result CSV ({exc})") from None
     return rows, len(complete), len(data)
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of a result CSV (held by its one writer while the writer is open)."""
+    return Path(str(path) + ".lock")
 
 
 def row_key(row: dict[str, str]) -> ResultKey:
@@ -118,16 +131,65 @@ class ResultWriter:
         self.done: set[ResultKey] = set()
         self.failed: set[ResultKey] = set()  # keys of the rows with a FAILED_STATUSES status (a subset of done)
         self.rows_before = 0
+        self._fd = self._lock_fd = -1
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NasproxError(f"cannot create output folder {self.path.parent}: {exc.strerror}") from None
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._resume()
-        self._open()
+        self._lock()  # before reading: another writer may be appending, or about to cut a torn line
+        try:
+            if self.path.exists() and self.path.stat().st_size > 0:
+                self._resume()
+            self._open()
+        except BaseException:
+            self._unlock()
+            raise
         if self.path.stat().st_size == 0:
             self._write_line(header)
             os.fsync(self._fd)
+
+    @property
+    def lock_path(self) -> Path:
+        return lock_path(self.path)
+
+    def _lock(self) -> None:
+        """Hold the exclusive lock of ``lock_path`` (pid inside), or refuse: another process writes this file."""
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise NasproxError(f"cannot create lock file {self.lock_path}: {exc.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise NasproxError(f"cannot lock {self.lock_path}: {exc.strerror}") from None
+                raise NasproxError(
+                    f"{self.path} is being written by another nasprox process (pid {holder}); one output file "
+                    "takes one writer: wait for it, or give this run another --out"
+                ) from None
+            # the file may have been removed by a writer closing between our open and our lock: lock the new one
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd >= 0:
+            try:
+                os.unlink(self.lock_path)  # while still held, so no other writer can be holding it
+            except FileNotFoundError:
+                pass
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def _resume(self) -> None:
         rows, complete, total = read_complete_rows(self.path)
@@ -210,6 +272,7 @@ class ResultWriter:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+        self._unlock()
 
     def __enter__(self) -> ResultWriter:
         return self
