@@ -52,6 +52,12 @@ def _bad_inputs(folder):
     (folder / "corrupt.npz").write_bytes(b"PK\x03\x04" + os.urandom(64))
     (folder / "empty_dir").mkdir(exist_ok=True)
     (folder / "out_dir").mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    np.savez(folder / "labels_500.npz", x=pixels, y=np.array([0, 1, 2, 3, 4, 5, 6, 500]))
+    np.savez(folder / "normalised.npz", x=(pixels / 255.0 - 0.5) / 0.25, y=np.arange(8))
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    (folder / "gt_conflict.csv").write_text(f"arch,cifar10_test_acc\n{arch},93.66\n{arch},91.2\n")
 
 
 SCORE = ["score", "--space", "nats-tss", "--no-progress"]
@@ -135,6 +141,24 @@ CASES = {
     "reversed range": (
         SCORE + ["--proxy", "params", "--synthetic", "--archs", "5:2", "--out", "{d}/results.csv"],
         "empty range",
+    ),
+    "negative seed": (
+        SCORE + ["--proxy", "params", "--synthetic", "--archs", "0:3", "--seed", "-1", "--out", "{d}/results.csv"],
+        "--seed must be an integer between 0 and",
+    ),
+    "ground truth giving one arch two values": (
+        SCORE
+        + ["--proxy", "params", "--synthetic", "--archs", "0:3", "--ground-truth", "{d}/gt_conflict.csv"]
+        + ["--out", "{d}/results.csv"],
+        "has cifar10 test_acc 93.66 on line 2 and 91.2 on line 3",
+    ),
+    "npz labels outside the dataset's classes": (
+        SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/labels_500.npz", "--out", "{d}/results.csv"],
+        "labels range 0..500, but cifar10 has classes 0..9",
+    ),
+    "npz images normalised already": (
+        SCORE + ["--proxy", "snip", "--archs", "0:3", "--data-root", "{d}/normalised.npz", "--out", "{d}/results.csv"],
+        "not images normalised already",
     ),
     "batch larger than the image set": (
         SCORE

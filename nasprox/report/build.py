@@ -177,6 +177,8 @@ def write_report(
             gt = target_values(sub, space, tgt)
             params = _params_colour(sub)
             for proxy in proxies:
+                if not sub[proxy].notna().any():  # no ok row: the table's notes say why; an empty figure says nothing
+                    continue
                 stem = out / "figures" / _slug("scatter", space, dataset, proxy)
                 written += scatter_score_vs_target(
                     sub[proxy].to_numpy(dtype=float),
@@ -187,6 +189,7 @@ def write_report(
                     stem=stem,
                 )
             cell = curves[(curves["space"] == space) & (curves["dataset"] == dataset)]
+            cell = cell[cell.groupby("proxy")["spearman"].transform(lambda v: v.notna().any()).astype(bool)]
             if not cell.empty:
                 written += correlation_vs_top_plot(
                     cell,

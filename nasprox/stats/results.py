@@ -7,6 +7,7 @@ Long form on disk: one row per (architecture, proxy). Wide form here: one row pe
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,15 +17,19 @@ import numpy as np
 import pandas as pd
 
 from nasprox.core import SETTING_SEPARATOR, SPACES, NasproxError, RegistryError, batch_setting_column
-from nasprox.storage.schema import GT_PREFIX
+from nasprox.storage.schema import GT_PREFIX, KEY_COLUMNS
 
 REQUIRED_COLUMNS = ("space", "arch_index", "arch", "dataset", "proxy", "score", "status")
 ROW_KEYS = ("space", "dataset", "arch")
 FALLBACK_TARGET = "test_acc"
 
 
-def read_results(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenate result CSVs (long form). Scores of rows whose status is not ``ok`` become NaN."""
+def read_results(paths: Iterable[str | Path], notes: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate result CSVs (long form). Scores of rows whose status is not ``ok`` become NaN.
+
+    Rows repeating a result key already read (two processes once wrote one file; a file given twice) are
+    dropped when their score and status agree, and refused when they disagree. What was dropped is
+    appended to ``notes`` (a warning when no list is given)."""
     frames = []
     paths_seen: list[Path] = []
     for path in map(Path, paths):
@@ -63,7 +68,62 @@ def read_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     if long.empty:
         raise NasproxError(f"no result rows in {', '.join(map(str, paths_seen))} (only a header): nothing to correlate")
     long.loc[long["status"].fillna("") != "ok", "score"] = np.nan
+    long, dropped = _without_repeated_keys(long)
+    if dropped:
+        _note(notes, dropped)
     return long
+
+
+def _note(notes: list[str] | None, message: str) -> None:
+    if notes is None:
+        warnings.warn(message, stacklevel=3)
+    else:
+        notes.append(message)
+
+
+def _without_repeated_keys(long: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``long`` with each result key once, and a line saying what was dropped (empty when nothing was)."""
+    key = [c for c in KEY_COLUMNS if c in long.columns]
+    repeated = long.duplicated(key, keep=False)
+    if not repeated.any():
+        return long, ""
+    rows = long[repeated]
+    variants = rows.groupby(key, dropna=False)[["score", "status"]].nunique(dropna=False).max(axis=1)
+    if (variants > 1).any():
+        clash = rows.set_index(key).loc[variants[variants > 1].index[0]]
+        first = dict(zip(key, variants[variants > 1].index[0]))
+        raise NasproxError(
+            f"the results hold one result key twice with different scores: {first['proxy']} on "
+            f"{first['space']}/{first['dataset']} {first['arch']} (seed {first['seed']}) scored "
+            f"{' and '.join(f'{v:g}' if v == v else 'nan' for v in clash['score'].tolist()[:2])}; "
+            "keep one of the files or rows"
+        )
+    duplicate = long.duplicated(key, keep="first")
+    per_proxy = long[duplicate].groupby("proxy").size()
+    detail = ", ".join(f"{proxy} {n}" for proxy, n in per_proxy.items())
+    message = (
+        f"dropped {int(duplicate.sum())} row(s) repeating a result key already read (same score; {detail}): "
+        "a file given twice, or two processes that wrote one file"
+    )
+    return long[~duplicate].reset_index(drop=True), message
+
+
+def failure_notes(long: pd.DataFrame) -> list[str]:
+    """One line per (space, dataset, proxy) with rows but not one ``ok``: its correlations are NaN and it has
+    no figure, and the line says why (the most common status and error)."""
+    out = []
+    for (space, dataset, proxy), group in long.groupby(["space", "dataset", "proxy"], sort=True):
+        if (group["status"] == "ok").any():
+            continue
+        statuses = group["status"].fillna("?").value_counts()
+        errors = group["error"].dropna() if "error" in group.columns else pd.Series(dtype=str)
+        errors = errors[errors.str.strip() != ""]
+        common = f"; most common error ({int(errors.value_counts().iloc[0])}x): {errors.value_counts().index[0][:200]}"
+        out.append(
+            f"{space}/{dataset}: {proxy} has no ok row ({', '.join(f'{n} {s}' for s, n in statuses.items())})"
+            f"{common if len(errors) else ''}; its correlations are NaN and it gets no figure"
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,6 +139,8 @@ class ResultTable:
     stand_ins: Mapping[str, str] = field(default_factory=dict)
     # (space, dataset, proxy column) -> the batch sizes its rows record using (several after an OOM back-off)
     batches: Mapping[tuple[str, str, str], tuple[int, ...]] = field(default_factory=dict)
+    # what reading changed or found unusable, one line each for the user (repeated rows dropped, failed proxies)
+    notes: tuple[str, ...] = ()
 
     def groups(self):
         """(space, dataset, sub-frame, proxies scored there) per (space, dataset), sorted."""
@@ -210,7 +272,11 @@ def pivot_results(long: pd.DataFrame, keep_settings_apart: bool = False) -> Resu
 
 
 def load_results(paths: Iterable[str | Path], keep_settings_apart: bool = False) -> ResultTable:
-    return pivot_results(read_results(paths), keep_settings_apart)
+    """The wide table of result CSVs, with ``notes`` on repeated rows dropped and proxies that never scored."""
+    notes: list[str] = []
+    long = read_results(paths, notes)
+    table = pivot_results(long, keep_settings_apart)
+    return replace(table, notes=tuple(notes + failure_notes(long)))
 
 
 EVERY_SPACE = "*"  # the key of a ground-truth file given without SPACE= (it serves every space of the table)
