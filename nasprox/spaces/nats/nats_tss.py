@@ -113,6 +113,13 @@ class NatsTssSpace(NatsSpace):
 
         return nb201_features(self.canonical(arch.key))
 
+    def topology(self, arch: ArchRef) -> tuple:
+        """Cells for nn_mass / nn_degree: the 15 searched cells and the 2 ResNet reduction blocks of the
+        C=16, N=5 TinyNetwork (``_nb201_graph.tiny_network_topology``)."""
+        from nasprox.spaces.nats._nb201_graph import tiny_network_topology
+
+        return tiny_network_topology(self.canonical(arch.key), [C] * N + [2 * C] * (N + 1) + [4 * C] * (N + 1))
+
     def unique_key(self, key: str) -> str:
         """The cell with its dead edges set to ``none``: equal for isomorphic cells (9,445 classes)."""
         from nasprox.spaces.nats._nb201_graph import canonical_cell
