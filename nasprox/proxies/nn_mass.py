@@ -72,11 +72,19 @@ _META = dict(
 )
 
 
-@proxy("nn_mass", "NN-Mass: sum over cells of link density x width x depth (topology, no data)", **_META)
+@proxy(
+    "nn_mass",
+    "NN-Mass: sum over cells of long-range link density x width x depth (Bhardwaj et al. 2021; topology only)",
+    **_META,
+)
 def nn_mass(ctx: ProxyContext) -> float:
     return mass(_cells(ctx))
 
 
-@proxy("nn_degree", "NN-Degree: sum over cells of mean width + skip links per layer (topology, no data)", **_META)
+@proxy(
+    "nn_degree",
+    "NN-Degree: sum over cells of mean width + long-range links per level (FLASH, Li et al. 2021; topology only)",
+    **_META,
+)
 def nn_degree(ctx: ProxyContext) -> float:
     return degree(_cells(ctx))

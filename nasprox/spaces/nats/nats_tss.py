@@ -26,7 +26,7 @@ import functools
 import itertools
 import random
 
-from nasprox.core import ArchRef, space
+from nasprox.core import ArchRef, CellTopology, space
 from nasprox.core.sources import describe_files
 from nasprox.spaces.nats._nats_common import NatsSpace, unknown_arch
 from nasprox.spaces.nats._nb201_codec import EXAMPLE, OPS, arch_string, canonical_string, cell_ops, genotype_of
@@ -113,7 +113,7 @@ class NatsTssSpace(NatsSpace):
 
         return nb201_features(self.canonical(arch.key))
 
-    def topology(self, arch: ArchRef) -> tuple:
+    def topology(self, arch: ArchRef) -> tuple[CellTopology, ...]:
         """Cells for nn_mass / nn_degree: the 15 searched cells and the 2 ResNet reduction blocks of the
         C=16, N=5 TinyNetwork (``_nb201_graph.tiny_network_topology``)."""
         from nasprox.spaces.nats._nb201_graph import tiny_network_topology
