@@ -136,6 +136,24 @@ def test_nb101_small_cells():
     assert MASS(chain) == 0.0 and DEGREE(chain) == pytest.approx(2560.0)
 
 
+def test_nb101_inception_like_cell():
+    # The upstream README's cell: 0->1,2,3,5; 3->4; 1,2,4,5->6. Levels: 0 | 1,2,3,5 | 4 | 6 -> d 4.
+    # Long-range edges (>= 2 levels): 1->6, 2->6, 5->6 (n 3); pairs >= 2 levels apart: (0,4) (0,6) and
+    # (1,6) (2,6) (3,6) (5,6). Vertex channels: the output's c_out split over its 4 inputs (q = c_out/4),
+    # vertex 3 takes its successor's q: widths (c_in, q, q, q, q, q, c_out).
+    #   rho = 3q / (2 c_in + 4q) ; w = (c_in + 5q + c_out) / 7 ; mass = rho * w * 4
+    #   128<-128 (x3): rho 96/384, w 416/7 -> 416/7      256<-128: rho 192/512, w 704/7 -> 1056/7
+    #   256<-256 (x2): rho 192/768, w 832/7 -> 832/7     512<-256: rho 384/1024, w 1408/7 -> 2112/7
+    #   512<-512 (x2): rho 384/1536, w 1664/7 -> 1664/7
+    #   total = (3*416 + 1056 + 2*832 + 2112 + 2*1664) / 7 = 9408 / 7 = 1344
+    #   degree = (3*416 + 704 + 2*832 + 1408 + 2*1664) / 7 + 9 * 3/4 = 8352/7 + 6.75
+    space = SPACES.get("nb101")()
+    cells = space.topology(space.parse("0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m"))
+    assert cells[0].long_edges == 3 and cells[0].depth == 4
+    assert MASS(cells) == pytest.approx(1344.0)
+    assert DEGREE(cells) == pytest.approx(8352 / 7 + 6.75)
+
+
 # -- TransNAS micro / macro ---------------------------------------------------------------------------------
 def test_transnas_micro_cell():
     # skeleton 64-41414: digits 4 (x2 channels), 1, 4, 1, 4 -> blocks (c_in -> c_out):
