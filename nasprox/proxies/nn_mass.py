@@ -26,6 +26,13 @@ reasons are in docs/reproduction.md "NN-Mass / NN-Degree: counting choices"):
 5. ``n_c`` (NN-Degree) = number of long-range edges.
 6. Every cell of the network counts, including fixed ones (NATS ResNet reduction blocks, TransNAS
    macro ResNet blocks); stems and heads are not cells and are left out.
+7. Per space: nats-tss = 15 cells (nodes 0..3, an edge per non-``none`` op, stage widths 16/32/64) +
+   2 ResNet blocks (input -> conv_a -> conv_b + shortcut: depth 3, one long-range link); nats-sss = the
+   fixed best cell at layers 1, 3, 5 and ResNet blocks at 2, 4 with the layer widths (the cell input
+   node keeps the previous layer's width); nb101 = 9 cells, each the pruned cell with the model's vertex
+   channels, every matrix edge a link (the input -> output projection too); transnas-micro = the
+   encoder's 2 blocks per skeleton digit as NB201-like cells (op code 0 = no edge); transnas-macro = the
+   same blocks as ResNet basic blocks; nb-nlp = undefined (recurrent cells).
 
 A network with no topology in its context (``score_model`` on a user module, or a space without one,
 e.g. nb-nlp's recurrent cells) is ``undefined``. Scores are plain sums, higher is better (the papers:
