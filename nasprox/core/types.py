@@ -310,9 +310,10 @@ class ProxyContext:
     # dict to every proxy of an architecture): a key must name everything the value depends on besides the
     # architecture and the run (seed, data source, device): the computation, its options and the batch size
     memo: dict[Hashable, Any] = field(default_factory=dict)
-    # the architecture's cells as counted by ``SearchSpace.topology`` (topology proxies: nn_mass, nn_degree);
-    # None: no space, or a space that defines no cell structure
-    topology: tuple[CellTopology, ...] | None = None
+    # the architecture's cells as counted by ``SearchSpace.topology`` (topology proxies: nn_mass, nn_degree),
+    # computed when a proxy calls it (a space's counting error then fails only the proxies that read it);
+    # it returns None where there is no space, or the space defines no cell structure
+    topology: Callable[[], tuple[CellTopology, ...] | None] = field(default=lambda: None)
 
     def opt(self, name: str, default: Any = _UNSET) -> Any:
         """The value of the declared option ``name``: the given one (typed), else the declared default.

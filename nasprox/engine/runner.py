@@ -492,7 +492,7 @@ class Scorer:
             arch=arch,
             options=self.config.proxy_options.get(proxy.name, {}),
             memo=memo,
-            topology=self.topology(arch),
+            topology=lambda: self.topology(arch),
         )
         seed_everything(derive_seed(self.config.seed, arch.key, proxy.name))
         meter.start()

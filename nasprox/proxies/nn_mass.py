@@ -57,13 +57,14 @@ def degree(cells: Sequence[CellTopology]) -> float:
 
 
 def _cells(ctx: ProxyContext) -> tuple[CellTopology, ...]:
-    if ctx.topology is None:
+    cells = ctx.topology()
+    if cells is None:
         if not ctx.space:
             raise ProxyUndefined("needs the cell topology of a search space; a bare nn.Module has none")
         raise ProxyUndefined(f"space {ctx.space} defines no cell topology (width / depth / long-range links)")
-    if not ctx.topology:
+    if not cells:
         raise ProxyUndefined(f"space {ctx.space} gave no cells for this architecture")
-    return ctx.topology
+    return cells
 
 
 _META = dict(
