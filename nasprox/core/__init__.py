@@ -4,6 +4,7 @@ import functools
 
 from nasprox.core.keyvalues import parse_key_values
 from nasprox.core.registry import Registry, RegistryError
+from nasprox.core.topology import CellTopology, dag_topology
 from nasprox.core.types import (
     BATCH_SIZE_OPTION,
     COST_CLASSES,
@@ -79,6 +80,8 @@ __all__ = [
     "ProxyOption",
     "validate_proxy_options",
     "ArchRef",
+    "CellTopology",
+    "dag_topology",
     "InputSpec",
     "NasproxError",
     "ProxyContext",

@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # torch is only needed by implementations, not to import core
     import torch
     from torch import nn
 
+    from nasprox.core.topology import CellTopology
+
 
 class NasproxError(Exception):
     """A user-facing failure: the CLI prints ``str(err)`` on one line and exits 2."""
@@ -157,6 +159,12 @@ class SearchSpace(ABC):
         """Key of the architecture's class of equivalent (isomorphic) graphs; two archs with the
         same ``unique_key`` are the same network. Default: the key itself (every arch is unique)."""
         return key
+
+    def topology(self, arch: ArchRef) -> tuple[CellTopology, ...] | None:
+        """The network's cells as width / depth / long-range-link counts, from the architecture's graph
+        (``core.topology``; NN-Mass and NN-Degree read it as ``ProxyContext.topology``).
+        None by default: the space defines no such cell structure."""
+        return None
 
 
 # -- proxies ----------------------------------------------------------------------------------
@@ -308,6 +316,10 @@ class ProxyContext:
     # dict to every proxy of an architecture): a key must name everything the value depends on besides the
     # architecture and the run (seed, data source, device): the computation, its options and the batch size
     memo: dict[Hashable, Any] = field(default_factory=dict)
+    # the architecture's cells as counted by ``SearchSpace.topology`` (topology proxies: nn_mass, nn_degree),
+    # computed when a proxy calls it (a space's counting error then fails only the proxies that read it);
+    # it returns None where there is no space, or the space defines no cell structure
+    topology: Callable[[], tuple[CellTopology, ...] | None] = field(default=lambda: None)
 
     def opt(self, name: str, default: Any = _UNSET) -> Any:
         """The value of the declared option ``name``: the given one (typed), else the declared default.

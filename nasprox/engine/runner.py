@@ -20,6 +20,7 @@ from nasprox.core import (
     PROXIES,
     SPACES,
     ArchRef,
+    CellTopology,
     InputSpec,
     NasproxError,
     ProxyContext,
@@ -365,6 +366,12 @@ class Scorer:
         seed_everything(derive_seed(self.config.seed, self.space.name, arch.key))
         return self.space.build(arch, self.config.dataset)
 
+    def topology(self, arch: ArchRef) -> tuple[CellTopology, ...] | None:
+        """The architecture's cells as the space counts them (``SearchSpace.topology``), for topology proxies."""
+        if arch.index < 0 and arch.spec:  # as in build: this process's space may not know the arch yet
+            arch = self.space.parse(arch.spec)
+        return self.space.topology(arch)
+
     def build_on_device(self, arch: ArchRef) -> torch.nn.Module:
         """The seeded network as proxies receive it: on the run's device, in its memory format."""
         return self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
@@ -492,6 +499,7 @@ class Scorer:
             arch=arch,
             options=self.config.proxy_options.get(proxy.name, {}),
             memo=memo,
+            topology=lambda: self.topology(arch),
         )
         seed_everything(derive_seed(self.config.seed, arch.key, proxy.name))
         meter.start()

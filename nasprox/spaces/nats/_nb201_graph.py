@@ -28,7 +28,9 @@ prediction with neural graph features", ICML 2024)
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
+from nasprox.core import CellTopology, dag_topology
 from nasprox.spaces.nats._nb201_codec import EDGES, OPS, arch_string, cell_ops
 
 # the four input->output paths of the complete 4-node DAG, as edge positions in EDGES
@@ -101,3 +103,30 @@ def nb201_features(key: str) -> dict[str, float]:
     )
     feats["cell_macs_m"] = CELLS_PER_STAGE * sum((9 * n3 + n1) * c * c * r * r for c, r in STAGES) / 1e6
     return feats
+
+
+# -- topology for nn_mass / nn_degree (counting rule: nasprox.core.topology) -----------------------------
+def cell_topology(key: str, c_in: int, c_out: int) -> CellTopology:
+    """One NB201 cell as a :class:`CellTopology`: nodes 0..3 (node 0 has ``c_in`` channels, the others
+    ``c_out``), an edge wherever the op is not ``none`` (dead edges are dropped by ``dag_topology``)."""
+    ops = cell_ops(key)
+    return dag_topology([c_in, c_out, c_out, c_out], [EDGES[e] for e, op in enumerate(ops) if op != "none"])
+
+
+def resnet_block_topology(c_in: int, c_out: int) -> CellTopology:
+    """The ResNet basic block between stages: input -> conv_a -> conv_b (+ shortcut from the input):
+    nodes (input ``c_in``, after conv_a ``c_out``, output ``c_out``); the shortcut skips one level."""
+    return dag_topology([c_in, c_out, c_out], [(0, 1), (1, 2), (0, 2)])
+
+
+def tiny_network_topology(key: str, layer_channels: Sequence[int]) -> tuple[CellTopology, ...]:
+    """Every cell of the NATS skeleton (``_nb201_ops._StagedCellNetwork``): ``3N + 2`` layers, the
+    ``N+1``-th and ``2N+2``-th ResNet reduction blocks, the others the cell ``key``; the stem gives
+    ``layer_channels[0]`` channels to the first cell. Stem and classifier are not cells."""
+    n = len(layer_channels) // 3
+    reductions = {n, 2 * n + 1}
+    c_prev, out = layer_channels[0], []
+    for i, c in enumerate(layer_channels):
+        out.append(resnet_block_topology(c_prev, c) if i in reductions else cell_topology(key, c_prev, c))
+        c_prev = c
+    return tuple(out)

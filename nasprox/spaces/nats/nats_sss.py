@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from functools import cached_property
 
-from nasprox.core import ArchRef, space
+from nasprox.core import ArchRef, CellTopology, space
 from nasprox.core.sources import describe_files
 from nasprox.spaces.nats._nats_common import DATASET_SPECS, NatsSpace, unknown_arch
 from nasprox.spaces.nats._nb201_codec import genotype_of
@@ -83,6 +83,13 @@ class NatsSssSpace(NatsSpace):
                 if str(c) != values[i]:
                     out.append(self.index_of(":".join(values[:i] + [str(c)] + values[i + 1 :])))
         return out
+
+    def topology(self, arch: ArchRef) -> tuple[CellTopology, ...]:
+        """Cells for nn_mass / nn_degree: the fixed best cell at layers 1, 3, 5 and the ResNet reduction
+        blocks at layers 2, 4, each with its layer's channel count (``_nb201_graph.tiny_network_topology``)."""
+        from nasprox.spaces.nats._nb201_graph import tiny_network_topology
+
+        return tiny_network_topology(CELL, [int(v) for v in self.canonical(arch.key).split(":")])
 
     def arch_features(self, arch: ArchRef) -> dict[str, float]:
         """Channel widths per layer plus their min / max / mean and the number of width changes."""

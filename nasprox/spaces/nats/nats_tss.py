@@ -26,7 +26,7 @@ import functools
 import itertools
 import random
 
-from nasprox.core import ArchRef, space
+from nasprox.core import ArchRef, CellTopology, space
 from nasprox.core.sources import describe_files
 from nasprox.spaces.nats._nats_common import NatsSpace, unknown_arch
 from nasprox.spaces.nats._nb201_codec import EXAMPLE, OPS, arch_string, canonical_string, cell_ops, genotype_of
@@ -112,6 +112,13 @@ class NatsTssSpace(NatsSpace):
         from nasprox.spaces.nats._nb201_graph import nb201_features
 
         return nb201_features(self.canonical(arch.key))
+
+    def topology(self, arch: ArchRef) -> tuple[CellTopology, ...]:
+        """Cells for nn_mass / nn_degree: the 15 searched cells and the 2 ResNet reduction blocks of the
+        C=16, N=5 TinyNetwork (``_nb201_graph.tiny_network_topology``)."""
+        from nasprox.spaces.nats._nb201_graph import tiny_network_topology
+
+        return tiny_network_topology(self.canonical(arch.key), [C] * N + [2 * C] * (N + 1) + [4 * C] * (N + 1))
 
     def unique_key(self, key: str) -> str:
         """The cell with its dead edges set to ``none``: equal for isomorphic cells (9,445 classes)."""

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace, space
+from nasprox.core import ArchRef, CellTopology, InputSpec, NasproxError, SearchSpace, dag_topology, space
 from nasprox.core.sources import describe_files, hint, missing
 from nasprox.spaces.nb101._nb101_graph import Cell, is_module_hash, make_cell, parse_spec
 
@@ -135,6 +135,24 @@ class NB101Space(SearchSpace):
 
         self.check_dataset(dataset)
         return NB101Network(self.cell(arch), num_classes=10).train()
+
+    def topology(self, arch: ArchRef) -> tuple[CellTopology, ...]:
+        """Cells for nn_mass / nn_degree: the 9 cells of the network (3 stacks x 3; 128, 256, 512 output
+        channels, the first cell of stacks 2-3 fed 128 / 256), each the pruned cell DAG with the vertex
+        channels the model builds (``_nb101_model.vertex_channels``); an edge is any matrix 1 (the
+        input -> output edge, a 1x1 projection, included)."""
+        from nasprox.spaces.nb101._nb101_model import CELLS_PER_STACK, NUM_STACKS, STEM_CHANNELS, vertex_channels
+
+        cell = self.cell(arch)
+        n = cell.num_vertices
+        edges = [(j, i) for j in range(n) for i in range(j + 1, n) if cell.edge(j, i)]
+        out, c_in = [], STEM_CHANNELS
+        for stack in range(NUM_STACKS):
+            c_out = STEM_CHANNELS * 2**stack
+            for _ in range(CELLS_PER_STACK):
+                out.append(dag_topology(vertex_channels(c_in, c_out, cell), edges))
+                c_in = c_out
+        return tuple(out)
 
     # -- ground truth -----------------------------------------------------------------------
     def configure(self, benchmark: Path | None = None, ground_truth: Path | None = None) -> None:

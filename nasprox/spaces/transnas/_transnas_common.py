@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasprox.core import ArchRef, InputSpec, NasproxError, SearchSpace
+from nasprox.core import ArchRef, CellTopology, InputSpec, NasproxError, SearchSpace, dag_topology
 from nasprox.core.sources import describe_files, missing
 
 log = logging.getLogger("nasprox.spaces.transnas")
@@ -110,6 +110,30 @@ def _subsets(n: int, sizes) -> list[frozenset[int]]:
 
 def macro_arch_string(ops: tuple[int, ...]) -> str:
     return f"{BASE_CHANNELS}-{''.join(str(o) for o in ops if o)}-basic"
+
+
+def encoder_topology(arch: str) -> tuple[CellTopology, ...]:
+    """The encoder's blocks as cells for nn_mass / nn_degree (counting rule: ``nasprox.core.topology``).
+
+    Each digit of the skeleton makes two blocks, ``(c -> target)`` then ``(target -> target)``, with
+    ``target = 2c`` for digits 2 and 4 (``_transnas_model.MacroEncoder``); the stem gives the base channels.
+    A micro cell is nodes 0..3 (node 0 ``c_in`` channels, the others ``c_out``) with an edge wherever the
+    op code is not 0 (none); a macro ResNet basic block is input -> conv_a -> conv_b plus the shortcut
+    from the input (identity or 1x1 projection), which skips one level. Stem and decoders are not cells.
+    """
+    base, skeleton, cell = arch.split("-")
+    codes = None if cell == "basic" else cell.split("_")  # codes[i-1][j]: op of the edge j -> i
+    c, out = int(base), []
+    for digit in skeleton:
+        target = c * 2 if int(digit) % 2 == 0 else c
+        for c_in in (c, target):
+            if codes is None:
+                out.append(dag_topology([c_in, target, target], [(0, 1), (1, 2), (0, 2)]))
+            else:
+                edges = [(j, i + 1) for i, node in enumerate(codes) for j, code in enumerate(node) if code != "0"]
+                out.append(dag_topology([c_in, target, target, target], edges))
+        c = target
+    return tuple(out)
 
 
 # -- the space -------------------------------------------------------------------------------------------
@@ -185,6 +209,11 @@ class TransNASSpace(SearchSpace):
 
     def parse(self, text: str) -> ArchRef:
         return self.arch(self.index_of(text))
+
+    def topology(self, arch: ArchRef) -> tuple[CellTopology, ...]:
+        """Encoder blocks as cells (:func:`encoder_topology`); the same for every task (jigsaw's shared
+        encoder counts once)."""
+        return encoder_topology(self._canonical(arch.key))
 
     # -- models -------------------------------------------------------------------------------
     def input_spec(self, dataset: str) -> InputSpec:
