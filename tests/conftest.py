@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,24 @@ def plugin_env(plugins: str, **extra: str) -> dict[str, str]:
     from this folder; a PYTHONPATH already set is kept, so the subprocess imports the nasprox the tests do."""
     path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "NASPROX_PLUGINS": plugins, "PYTHONPATH": path, **extra}
+
+
+def nasprox_cli(*args, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m nasprox ARGS`` in a subprocess with one intra-op thread (text output captured)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "nasprox", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """The bytes of every file directly in ``folder``, by name (to check a refused command changed nothing)."""
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
 
 def shared_file(rel: str) -> Path:

@@ -3,22 +3,11 @@ existing result CSV and its provenance sidecar byte-identical afterwards (subpro
 
 import csv
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-
-
-def _cli(*args, cwd=None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
-    )
-
-
-def _snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+from conftest import nasprox_cli as _cli
+from conftest import snapshot as _snapshot
 
 
 @pytest.fixture(scope="module")

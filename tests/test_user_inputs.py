@@ -13,22 +13,12 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from conftest import nasprox_cli as _cli
 from conftest import shared_file
+from conftest import snapshot as _snapshot
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 OTHER = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
-
-
-def _cli(*args, cwd=None, timeout=300):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "nasprox", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-    )
 
 
 def _score(out, *extra):
@@ -38,10 +28,6 @@ def _score(out, *extra):
 def _scores(path) -> list[float]:
     with open(path, newline="", encoding="utf-8-sig") as fh:
         return [float(r["score"]) for r in csv.DictReader(fh)]
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
