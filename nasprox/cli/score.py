@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nasprox.api import run_to_csv
-from nasprox.cli._common import RetryFailed, user_errors
+from nasprox.cli._common import Plugins, RetryFailed, user_errors
 from nasprox.core import PROXIES, SPACES
 
 EXAMPLES = """
@@ -111,6 +111,7 @@ def score(
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     retry_failed: RetryFailed = False,
+    plugin: Plugins = [],
 ) -> None:
     """Score architectures of a search space with zero-cost proxies; one CSV row per (arch, proxy)."""
     from nasprox.engine import RunConfig, parse_proxy_options, parse_space_options
