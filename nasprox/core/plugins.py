@@ -128,6 +128,9 @@ def _import(what: str, run, files: dict[str, str]) -> tuple[Any, tuple[str, ...]
     try:
         result = run()
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of foreign code becomes one line
+        for registry, before in ((proxies, before_p), (spaces, before_s)):  # nothing half-loaded stays registered
+            for name in registry.registered() - before:
+                registry.unregister(name)
         where = _where(exc, files)
         text = str(exc) if isinstance(exc, NasproxError) else _message(exc)
         if where.startswith(f"{what}:"):  # a file plug-in: its own file and line
@@ -166,7 +169,7 @@ def load_file(path: str | Path) -> Plugin:
     def run():
         sys.modules[module_name] = module  # dataclasses, pickling and relative lookups need it there
         try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            spec.loader.exec_module(module)  # type: ignore[union-attr, unused-ignore]
         except BaseException:
             sys.modules.pop(module_name, None)
             raise
@@ -229,7 +232,9 @@ def load_env_modules() -> list[Plugin]:
         if name in _LOADED:
             continue
         if name in sys.modules:  # imported before (tests import their fixtures): record it, nothing new
-            module, new_p, new_s = sys.modules[name], (), ()
+            module = sys.modules[name]
+            new_p: tuple[str, ...] = ()
+            new_s: tuple[str, ...] = ()
         else:
             try:
                 found = importlib.util.find_spec(name)

@@ -62,6 +62,12 @@ class Registry(Generic[T]):
             raise RegistryError(f"no {self.kind} '{name}' to replace")
         self._items[name] = obj
 
+    def unregister(self, name: str) -> None:
+        """Take ``name`` (and its aliases) out; for temporary items such as the contract checks' spy proxy."""
+        self._items.pop(name, None)
+        self._lazy.pop(name, None)
+        self._aliases = {a: n for a, n in self._aliases.items() if n != name}
+
     def registered(self) -> set[str]:
         """The names registered so far, without importing anything (the plug-in loader's before/after)."""
         return set(self._items) | set(self._lazy)
