@@ -9,7 +9,7 @@ import typer
 
 from nasprox.api import run_to_csv
 from nasprox.cli._common import Plugins, RetryFailed, user_errors
-from nasprox.core import PROXIES, SPACES
+from nasprox.core import PROXIES, SPACES, NasproxError
 
 EXAMPLES = """
 Examples:
@@ -32,10 +32,21 @@ def default_out(space: str, dataset: str, proxies: list[str], seed: int) -> Path
 
 @user_errors
 def score(
-    space: Annotated[str, typer.Option("--space", "-s", help="search space (see `nasprox spaces`)")],
+    ctx: typer.Context,
     proxy: Annotated[
         list[str], typer.Option("--proxy", "-p", help="proxy names, comma-separated or repeated; globs like 'grad*'")
     ],
+    space: Annotated[
+        Optional[str], typer.Option("--space", "-s", help="search space (see `nasprox spaces`); or --like")
+    ] = None,
+    like: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="a result CSV (e.g. results/reproduction/nats-tss_cifar10.csv): score under its protocol (space, "
+            "dataset, seed, its architectures, and from its provenance sidecar the data source, checked by sha256, "
+            "the batch protocol, augmentation, layout, threads, ground truth), so the rows join its baselines"
+        ),
+    ] = None,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset or task of the space")] = "cifar10",
     archs: Annotated[Optional[str], typer.Option(help="indices: '0:200', '5', '1,4,9'")] = None,
     sample: Annotated[
@@ -118,6 +129,38 @@ def score(
     from nasprox.engine.pipeline import Execution, Selection, plan
 
     proxies = PROXIES.select(proxy)
+    proxy_options = parse_proxy_options(proxy_opt, proxies)
+    data_label = None
+    if like is not None:
+        from nasprox.engine.like import read_like
+
+        protocol = read_like(like)
+        given = [f"--{n.replace('_', '-')}" for n in LIKE_FIXES if _given(ctx, n)]
+        if given:
+            raise NasproxError(f"--like {like} fixes {', '.join(given)} (from the CSV and its sidecar); leave them out")
+        space, dataset, seed = protocol.space, protocol.dataset, protocol.seed
+        settings = protocol.settings
+        batch_size, synthetic, augment = (
+            settings.get("batch_size"),
+            settings.get("synthetic", False),
+            settings.get("augment", False),
+        )
+        memory_format, threads = settings.get("memory_format", "auto"), settings.get("threads", 1)
+        allow_tf32, space_opts = settings.get("allow_tf32", False), settings.get("space_options", {})
+        benchmark = benchmark or _here(settings.get("benchmark"), "benchmark")
+        ground_truth = ground_truth or _here(settings.get("ground_truth"), "ground truth")
+        proxy_options = {
+            p: {**protocol.proxy_options.get(p, {}), **proxy_options.get(p, {})}
+            for p in proxies
+            if p in protocol.proxy_options or p in proxy_options
+        }
+        data_root, data_label = _like_data(protocol, data_root)
+        if archs is None and sample is None and arch_list is None:
+            archs = protocol.archs
+    else:
+        space_opts = parse_space_options(space_opt)
+    if space is None:
+        raise NasproxError("give --space (or --like RESULTS.csv)")
     config = RunConfig(
         space=SPACES.canonical(space),
         dataset=dataset,
@@ -128,13 +171,14 @@ def score(
         data_root=_str(data_root),
         synthetic=synthetic,
         augment=augment,
-        proxy_options=parse_proxy_options(proxy_opt, proxies),
+        proxy_options=proxy_options,
         benchmark=_str(benchmark),
         ground_truth=_str(ground_truth),
-        space_options=parse_space_options(space_opt),
+        space_options=space_opts,
         memory_format=memory_format,
         threads=threads,
         allow_tf32=allow_tf32,
+        data_label=data_label,
     )
     selection = Selection(archs=archs, sample=sample, subset=subset, arch_list=_str(arch_list), seed=seed, shard=shard)
     execution = Execution(
@@ -146,6 +190,45 @@ def score(
     )
     run_plan = plan(config, selection, execution)  # every input is checked before the output is opened
     run_to_csv(run_plan, out or default_out(config.space, dataset, proxies, seed), progress, retry_failed)
+
+
+# what --like takes from the CSV and its sidecar (giving one of these beside it is refused)
+LIKE_FIXES = (
+    "space",
+    "dataset",
+    "seed",
+    "batch_size",
+    "synthetic",
+    "augment",
+    "memory_format",
+    "space_opt",
+    "threads",
+    "allow_tf32",
+)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether ``name`` was given on the command line (not its default)."""
+    return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+
+
+def _here(path: str | None, what: str) -> Path | None:
+    """A file the --like protocol recorded, if it is here (else its rows get no such columns, with a warning)."""
+    if path and Path(path).exists():
+        return Path(path)
+    if path:
+        typer.echo(
+            f"nasprox: warning: --like: the recorded {what} {path} is not here; give it again to get its columns",
+            err=True,
+        )
+    return None
+
+
+def _like_data(protocol, data_root: Path | None) -> tuple[Path | None, str | None]:
+    from nasprox.engine.like import data_source
+
+    path, label = data_source(protocol, _str(data_root))
+    return (Path(path) if path else None), label
 
 
 def _str(value: Path | str | None) -> str | None:

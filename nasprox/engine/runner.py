@@ -66,13 +66,17 @@ class RunConfig:
     # plug-in files (``--plugin``) loaded in this process: every process scoring this config loads them too
     # (spawned workers, Ray); their content is in their proxies' versions (nasprox.core.plugins)
     plugins: list[str] = field(default_factory=loaded_files)
+    # what the data_config hashes as the data source instead of ``data_root``'s text: ``score --like`` reads
+    # the recorded file from another path (same sha256) and keeps the recorded rows' data_config
+    data_label: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if not out["allow_tf32"]:  # absent at its default: provenance config hashes of older runs stay valid
             del out["allow_tf32"]
-        if not out["plugins"]:  # likewise
-            del out["plugins"]
+        for name in ("plugins", "data_label"):  # likewise
+            if not out[name]:
+                del out[name]
         return out
 
 
@@ -263,7 +267,7 @@ class Scorer:
 
     def _data_config(self, proxy: ProxySpec) -> str:
         cfg = {
-            "source": "synthetic" if self.config.synthetic else str(self.config.data_root),
+            "source": "synthetic" if self.config.synthetic else str(self.config.data_label or self.config.data_root),
             "batch": self.batch_size_for(proxy),
             "augment": self.config.augment,
             "options": meaningful_options(proxy, self.config.proxy_options.get(proxy.name, {})),
