@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import shared_file
 from typer.testing import CliRunner
 
 from nasprox.cli import app
@@ -238,3 +239,76 @@ def test_builtin_proxies_follow_the_batch_they_are_handed(name):
     arch = make_space("nats-tss").arch(0)
     problems, note = batch_problems(name, "nats-tss", "cifar10", arch, 6)
     assert not problems and note.startswith("fed "), (problems, note)
+
+
+# -- score --like: the user's rows join a committed reproduction --------------------------------------------------
+COMMITTED = REPO / "results" / "reproduction" / "nats-tss_cifar10.csv"
+
+
+@pytest.fixture
+def cut_reproduction(tmp_path, shared):
+    """The committed NATS-TSS CIFAR-10 reproduction cut to its first 3 snip rows, with its provenance sidecar."""
+    shared("inputs/cifar10_test_1000_from_jpg.npz")
+    if not COMMITTED.is_file():
+        pytest.skip(f"{COMMITTED} is absent")
+    with open(COMMITTED, newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        kept = []
+        for row in reader:
+            if row["proxy"] == "snip":
+                kept.append(row)
+            if len(kept) == 3:
+                break
+    cut = tmp_path / "cut.csv"
+    with open(cut, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+    shutil.copy(f"{COMMITTED}.provenance.json", f"{cut}.provenance.json")
+    return cut, kept
+
+
+def test_like_reproduces_the_committed_data_config(cut_reproduction, tmp_path):
+    cut, committed = cut_reproduction
+    out = tmp_path / "mine.csv"
+    res = nasprox(
+        "score", "--like", str(cut), "--plugin", str(FIXTURES / "good_proxy.py"), "--proxy", "plug_grad_abs,snip",
+        "--out", str(out), "--no-progress", cwd=REPO,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    mine = rows(out)
+    # the architectures, seed, dataset and the data config (data source, batch 64, layout, threads) of the CSV
+    assert [r["arch_index"] for r in mine] == [r["arch_index"] for r in committed for _ in range(2)]
+    assert {(r["space"], r["dataset"], r["seed"], r["data_config"], r["batch_size"]) for r in mine} == {
+        ("nats-tss", "cifar10", "0", committed[0]["data_config"], "64")
+    }
+    assert all(r["status"] == "ok" and r["gt_test_acc"] for r in mine)  # the recorded ground truth too
+    for new, old in zip([r for r in mine if r["proxy"] == "snip"], committed):
+        assert float(new["score"]) == pytest.approx(float(old["score"]), rel=1e-5)  # the baseline itself, again
+
+
+def test_like_keeps_the_data_config_from_another_path_and_refuses_other_data(cut_reproduction, tmp_path):
+    import numpy as np
+
+    cut, committed = cut_reproduction
+    data = tmp_path / "c10.npz"
+    shutil.copy(shared_file("inputs/cifar10_test_1000_from_jpg.npz"), data)
+    args = ("score", "--like", str(cut), "--proxy", "synflow", "--archs", committed[0]["arch_index"])
+    res = nasprox(*args, "--data-root", str(data), "--out", str(tmp_path / "a.csv"), "--no-progress", cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    ((row,),) = [rows(tmp_path / "a.csv")]
+    with open(COMMITTED, newline="") as fh:
+        synflow = next(r for r in csv.DictReader(fh) if r["proxy"] == "synflow")
+    assert row["data_config"] == synflow["data_config"]  # same file (sha256), another path: same data config
+
+    arrays = dict(np.load(data))
+    arrays["x"][0, 0, 0, 0] ^= 1  # one bit of one pixel
+    np.savez(tmp_path / "other.npz", **arrays)
+    res = nasprox(*args, "--data-root", str(tmp_path / "other.npz"), "--out", str(tmp_path / "b.csv"), cwd=REPO)
+    assert res.returncode == 2 and not (tmp_path / "b.csv").exists()
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"nasprox: error: --data-root {tmp_path / 'other.npz'}: sha256:") and "differs from" in line
+
+    res = nasprox(*args, "--seed", "1", "--out", str(tmp_path / "c.csv"), cwd=REPO)
+    assert res.returncode == 2 and "fixes --seed" in res.stderr
