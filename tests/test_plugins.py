@@ -179,23 +179,36 @@ def _install_by_hand(package: Path, site: Path) -> None:
     (info / "entry_points.txt").write_text("[nasprox.plugins]\nwidths = nasprox_ep_demo.proxies\n")
 
 
-def test_an_installed_package_plugs_in_through_its_entry_point(tmp_path):
+def test_the_three_ways_in_one_run_entry_point_file_and_env_var(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     _install_by_hand(HERE / "plugin_pkg", site)
     out = tmp_path / "ep.csv"
     res = nasprox("proxies", PYTHONPATH=str(site))
     assert res.returncode == 0 and "ep_width" in res.stdout, res.stderr
+    plugin = FIXTURES / "good_proxy.py"
     res = nasprox(
-        "score", "--space", "nats-tss", "--proxy", "ep_width", "--archs", "0", "--synthetic", "--out", str(out),
-        "--no-progress", PYTHONPATH=str(site),
+        "score", "--space", "toy", "--proxy", "ep_width,plug_grad_abs,toy_width", "--archs", "0", "--synthetic",
+        "--plugin", str(plugin), "--out", str(out), "--no-progress",
+        PYTHONPATH=os.pathsep.join([str(site), str(HERE)]), NASPROX_PLUGINS="toy_plugin",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    (row,) = rows(out)
-    assert (row["proxy"], row["proxy_version"], row["status"]) == ("ep_width", "2+nasprox-ep-demo-0.3.1", "ok")
-    (entry,) = json.loads(Path(f"{out}.provenance.json").read_text())["runs"][-1]["plugins"]
-    assert (entry["kind"], entry["package"], entry["package_version"]) == ("entry-point", "nasprox-ep-demo", "0.3.1")
-    assert entry["source"] == "widths = nasprox_ep_demo.proxies" and entry["proxies"] == ["ep_width"]
+    sha = hashlib.sha256(plugin.read_bytes()).hexdigest()
+    assert (
+        [(r["proxy"], r["proxy_version"], r["status"]) for r in rows(out)]
+        == [
+            ("ep_width", "2+nasprox-ep-demo-0.3.1", "ok"),  # the package's name and version
+            ("plug_grad_abs", f"1+sha256.{sha[:12]}", "ok"),  # the file's content
+            ("toy_width", "1", "ok"),  # NASPROX_PLUGINS: as declared
+        ]
+    )
+    found = {p["kind"]: p for p in json.loads(Path(f"{out}.provenance.json").read_text())["runs"][-1]["plugins"]}
+    entry = found["entry-point"]
+    assert (entry["package"], entry["package_version"], entry["proxies"]) == ("nasprox-ep-demo", "0.3.1", ["ep_width"])
+    assert entry["source"] == "widths = nasprox_ep_demo.proxies"
+    assert (found["file"]["source"], found["file"]["sha256"]) == (str(plugin.resolve()), sha)
+    assert found["module"]["source"] == "toy_plugin" and found["module"]["spaces"] == ["toy"]
+    assert found["module"]["sha256"] == hashlib.sha256((HERE / "toy_plugin.py").read_bytes()).hexdigest()
 
 
 # -- check-plugin ----------------------------------------------------------------------------------------------

@@ -136,8 +136,8 @@ def _import(what: str, run, files: dict[str, str]) -> tuple[Any, tuple[str, ...]
         if where.startswith(f"{what}:"):  # a file plug-in: its own file and line
             raise NasproxError(f"plug-in {where}: {text}") from None
         raise NasproxError(f"plug-in {what} failed at {where}: {text}") from None
-    new_p = tuple(n for n in proxies.registered() if n not in before_p)
-    new_s = tuple(n for n in spaces.registered() if n not in before_s)
+    new_p = tuple(sorted(proxies.registered() - before_p))
+    new_s = tuple(sorted(spaces.registered() - before_s))
     return result, new_p, new_s
 
 
@@ -227,6 +227,8 @@ def load_entry_points() -> list[Plugin]:
 
 def load_env_modules() -> list[Plugin]:
     """Import the modules named in ``NASPROX_PLUGINS`` (comma-separated); versions are left as declared."""
+    proxies, spaces = _registries()
+    proxies.names(), spaces.names()  # both packages first (a nested call, from the other registry, loads them)
     out = []
     for name in filter(None, (m.strip() for m in os.environ.get(ENV_VAR, "").split(","))):
         if name in _LOADED:
