@@ -325,3 +325,14 @@ def test_like_keeps_the_data_config_from_another_path_and_refuses_other_data(cut
 
     res = nasprox(*args, "--seed", "1", "--out", str(tmp_path / "c.csv"), cwd=REPO)
     assert res.returncode == 2 and "fixes --seed" in res.stderr
+
+
+def test_check_plugin_checks_a_plugin_space_and_scores_its_proxy_there(monkeypatch):
+    res = runner.invoke(app, ["check-plugin", str(FIXTURES / "tiny_space.py")])
+    assert res.exit_code == 0, res.output
+    assert "PASS  plug_tiny        space" in res.output
+    assert "PASS  plug_tiny_act    follows_batch            fed 4 samples at batch 4, 2 at batch 2" in res.output
+    monkeypatch.setenv("TINY_LOGITS", "7")  # the same plug-in, now building a head of the wrong width
+    res = runner.invoke(app, ["check-plugin", str(FIXTURES / "tiny_space.py")])
+    assert res.exit_code == 1
+    assert "FAIL  plug_tiny        space                    forward gives shape (2, 7), declared (2, 10)" in res.output
