@@ -35,18 +35,14 @@ def arch_of(scorer: Scorer, key: str):
     return contract.arch_of(scorer.space, key)
 
 
-def arch_of_space(space, key: str):
-    return contract.arch_of(space, key)
-
-
-@pytest.fixture
-def spy():
-    with contract.spy_registered() as name:
-        yield name
-
-
 def test_the_cheap_baselines_share_the_network():
     assert {"params", "flops"} <= set(SHARING)
+
+
+def test_the_spy_is_registered_only_while_it_is_used():
+    with contract.spy_registered() as spy:
+        assert spy in PROXIES
+    assert spy not in PROXIES
 
 
 def test_the_spy_sees_a_changed_mode_a_left_hook_a_grad_and_a_changed_weight():
@@ -70,7 +66,9 @@ def test_the_spy_sees_a_changed_mode_a_left_hook_a_grad_and_a_changed_weight():
 def test_a_sharing_proxy_leaves_the_network_unchanged(name, space, dataset, archs, options):
     assert options == contract.SMALL_OPTIONS.get(space, {})  # the contract builds the spaces the same way
     built = contract.make_space(space, options)
-    problems = contract.leaves_model_unchanged_problems(name, space, dataset, [arch_of_space(built, k) for k in archs])
+    problems = contract.leaves_model_unchanged_problems(
+        name, space, dataset, [contract.arch_of(built, k) for k in archs]
+    )
     assert problems == []
 
 
