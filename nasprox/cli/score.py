@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -129,57 +129,36 @@ def score(
     from nasprox.engine.pipeline import Execution, Selection, plan
 
     proxies = PROXIES.select(proxy)
-    proxy_options = parse_proxy_options(proxy_opt, proxies)
-    data_label = None
-    if like is not None:
-        from nasprox.engine.like import read_like
-
-        protocol = read_like(like)
-        given = [f"--{n.replace('_', '-')}" for n in LIKE_FIXES if _given(ctx, n)]
-        if given:
-            raise NasproxError(f"--like {like} fixes {', '.join(given)} (from the CSV and its sidecar); leave them out")
-        space, dataset, seed = protocol.space, protocol.dataset, protocol.seed
-        settings = protocol.settings
-        batch_size, synthetic, augment = (
-            settings.get("batch_size"),
-            settings.get("synthetic", False),
-            settings.get("augment", False),
-        )
-        memory_format, threads = settings.get("memory_format", "auto"), settings.get("threads", 1)
-        allow_tf32, space_opts = settings.get("allow_tf32", False), settings.get("space_options", {})
-        benchmark = benchmark or _here(settings.get("benchmark"), "benchmark")
-        ground_truth = ground_truth or _here(settings.get("ground_truth"), "ground truth")
-        proxy_options = {
-            p: {**protocol.proxy_options.get(p, {}), **proxy_options.get(p, {})}
-            for p in proxies
-            if p in protocol.proxy_options or p in proxy_options
-        }
-        data_root, data_label = _like_data(protocol, data_root)
-        if archs is None and sample is None and arch_list is None:
-            archs = protocol.archs
-    else:
-        space_opts = parse_space_options(space_opt)
-    if space is None:
-        raise NasproxError("give --space (or --like RESULTS.csv)")
-    config = RunConfig(
-        space=SPACES.canonical(space),
+    settings: dict[str, Any] = dict(
+        space=space,
         dataset=dataset,
-        proxies=proxies,
         seed=seed,
         batch_size=batch_size,
-        device=device,
         data_root=_str(data_root),
         synthetic=synthetic,
         augment=augment,
-        proxy_options=proxy_options,
+        proxy_options=parse_proxy_options(proxy_opt, proxies),
         benchmark=_str(benchmark),
         ground_truth=_str(ground_truth),
-        space_options=space_opts,
+        space_options=parse_space_options(space_opt),
         memory_format=memory_format,
         threads=threads,
         allow_tf32=allow_tf32,
-        data_label=data_label,
     )
+    if like is not None:  # the CSV and its sidecar fix the protocol; the proxies, device and execution stay yours
+        from nasprox.engine.like import LIKE_FIXES, like_settings
+
+        given = [f"--{n.replace('_', '-')}" for n in LIKE_FIXES if _given(ctx, n)]
+        if given:
+            raise NasproxError(f"--like {like} fixes {', '.join(given)} (from the CSV and its sidecar); leave them out")
+        settings, like_archs = like_settings(like, settings, proxies, warn=_warn)
+        if archs is None and sample is None and arch_list is None:
+            archs = like_archs
+    if settings["space"] is None:
+        raise NasproxError("give --space (or --like RESULTS.csv)")
+    settings["space"] = SPACES.canonical(settings["space"])
+    config = RunConfig(proxies=proxies, device=device, **settings)
+    seed = config.seed
     selection = Selection(archs=archs, sample=sample, subset=subset, arch_list=_str(arch_list), seed=seed, shard=shard)
     execution = Execution(
         backend=backend,
@@ -189,22 +168,7 @@ def score(
         ray_address=ray_address,
     )
     run_plan = plan(config, selection, execution)  # every input is checked before the output is opened
-    run_to_csv(run_plan, out or default_out(config.space, dataset, proxies, seed), progress, retry_failed)
-
-
-# what --like takes from the CSV and its sidecar (giving one of these beside it is refused)
-LIKE_FIXES = (
-    "space",
-    "dataset",
-    "seed",
-    "batch_size",
-    "synthetic",
-    "augment",
-    "memory_format",
-    "space_opt",
-    "threads",
-    "allow_tf32",
-)
+    run_to_csv(run_plan, out or default_out(config.space, config.dataset, proxies, seed), progress, retry_failed)
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -212,23 +176,8 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
 
 
-def _here(path: str | None, what: str) -> Path | None:
-    """A file the --like protocol recorded, if it is here (else its rows get no such columns, with a warning)."""
-    if path and Path(path).exists():
-        return Path(path)
-    if path:
-        typer.echo(
-            f"nasprox: warning: --like: the recorded {what} {path} is not here; give it again to get its columns",
-            err=True,
-        )
-    return None
-
-
-def _like_data(protocol, data_root: Path | None) -> tuple[Path | None, str | None]:
-    from nasprox.engine.like import data_source
-
-    path, label = data_source(protocol, _str(data_root))
-    return (Path(path) if path else None), label
+def _warn(message: str) -> None:
+    typer.echo(f"nasprox: warning: {message}", err=True)
 
 
 def _str(value: Path | str | None) -> str | None:

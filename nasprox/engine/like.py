@@ -11,6 +11,7 @@ rows were scored on.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,19 @@ from typing import Any
 from nasprox.core import NasproxError
 from nasprox.storage.provenance import file_checksums, read_provenance
 
+# score flags --like takes from the CSV and its sidecar (giving one of these beside it is refused)
+LIKE_FIXES = (
+    "space",
+    "dataset",
+    "seed",
+    "batch_size",
+    "synthetic",
+    "augment",
+    "memory_format",
+    "space_opt",
+    "threads",
+    "allow_tf32",
+)
 # RunConfig fields a result's protocol fixes (the proxies, the device and where to find files are the user's)
 PROTOCOL_FIELDS = (
     "batch_size",
@@ -127,3 +141,32 @@ def data_source(like: Like, data_root: str | None) -> tuple[str | None, str | No
             )
     label = like.data_root if data_root and like.data_root and data_root != like.data_root else None
     return path, label
+
+
+def like_settings(
+    path: str | Path, settings: dict[str, Any], proxies: list[str], warn: Callable[[str], None]
+) -> tuple[dict[str, Any], str]:
+    """``settings`` (RunConfig keyword arguments from the command line) under the protocol of the result CSV
+    ``path``, and its architectures (``--archs`` text). The user's ``--proxy-opt`` values win over the recorded
+    options of the same proxy; ``--data-root``, ``--benchmark`` and ``--ground-truth`` given win over the
+    recorded paths (the data file only with the recorded sha256)."""
+    like = read_like(path)
+    out = dict(settings, space=like.space, dataset=like.dataset, seed=like.seed)
+    for name in PROTOCOL_FIELDS:
+        if name in like.settings and name not in ("benchmark", "ground_truth"):
+            out[name] = like.settings[name]
+    for name, what in (("benchmark", "benchmark"), ("ground_truth", "ground truth")):
+        recorded = like.settings.get(name)
+        if not settings.get(name) and recorded:
+            if Path(recorded).exists():
+                out[name] = recorded
+            else:
+                warn(f"--like: the recorded {what} {recorded} is not here; give it again to get its columns")
+    given = settings.get("proxy_options") or {}
+    out["proxy_options"] = {
+        p: {**like.proxy_options.get(p, {}), **given.get(p, {})}
+        for p in proxies
+        if p in like.proxy_options or p in given
+    }
+    out["data_root"], out["data_label"] = data_source(like, settings.get("data_root"))
+    return out, like.archs
