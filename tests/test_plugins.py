@@ -220,7 +220,10 @@ def test_check_plugin_passes_a_good_plugin():
     res = check(str(FIXTURES / "good_proxy.py"))
     assert res.exit_code == 0, res.output
     assert "PASS  plug_grad_abs    scores" in res.output
-    assert "PASS  plug_grad_abs    follows_batch            fed 4 samples at batch 4, 2 at batch 2" in res.output
+    assert (
+        "PASS  plug_grad_abs    follows_batch            all 4 handed samples fed at batch 4; all 2 handed samples "
+        "fed at batch 2" in res.output
+    )
 
 
 @pytest.mark.parametrize(
@@ -228,7 +231,7 @@ def test_check_plugin_passes_a_good_plugin():
     [
         ("mutates_model.py", "leaves_model_unchanged   nats-tss arch 0: AssertionError: network changed: tensor"),
         ("silent_nan.py", "scores                   nats-tss arch 0: returned nan silently"),
-        ("own_batch.py", "follows_batch            fed 16 samples at batch 4, 16 at batch 2: not proportional"),
+        ("own_batch.py", "follows_batch            at batch 4 only 0 of the 4 samples it was handed reach the network"),
     ],
 )
 def test_check_plugin_fails_a_broken_contract(fixture, failing):
@@ -245,13 +248,25 @@ def test_check_plugin_on_a_file_that_does_not_load_exits_2(tmp_path):
     assert res.exit_code == 2 and "no such file" in res.stderr
 
 
-@pytest.mark.parametrize("name", ["naswot", "snip", "jacob_cov"])
-def test_builtin_proxies_follow_the_batch_they_are_handed(name):
+@pytest.mark.parametrize("name", ["naswot", "snip", "zico", "tcet_synflow", "meco"])
+def test_builtin_proxies_feed_the_network_the_batch_they_are_handed(name):
+    # at their declared batch (meco: 1) and half of it, capped to keep it fast; tcet_synflow also feeds a
+    # data-free all-ones input, zico splits the batch: both allowed
+    from nasprox.engine.contract import Scorer, _config, batch_problems, make_space
+
+    size = min(Scorer(_config("nats-tss", "cifar10", [name])).batch_size_for(PROXIES.get(name)), 8)
+    problems, note = batch_problems(name, "nats-tss", "cifar10", make_space("nats-tss").arch(0), size)
+    assert not problems and note.startswith(f"all {size} handed samples fed"), (problems, note)
+
+
+def test_a_proxy_scoring_a_slice_of_its_batch_fails_follows_batch(monkeypatch):
     from nasprox.engine.contract import batch_problems, make_space
 
-    arch = make_space("nats-tss").arch(0)
-    problems, note = batch_problems(name, "nats-tss", "cifar10", arch, 6)
-    assert not problems and note.startswith("fed "), (problems, note)
+    problems, _ = batch_problems("meco", "nats-tss", "cifar10", make_space("nats-tss").arch(0), 4)  # first sample only
+    assert problems == [
+        "at batch 4 only 1 of the 4 samples it was handed reach the network (1 samples fed); "
+        "score ctx.inputs (and ctx.next_batch())"
+    ]
 
 
 # -- score --like: the user's rows join a committed reproduction --------------------------------------------------
@@ -331,7 +346,7 @@ def test_check_plugin_checks_a_plugin_space_and_scores_its_proxy_there(monkeypat
     res = runner.invoke(app, ["check-plugin", str(FIXTURES / "tiny_space.py")])
     assert res.exit_code == 0, res.output
     assert "PASS  plug_tiny        space" in res.output
-    assert "PASS  plug_tiny_act    follows_batch            fed 4 samples at batch 4, 2 at batch 2" in res.output
+    assert "PASS  plug_tiny_act    follows_batch            all 4 handed samples fed at batch 4" in res.output
     monkeypatch.setenv("TINY_LOGITS", "7")  # the same plug-in, now building a head of the wrong width
     res = runner.invoke(app, ["check-plugin", str(FIXTURES / "tiny_space.py")])
     assert res.exit_code == 1

@@ -7,10 +7,9 @@ Proxies, each through the engine's own scoring path (``Scorer.score_arch``) on a
   exception is a failure (a proxy not defined for a network raises ``ProxyUndefined("why")``);
 - ``leaves_model_unchanged`` (only for proxies declaring it): a spy scored after it gets the very network it
   scored on and compares it with a fresh seeded build (parameters, buffers, train/eval modes, hooks, grads);
-- ``follows_batch`` (proxies that need real data): the samples the network is fed (top-level forwards) must
-  scale with the batch the proxy is handed: scored at two batch sizes, a proxy reading ``ctx.inputs`` (and
-  ``ctx.next_batch()``) feeds ``k * B`` samples at batch ``B`` for both; one drawing its own batch, slicing a
-  fixed number of samples or looping a fixed count does not.
+- ``follows_batch`` (proxies that need real data): at its batch and at half of it, every sample of the batch
+  it is handed (``ctx.inputs``) must reach the network's top-level forward; a proxy drawing a batch of its own
+  or scoring a fixed slice of the one handed fails (further stream batches and data-free inputs are allowed).
 
 Spaces: ``space``: datasets and description declared, example arch strings round-trip, ``build`` gives a model
 in train mode whose forward returns the declared logits shape, an unknown dataset is refused.
@@ -119,44 +118,58 @@ def score_problems(name: str, space: str, dataset: str, archs: list[ArchRef], ba
     return out
 
 
-class _CountingSpace:
-    """Wraps a space so every network it builds counts the samples its top-level forward is fed."""
+def _rows(batch: torch.Tensor) -> list[bytes]:
+    """One key per sample of ``batch`` (its values, whatever the memory layout or grad flag)."""
+    flat = batch.detach().to("cpu").contiguous().reshape(batch.shape[0], -1)
+    return [row.numpy().tobytes() for row in flat]
+
+
+class _RecordingSpace:
+    """Wraps a space so every network it builds records the samples its top-level forward is fed."""
 
     def __init__(self, space: SearchSpace):
-        self.samples: list[int] = []
+        self.fed: set[bytes] = set()
+        self.count = 0
         build = space.build
 
-        def counted(arch: ArchRef, dataset: str) -> torch.nn.Module:
+        def recorded(arch: ArchRef, dataset: str) -> torch.nn.Module:
             model = build(arch, dataset)
-            model.register_forward_pre_hook(self._count)
+            model.register_forward_pre_hook(self._record)
             return model
 
-        space.build = counted  # type: ignore[method-assign]
+        space.build = recorded  # type: ignore[method-assign]
         self.space = space
 
-    def _count(self, module: torch.nn.Module, args: tuple) -> None:
+    def _record(self, module: torch.nn.Module, args: tuple) -> None:
         first = next((a for a in args if isinstance(a, torch.Tensor)), None)
         if first is not None and first.dim() > 0:
-            self.samples.append(int(first.shape[0]))
+            self.count += int(first.shape[0])
+            self.fed.update(_rows(first))
 
 
 def batch_problems(name: str, space: str, dataset: str, arch: ArchRef, batch: int) -> tuple[list[str], str]:
-    """(problems, note) of the ``follows_batch`` check: samples fed at ``batch`` and at a second size."""
-    other = batch // 2 if batch > 1 else 2
-    fed = {}
-    for size in (batch, other):
-        counting = _CountingSpace(make_space(space, SMALL_OPTIONS.get(space, {})))
-        scorer = Scorer(_config(space, dataset, [name], batch_size=size), space=counting.space)
+    """(problems, note) of the ``follows_batch`` check at ``batch`` and at half of it: every sample of the batch
+    the proxy is handed (``ctx.inputs``) must reach the network's top-level forward. A proxy that feeds a batch
+    of its own, or only a slice of the one it is handed, fails; one that also feeds further batches of the
+    stream (``ctx.next_batch()``) or a data-free input beside it (synflow's ones) does not."""
+    notes = []
+    for size in dict.fromkeys((batch, max(1, batch // 2))):
+        recording = _RecordingSpace(make_space(space, SMALL_OPTIONS.get(space, {})))
+        scorer = Scorer(_config(space, dataset, [name], batch_size=size), space=recording.space)
+        handed = _rows(scorer.cached_stream(size).next()[0])  # the first batch of the seeded stream: ctx.inputs
         (record,) = scorer.score_arch(arch)
         if record.status not in ("ok", "undefined", "nonfinite"):
             return [f"{space} arch {arch.index} at batch {size}: {record.status}: {record.error}"], ""
-        fed[size] = sum(counting.samples)
-    if not fed[batch] and not fed[other]:
-        return [], "no forward of the network: nothing to check"
-    note = f"fed {fed[batch]} samples at batch {batch}, {fed[other]} at batch {other}"
-    if fed[batch] * other != fed[other] * batch:
-        return [f"{note}: not proportional to the batch it was handed (ctx.inputs / ctx.next_batch)"], ""
-    return [], note
+        if not recording.count:
+            return [], "no forward of the network: nothing to check"
+        used = sum(row in recording.fed for row in handed)
+        if used < len(handed):
+            return [
+                f"at batch {size} only {used} of the {len(handed)} samples it was handed reach the network "
+                f"({recording.count} samples fed); score ctx.inputs (and ctx.next_batch())"
+            ], ""
+        notes.append(f"all {size} handed samples fed at batch {size}")
+    return [], "; ".join(notes)
 
 
 def check_proxy(
@@ -191,7 +204,7 @@ def check_proxy(
         )
     if spec.needs_real_data:
         (s, d), archs = next(iter(examples.items()))
-        size = min(batch or Scorer(_config(s, d, [name])).batch_size_for(spec), 32)
+        size = batch or Scorer(_config(s, d, [name])).batch_size_for(spec)
         run("follows_batch", lambda: batch_problems(name, s, d, archs[0], size))
     else:
         results.append(Check("follows_batch", name, True, "skipped: declares needs_real_data=False"))
