@@ -184,6 +184,7 @@ def load_file(path: str | Path) -> Plugin:
 
 
 def load_files(paths) -> list[Plugin]:
+    """``load_file`` for each path (``--plugin``, ``RunConfig.plugins``); None or empty loads nothing."""
     return [load_file(p) for p in paths or ()]
 
 
@@ -204,7 +205,7 @@ def load_entry_points() -> list[Plugin]:
         if source in _LOADED:
             continue
         what = f"{ep.value} (entry point '{ep.name}' of {package} {version})"
-        loaded_obj, new_p, new_s = _import(what, ep.load, {})
+        _, new_p, new_s = _import(what, ep.load, {})
         module_name = ep.value.partition(":")[0]
         module = sys.modules.get(module_name)
         file = getattr(module, "__file__", None) or ""
@@ -221,7 +222,6 @@ def load_entry_points() -> list[Plugin]:
         _fold_versions(plugin)
         _LOADED[source] = plugin
         out.append(plugin)
-        del loaded_obj
     return out
 
 
