@@ -1,7 +1,8 @@
 """Registry-wide: a proxy declaring ``leaves_model_unchanged`` really leaves the network as it found it.
 
 The engine hands such a proxy the built network itself, without a deep copy, and the next proxy scores on
-what it left. A spy proxy placed after it receives that very network (the last proxy that needs a copy gets
+what it left. The checks are the package's own (``nasprox.engine.contract``, also run by ``nasprox check-plugin``): a spy
+proxy placed after it receives that very network (the last proxy that needs a copy gets
 the original) and compares it with a fresh seeded build: parameters, buffers, train/eval mode of every
 module, forward hooks and gradients. Then scores with and without the sharing must be identical.
 """
@@ -13,8 +14,9 @@ import dataclasses
 import pytest
 import torch
 
-from nasprox.core import PROXIES, ProxyContext, ProxySpec
-from nasprox.engine import RunConfig, Scorer
+from nasprox.core import PROXIES
+from nasprox.engine import RunConfig, Scorer, contract
+from nasprox.engine.contract import differences
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PROXIES.names()  # import every proxy module
@@ -30,40 +32,17 @@ SPACES = [
 
 
 def arch_of(scorer: Scorer, key: str):
-    """An index of the space, or (nb101, without its benchmark file) a cell spec."""
-    return scorer.space.arch(int(key)) if key.isdigit() else scorer.space.parse(key)
-
-
-def differences(seen: torch.nn.Module, fresh: torch.nn.Module) -> list[str]:
-    """How ``seen`` differs from ``fresh`` (same architecture, same seed); empty when it does not."""
-    out = []
-    a, b = seen.state_dict(), fresh.state_dict()
-    out += [f"tensor {k}" for k in a if k not in b or not torch.equal(a[k], b[k])]
-    for (name, m), (_, f) in zip(seen.named_modules(), fresh.named_modules(), strict=True):
-        if m.training != f.training:
-            out.append(f"mode of '{name}'")
-        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks:
-            out.append(f"hooks left on '{name}'")
-    out += [f"grad of {n}" for n, p in seen.named_parameters() if p.grad is not None]
-    return out
-
-
-def _spy(ctx: ProxyContext) -> float:
-    found = differences(ctx.model, ctx.build_model())
-    if found:
-        raise AssertionError("network changed: " + ", ".join(found[:5]))
-    return 1.0
-
-
-@pytest.fixture
-def spy(monkeypatch):
-    spec = ProxySpec(name="contract_spy", fn=_spy, description="test spy", needs_real_data=False, cost="free")
-    monkeypatch.setitem(PROXIES._items, spec.name, spec)
-    return spec.name
+    return contract.arch_of(scorer.space, key)
 
 
 def test_the_cheap_baselines_share_the_network():
     assert {"params", "flops"} <= set(SHARING)
+
+
+def test_the_spy_is_registered_only_while_it_is_used():
+    with contract.spy_registered() as spy:
+        assert spy in PROXIES
+    assert spy not in PROXIES
 
 
 def test_the_spy_sees_a_changed_mode_a_left_hook_a_grad_and_a_changed_weight():
@@ -84,13 +63,13 @@ def test_the_spy_sees_a_changed_mode_a_left_hook_a_grad_and_a_changed_weight():
 
 @pytest.mark.parametrize("space,dataset,archs,options", SPACES, ids=[s[0] for s in SPACES])
 @pytest.mark.parametrize("name", SHARING)
-def test_a_sharing_proxy_leaves_the_network_unchanged(name, space, dataset, archs, options, spy):
-    config = RunConfig(space=space, dataset=dataset, proxies=[name, spy], synthetic=True, space_options=options)
-    scorer = Scorer(config)
-    for key in archs:
-        records = scorer.score_arch(arch_of(scorer, key))
-        assert [r.proxy for r in records] == [name, spy]
-        assert records[1].status == "ok", records[1].error
+def test_a_sharing_proxy_leaves_the_network_unchanged(name, space, dataset, archs, options):
+    assert options == contract.SMALL_OPTIONS.get(space, {})  # the contract builds the spaces the same way
+    built = contract.make_space(space, options)
+    problems = contract.leaves_model_unchanged_problems(
+        name, space, dataset, [contract.arch_of(built, k) for k in archs]
+    )
+    assert problems == []
 
 
 @pytest.mark.parametrize("space,dataset,archs,options", SPACES[:2], ids=[s[0] for s in SPACES[:2]])

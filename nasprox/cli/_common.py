@@ -51,6 +51,31 @@ SplitSettings = Annotated[
 ]
 
 
+def _load_plugins(value: list[Path] | None) -> list[Path]:
+    """``--plugin`` callback: import each file once, before the command resolves any proxy or space."""
+    from nasprox.core.plugins import load_files
+
+    try:
+        load_files(value)
+    except (NasproxError, RegistryError) as exc:
+        typer.echo(f"nasprox: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return value or []
+
+
+# every command that resolves proxies or spaces takes it (loaded by nasprox.core.plugins, the one loader)
+Plugins = Annotated[
+    list[Path],
+    typer.Option(
+        "--plugin",
+        is_eager=True,
+        callback=_load_plugins,
+        help="a Python file defining your own @proxy / @space (repeatable); checked by `nasprox check-plugin FILE`. "
+        "Installed packages' `nasprox.plugins` entry points and NASPROX_PLUGINS=module load too",
+    ),
+]
+
+
 def user_errors(fn):
     """Turn NasproxError/RegistryError (and unreadable files) into ``nasprox: error: ...`` + exit 2, and Ctrl-C
     into one line (exit 130)."""

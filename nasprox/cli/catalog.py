@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import Plugins, user_errors
 from nasprox.core import PROXIES, SPACES
 from nasprox.core.sources import DATASET_SOURCES, describe_files
 
@@ -27,6 +27,7 @@ Where to get each benchmark and dataset file: docs/data.md.
 @user_errors
 def spaces(
     details: Annotated[Optional[str], typer.Option("--details", help="print everything about one space")] = None,
+    plugin: Plugins = [],
 ) -> None:
     """List search spaces (size, datasets); --details SPACE for fields and the files it reads."""
     if details:
@@ -71,6 +72,7 @@ def proxies(
     details: Annotated[
         Optional[str], typer.Option("--details", help="print everything about one proxy, with its options")
     ] = None,
+    plugin: Plugins = [],
 ) -> None:
     """List proxies with cost class and whether each needs labels / gradients / real data; --details NAME for one.
 

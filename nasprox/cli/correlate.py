@@ -11,6 +11,7 @@ import typer
 from nasprox.cli._common import (
     GroundTruthFiles,
     NdcgK,
+    Plugins,
     PopulationOpt,
     PrecisionT,
     SplitSettings,
@@ -64,6 +65,7 @@ def correlate(
     split_settings: SplitSettings = False,
     stand_in: StandIn = [],
     ground_truth: GroundTruthFiles = [],
+    plugin: Plugins = [],
 ) -> None:
     """Correlate proxy scores with ground truth: Kendall tau and Spearman rho on all and on the top-x%.
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import Plugins, user_errors
 
 
 @user_errors
@@ -49,6 +49,7 @@ def ensemble(
     ] = None,
     only_ensemble: Annotated[bool, typer.Option(help="write only the aggregate rows, not the input rows")] = False,
     force: Annotated[bool, typer.Option(help="replace --out if it exists")] = False,
+    plugin: Plugins = [],
 ) -> None:
     """Aggregate several proxies' ranks into one pseudo-proxy (training-free unless --method greedy).
 

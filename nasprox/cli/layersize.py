@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import Plugins, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -52,6 +52,7 @@ def layersize(
     plot: Annotated[
         Optional[Path], typer.Option(help="PNG/PDF of relative score vs size with the fit (NEAR Fig. A.4)")
     ] = None,
+    plugin: Plugins = [],
 ) -> None:
     """Estimate hidden-layer sizes of an MLP with NEAR: fit a power law to score/size and stop where
     the slope falls to t of its value at size 1 (NEAR paper §4.3)."""

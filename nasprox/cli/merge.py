@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import Plugins, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -75,6 +75,7 @@ def merge(
     inputs: Annotated[list[Path], typer.Argument(help="shard CSVs written by `nasprox score --shard i/n`")],
     out: Annotated[Path, typer.Option("--out", "-o", help="merged CSV")],
     allow_missing: Annotated[bool, typer.Option(help="write the merge even if rows are missing")] = False,
+    plugin: Plugins = [],
 ) -> None:
     """Merge shard CSVs; duplicates are an error, missing (arch, proxy) rows are listed."""
     from nasprox.storage.merge import merge_results

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import emit_table, markdown_is_md, user_errors, write_file
+from nasprox.cli._common import Plugins, emit_table, markdown_is_md, user_errors, write_file
 from nasprox.core import SPACES, NasproxError
 
 EXAMPLES = """
@@ -85,6 +85,7 @@ def pareto(
     ] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write the table here instead of stdout")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG/PDF with one panel per cost metric")] = None,
+    plugin: Plugins = [],
 ) -> None:
     """Compare the Pareto front of proxy score vs cost with the true accuracy-vs-cost front.
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import user_errors
+from nasprox.cli._common import Plugins, user_errors
 
 SHOWN = ("spearman", "kendall", "spearman_top", "top_overlap", "pairwise_order", "ndcg_at_k", "precision_at_t")
 
@@ -61,6 +61,7 @@ def predict(
     importances: Annotated[
         int, typer.Option(min=0, help="print the N most important features (mean over seeds, largest training size)")
     ] = 0,
+    plugin: Plugins = [],
 ) -> None:
     """Train a predictor on N labelled architectures, score the rest, report held-out ranking metrics.
 

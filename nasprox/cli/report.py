@@ -10,6 +10,7 @@ import typer
 from nasprox.cli._common import (
     GroundTruthFiles,
     NdcgK,
+    Plugins,
     PopulationOpt,
     PrecisionT,
     SplitSettings,
@@ -51,6 +52,7 @@ def report(
     workers: Annotated[
         int, typer.Option(min=1, help="processes computing the bootstrap intervals (the same intervals for any count)")
     ] = 1,
+    plugin: Plugins = [],
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted

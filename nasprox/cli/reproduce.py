@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import RetryFailed, StandIn, by_key, echo_published_summary, user_errors
+from nasprox.cli._common import Plugins, RetryFailed, StandIn, by_key, echo_published_summary, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -96,6 +96,7 @@ def reproduce(
     ] = False,
     stand_in: StandIn = [],
     retry_failed: RetryFailed = False,
+    plugin: Plugins = [],
 ) -> None:
     """Reproduce a published table: score its protocol's runs (resumable), then write the report with
     published-vs-ours (95% bootstrap CI of ours, n used, the paper's population and a verdict)."""

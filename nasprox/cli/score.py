@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from nasprox.api import run_to_csv
-from nasprox.cli._common import RetryFailed, user_errors
-from nasprox.core import PROXIES, SPACES
+from nasprox.cli._common import Plugins, RetryFailed, user_errors
+from nasprox.core import PROXIES, SPACES, NasproxError
 
 EXAMPLES = """
 Examples:
@@ -32,10 +32,21 @@ def default_out(space: str, dataset: str, proxies: list[str], seed: int) -> Path
 
 @user_errors
 def score(
-    space: Annotated[str, typer.Option("--space", "-s", help="search space (see `nasprox spaces`)")],
+    ctx: typer.Context,
     proxy: Annotated[
         list[str], typer.Option("--proxy", "-p", help="proxy names, comma-separated or repeated; globs like 'grad*'")
     ],
+    space: Annotated[
+        Optional[str], typer.Option("--space", "-s", help="search space (see `nasprox spaces`); or --like")
+    ] = None,
+    like: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="a result CSV (e.g. results/reproduction/nats-tss_cifar10.csv): score under its protocol (space, "
+            "dataset, seed, its architectures, and from its provenance sidecar the data source, checked by sha256, "
+            "the batch protocol, augmentation, layout, threads, ground truth), so the rows join its baselines"
+        ),
+    ] = None,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset or task of the space")] = "cifar10",
     archs: Annotated[Optional[str], typer.Option(help="indices: '0:200', '5', '1,4,9'")] = None,
     sample: Annotated[
@@ -111,19 +122,18 @@ def score(
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     retry_failed: RetryFailed = False,
+    plugin: Plugins = [],
 ) -> None:
     """Score architectures of a search space with zero-cost proxies; one CSV row per (arch, proxy)."""
     from nasprox.engine import RunConfig, parse_proxy_options, parse_space_options
     from nasprox.engine.pipeline import Execution, Selection, plan
 
     proxies = PROXIES.select(proxy)
-    config = RunConfig(
-        space=SPACES.canonical(space),
+    settings: dict[str, Any] = dict(
+        space=space,
         dataset=dataset,
-        proxies=proxies,
         seed=seed,
         batch_size=batch_size,
-        device=device,
         data_root=_str(data_root),
         synthetic=synthetic,
         augment=augment,
@@ -135,6 +145,20 @@ def score(
         threads=threads,
         allow_tf32=allow_tf32,
     )
+    if like is not None:  # the CSV and its sidecar fix the protocol; the proxies, device and execution stay yours
+        from nasprox.engine.like import LIKE_FIXES, like_settings
+
+        given = [f"--{n.replace('_', '-')}" for n in LIKE_FIXES if _given(ctx, n)]
+        if given:
+            raise NasproxError(f"--like {like} fixes {', '.join(given)} (from the CSV and its sidecar); leave them out")
+        settings, like_archs = like_settings(like, settings, proxies, warn=_warn)
+        if archs is None and sample is None and arch_list is None:
+            archs = like_archs
+    if settings["space"] is None:
+        raise NasproxError("give --space (or --like RESULTS.csv)")
+    settings["space"] = SPACES.canonical(settings["space"])
+    config = RunConfig(proxies=proxies, device=device, **settings)
+    seed = config.seed
     selection = Selection(archs=archs, sample=sample, subset=subset, arch_list=_str(arch_list), seed=seed, shard=shard)
     execution = Execution(
         backend=backend,
@@ -144,7 +168,16 @@ def score(
         ray_address=ray_address,
     )
     run_plan = plan(config, selection, execution)  # every input is checked before the output is opened
-    run_to_csv(run_plan, out or default_out(config.space, dataset, proxies, seed), progress, retry_failed)
+    run_to_csv(run_plan, out or default_out(config.space, config.dataset, proxies, seed), progress, retry_failed)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether ``name`` was given on the command line (not its default)."""
+    return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"nasprox: warning: {message}", err=True)
 
 
 def _str(value: Path | str | None) -> str | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import emit_table, markdown_is_md, user_errors, write_file
+from nasprox.cli._common import Plugins, emit_table, markdown_is_md, user_errors, write_file
 from nasprox.core import SPACES, NasproxError
 
 EXAMPLES = """
@@ -93,6 +93,7 @@ def search(
         list[str], typer.Option(help="proxy option for on-the-fly scoring, e.g. near.repetitions=4")
     ] = [],
     device: Annotated[str, typer.Option(help="device for on-the-fly scoring")] = "auto",
+    plugin: Plugins = [],
 ) -> None:
     """Search a benchmark with its ground truth as the training oracle, with and without proxy help.
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import emit_table, markdown_is_md, user_errors
+from nasprox.cli._common import Plugins, emit_table, markdown_is_md, user_errors
 from nasprox.core import NasproxError
 
 EXAMPLES = """
@@ -87,6 +87,7 @@ def select_init(
         TableFormat, typer.Option("--format", help="table format (markdown = md)", callback=markdown_is_md)
     ] = TableFormat.md,
     out: Annotated[Optional[Path], typer.Option(help="write the table here instead of stdout")] = None,
+    plugin: Plugins = [],
 ) -> None:
     """Score one network under every activation x initialisation pair; rank pairs by mean NEAR."""
     from nasprox.core import PROXIES

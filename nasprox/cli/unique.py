@@ -7,13 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from nasprox.cli._common import emit_text, user_errors
+from nasprox.cli._common import Plugins, emit_text, user_errors
 
 
 @user_errors
 def unique_cells(
     space: Annotated[str, typer.Option("--space", "-s", help="search space")] = "nats-tss",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write the list here (default: stdout)")] = None,
+    plugin: Plugins = [],
 ) -> None:
     """List one architecture per class of isomorphic architectures (nats-tss: the 9,445 unique NB201
     cells; each is the cell with its dead edges set to none), in benchmark index order, one arch

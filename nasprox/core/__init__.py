@@ -1,5 +1,6 @@
 """Core types and registries. Importing this imports no torch."""
 
+import dataclasses
 import functools
 
 from nasprox.core.keyvalues import parse_key_values
@@ -7,6 +8,7 @@ from nasprox.core.registry import Registry, RegistryError
 from nasprox.core.topology import CellTopology, dag_topology
 from nasprox.core.types import (
     BATCH_SIZE_OPTION,
+    BN_MODES,
     COST_CLASSES,
     FAILED_STATUSES,
     OPTION_TYPES,
@@ -32,6 +34,9 @@ SPACES: Registry = Registry("space", package="nasprox.spaces")
 PROXIES: Registry = Registry("proxy", package="nasprox.proxies")
 
 
+_SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(ProxySpec)) - {"name", "fn", "description"}
+
+
 def register_proxy(spec: ProxySpec) -> ProxySpec:
     PROXIES.register(spec.name, spec, aliases=spec.aliases)
     return spec
@@ -44,6 +49,16 @@ def proxy(name: str, description: str, **meta):
     Registers and returns an entry function that binds the ProxySpec to ``ctx.spec`` for the call, so
     ``ctx.opt(name)`` returns the declared, typed option (the registry's ``spec.fn`` is that function).
     """
+
+    unknown = sorted(set(meta) - _SPEC_FIELDS)
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(_SPEC_FIELDS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(
+            f"proxy {name}: unknown metadata field '{unknown[0]}'{hint} (allowed fields: {', '.join(sorted(_SPEC_FIELDS))})"
+        )
 
     def wrap(fn):
         @functools.wraps(fn)
@@ -75,6 +90,7 @@ def space(name: str, *, aliases=()):
 
 __all__ = [
     "BATCH_SIZE_OPTION",
+    "BN_MODES",
     "COST_CLASSES",
     "OPTION_TYPES",
     "ProxyOption",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
-import os
 import pkgutil
 from collections.abc import Iterable
 from typing import Generic, TypeVar
@@ -57,6 +56,22 @@ class Registry(Generic[T]):
             self._check_free(alias)
             self._aliases[alias] = name
 
+    def replace(self, name: str, obj: T) -> None:
+        """Put ``obj`` in place of the registered item ``name`` (a plug-in's proxy with its version folded in)."""
+        if name not in self._items:
+            raise RegistryError(f"no {self.kind} '{name}' to replace")
+        self._items[name] = obj
+
+    def unregister(self, name: str) -> None:
+        """Take ``name`` (and its aliases) out; for temporary items such as the contract checks' spy proxy."""
+        self._items.pop(name, None)
+        self._lazy.pop(name, None)
+        self._aliases = {a: n for a, n in self._aliases.items() if n != name}
+
+    def registered(self) -> set[str]:
+        """The names registered so far, without importing anything (the plug-in loader's before/after)."""
+        return set(self._items) | set(self._lazy)
+
     def _check_free(self, name: str) -> None:
         if name in self._items or name in self._lazy or name in self._aliases:
             raise RegistryError(f"duplicate {self.kind} name '{name}'")
@@ -68,12 +83,12 @@ class Registry(Generic[T]):
         self._discovered = True
         assert self._package is not None  # _discovered starts True when there is no package
         self._import_public(self._package)
-        # third-party plug-ins: NASPROX_PLUGINS=mypkg.my_proxies,other.module
-        for module in filter(None, (m.strip() for m in os.environ.get("NASPROX_PLUGINS", "").split(","))):
-            try:
-                importlib.import_module(module)
-            except ImportError as exc:
-                raise RegistryError(f"cannot import plug-in module '{module}' from NASPROX_PLUGINS: {exc}") from None
+        # third-party plug-ins: installed packages' `nasprox.plugins` entry points, then NASPROX_PLUGINS modules
+        # (files given with --plugin are loaded by the commands, nasprox.core.plugins.load_file)
+        from nasprox.core import plugins
+
+        plugins.load_entry_points()
+        plugins.load_env_modules()
 
     @staticmethod
     def _import_public(package: str) -> None:

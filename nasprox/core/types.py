@@ -169,6 +169,7 @@ class SearchSpace(ABC):
 
 # -- proxies ----------------------------------------------------------------------------------
 COST_CLASSES = ("free", "forward", "backward", "second-order", "per-sample")
+BN_MODES = ("kept", "removed", "reinit", "n/a")  # what a proxy does with BatchNorm layers
 OPTION_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
@@ -373,8 +374,23 @@ class ProxySpec:
     exports: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.cost not in COST_CLASSES:
-            raise ValueError(f"proxy {self.name}: cost {self.cost!r} not in {COST_CLASSES}")
+        def allowed(field: str, value: Any, choices: tuple) -> None:
+            if value not in choices or (isinstance(value, bool) and not any(c is value for c in choices)):
+                shown = ", ".join(repr(c) for c in choices)
+                raise ValueError(f"proxy {self.name}: {field}={value!r} is not allowed (allowed values: {shown})")
+
+        allowed("cost", self.cost, COST_CLASSES)
+        allowed("bn", self.bn, BN_MODES)
+        allowed("higher_is_better", self.higher_is_better, (True, False, None))
+        for flag in ("needs_labels", "needs_gradients", "needs_real_data", "leaves_model_unchanged", "scored_first"):
+            allowed(flag, getattr(self, flag), (True, False))
+        if not isinstance(self.version, str) or not self.version:
+            raise ValueError(f"proxy {self.name}: version={self.version!r} is not allowed (allowed values: a string)")
+        size = self.default_batch_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(
+                f"proxy {self.name}: default_batch_size={size!r} is not allowed (allowed values: None or an int >= 1)"
+            )
         # a declaration may also be a mapping of ProxyOption's fields (for modules that do not import it)
         object.__setattr__(
             self, "options", tuple(o if isinstance(o, ProxyOption) else ProxyOption(**o) for o in self.options)

@@ -30,6 +30,7 @@ from nasprox.core import (
     ScoreRecord,
     SearchSpace,
 )
+from nasprox.core.plugins import load_files, loaded_files
 from nasprox.engine.device import MemoryMeter, empty_cache, is_oom, resolve_device, set_tf32
 from nasprox.engine.seeding import derive_seed, seed_everything
 
@@ -63,11 +64,20 @@ class RunConfig:
     # CUDA only: let matmuls and cuDNN convolutions use TF32 (10-bit mantissa products; faster, scores
     # drift ~1e-3 relative). Off by default; part of the resume key on non-CPU devices
     allow_tf32: bool = False
+    # plug-in files (``--plugin``) loaded in this process: every process scoring this config loads them too
+    # (spawned workers, Ray); their content is in their proxies' versions (nasprox.core.plugins)
+    plugins: list[str] = field(default_factory=loaded_files)
+    # what the data_config hashes as the data source instead of ``data_root``'s text: ``score --like`` reads
+    # the recorded file from another path (same sha256) and keeps the recorded rows' data_config
+    data_label: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if not out["allow_tf32"]:  # absent at its default: provenance config hashes of older runs stay valid
             del out["allow_tf32"]
+        for name in ("plugins", "data_label"):  # likewise
+            if not out[name]:
+                del out[name]
         return out
 
 
@@ -219,6 +229,7 @@ class Scorer:
 
     def __init__(self, config: RunConfig, space: SearchSpace | None = None):
         self.config = config
+        load_files(config.plugins)  # no-op where already loaded (the CLI's --plugin); a worker process loads them
         self.space = space or make_space(config.space, config.space_options)
         self.space.check_dataset(config.dataset)
         if config.benchmark or config.ground_truth:
@@ -257,7 +268,7 @@ class Scorer:
 
     def _data_config(self, proxy: ProxySpec) -> str:
         cfg = {
-            "source": "synthetic" if self.config.synthetic else str(self.config.data_root),
+            "source": "synthetic" if self.config.synthetic else str(self.config.data_label or self.config.data_root),
             "batch": self.batch_size_for(proxy),
             "augment": self.config.augment,
             "options": meaningful_options(proxy, self.config.proxy_options.get(proxy.name, {})),

@@ -119,6 +119,10 @@ def write_provenance(out_csv: str | Path, config: Mapping[str, Any], extra: Mapp
         "pid": os.getpid(),
         **environment(),
     }
+    from nasprox.core import plugins  # file path + sha256 / package + version of every plug-in loaded
+
+    if plugins.loaded():
+        entry["plugins"] = plugins.provenance()
     if extra:
         entry.update(extra)
     runs.append(entry)
