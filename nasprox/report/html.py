@@ -74,8 +74,16 @@ def _sort_key(value: Any) -> str:
 
 
 # -- bars --------------------------------------------------------------------------------------------
-def ci_bar(value: float, lo: float, hi: float, scale: tuple[float, float], *, mark: float | None = None,
-           mark_colour: str = "#cf222e", width: int = 130) -> str:
+def ci_bar(
+    value: float,
+    lo: float,
+    hi: float,
+    scale: tuple[float, float],
+    *,
+    mark: float | None = None,
+    mark_colour: str = "#cf222e",
+    width: int = 130,
+) -> str:
     """A small inline SVG: the interval [lo, hi] as a bar, the value as a dot, 0 as a line; ``mark`` a tick."""
     low, high = scale
     span = (high - low) or 1.0
@@ -124,9 +132,7 @@ def html_table(
     with_ci = {c for c in columns if all(f"{c}{s}" in frame.columns for s in CI_SUFFIXES)}
     shown = [c for c in columns if not any(c == f"{b}{s}" for b in with_ci for s in CI_SUFFIXES)]
     scales = {c: (scales or {}).get(c) or _scale(frame, [c, f"{c}_lo", f"{c}_hi", marks.get(c, c)]) for c in with_ci}
-    head = "".join(
-        f'<th data-col="{esc(c)}">{esc(c)}{" [95% CI]" if c in with_ci else ""}</th>' for c in shown
-    )
+    head = "".join(f'<th data-col="{esc(c)}">{esc(c)}{" [95% CI]" if c in with_ci else ""}</th>' for c in shown)
     body = []
     for row in frame.to_dict("records"):
         cells = []
@@ -137,8 +143,9 @@ def html_table(
                 lo, hi = float(row[f"{c}_lo"]), float(row[f"{c}_hi"])
                 mark = row.get(marks[c]) if c in marks else None
                 colour = VERDICT_COLOURS.get(str(row.get(row_colour, "")), "#cf222e") if row_colour else "#cf222e"
-                bar = ci_bar(float(value), lo, hi, scales[c], mark=None if mark is None else float(mark),
-                             mark_colour=colour)
+                bar = ci_bar(
+                    float(value), lo, hi, scales[c], mark=None if mark is None else float(mark), mark_colour=colour
+                )
                 interval = f" [{_text(lo, digits)}, {_text(hi, digits)}]" if math.isfinite(lo) else ""
                 text = f'{bar}<span class="num">{text}</span><span class="ci">{esc(interval)}</span>'
             cells.append(f'<td data-v="{esc(_sort_key(value))}">{text}</td>')
@@ -146,10 +153,7 @@ def html_table(
         if row_colour:
             attrs = f' class="v-{esc(str(row.get(row_colour, "")).replace(" ", "-"))}"'
         body.append(f"<tr{attrs}>{''.join(cells)}</tr>")
-    return (
-        f'<table class="sortable {table_class}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
+    return f'<table class="sortable {table_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _select(name: str, label: str, values: Iterable[str], target: str, column: str) -> str:
@@ -391,7 +395,9 @@ def provenance_section(inputs: Sequence[Path], runs_of) -> str:
         fields = list(dict.fromkeys(k for run in runs for k in run))
         rows = [
             {
-                k: json.dumps(run[k], sort_keys=True, default=str) if isinstance(run.get(k), (dict, list)) else run.get(k, "")
+                k: json.dumps(run[k], sort_keys=True, default=str)
+                if isinstance(run.get(k), (dict, list))
+                else run.get(k, "")
                 for k in fields
             }
             for run in runs
@@ -399,7 +405,7 @@ def provenance_section(inputs: Sequence[Path], runs_of) -> str:
         table = html_table(pd.DataFrame(rows, columns=fields), table_class="prov")
         parts.append(
             f'<details class="prov-file"><summary>{summary}</summary><p class="caption">{esc(str(path))}; '
-            f"sha256 {esc(digest)}</p><div class=\"wide\">{table}</div></details>"
+            f'sha256 {esc(digest)}</p><div class="wide">{table}</div></details>'
         )
     return "".join(parts)
 
@@ -476,17 +482,25 @@ def render_html(
     captions: Mapping[str, str],
 ) -> str:
     sections = [
-        ("leaderboards", "Leaderboards", captions.get("correlations", ""),
-         leaderboards(correlations) + (f"<h3>Average rank</h3>{html_table(ranks, table_class='ranks', digits=2)}"
-                                       if not ranks.empty else "")),
+        (
+            "leaderboards",
+            "Leaderboards",
+            captions.get("correlations", ""),
+            leaderboards(correlations)
+            + (f"<h3>Average rank</h3>{html_table(ranks, table_class='ranks', digits=2)}" if not ranks.empty else ""),
+        ),
     ]
     if not paired.empty:
         sections.append(("paired", "Paired comparison", captions.get("paired", ""), paired_section(paired)))
     sections += [
         ("published", "Published vs ours", captions.get("published", ""), published_section(comparison, summary)),
         ("scatters", "Scores against the target", "", scatter_section(scatters, correlations)),
-        ("provenance", "Provenance of the input CSVs", "each file's provenance sidecar (<csv>.provenance.json): "
-         "one row per run", provenance_section(inputs, runs_of)),
+        (
+            "provenance",
+            "Provenance of the input CSVs",
+            "each file's provenance sidecar (<csv>.provenance.json): one row per run",
+            provenance_section(inputs, runs_of),
+        ),
     ]
     nav = "".join(f'<a href="#{sid}">{esc(name)}</a>' for sid, name, _c, _b in sections)
     body = "".join(
@@ -496,7 +510,7 @@ def render_html(
         for sid, name, caption, content in sections
     )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><script>{ERROR_TRAP}</script><style>{CSS}</style></head>"
         f"<body><h1>{esc(title)}</h1><nav>{nav}</nav>{body}<script>{JS}</script></body></html>\n"
     )

@@ -168,7 +168,9 @@ class BootstrapMemo:
         seed: int = 0,
     ) -> tuple[float, float]:
         key = (statistic, _fingerprint(x), _fingerprint(y), n_resamples, confidence, seed)
-        return self._interval_of(key, bootstrap_ci, (statistic, np.asarray(x), np.asarray(y)), n_resamples, confidence, seed)
+        return self._interval_of(
+            key, bootstrap_ci, (statistic, np.asarray(x), np.asarray(y)), n_resamples, confidence, seed
+        )
 
     def paired(
         self,
