@@ -92,7 +92,7 @@ def ci_bar(
         return round(2 + (min(max(v, low), high) - low) / span * (width - 4), 1)
 
     parts = [f'<svg class="bar" width="{width}" height="14" viewBox="0 0 {width} 14" aria-hidden="true">']
-    if low < 0 < high:
+    if low <= 0 < high:
         parts.append(f'<line x1="{px(0)}" x2="{px(0)}" y1="1" y2="13" stroke="#bbb"/>')
     if math.isfinite(lo) and math.isfinite(hi):
         parts.append(f'<rect x="{px(lo)}" y="5" width="{max(px(hi) - px(lo), 1)}" height="4" fill="#7aa6d6"/>')
@@ -105,12 +105,20 @@ def ci_bar(
 
 
 def _scale(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[float, float]:
-    """[-1, 1] for values that fit (correlations), else the columns' finite range."""
+    """The bars' range for correlations: up to 1, down to 0 or a tenth below the lowest value (at most -1).
+    Values outside [-1, 1] (counts such as top-64 hits) are left out: their rows get their own range."""
     values = pd.concat([pd.to_numeric(frame[c], errors="coerce") for c in columns if c in frame.columns])
-    values = values[np.isfinite(values)]
-    if values.empty or (values.min() >= -1 and values.max() <= 1):
-        return -1.0, 1.0
-    return float(values.min()), float(values.max())
+    values = values[np.isfinite(values) & (values.abs() <= 1)]
+    low = float(values.min()) if len(values) else 0.0
+    return max(-1.0, min(0.0, math.floor(low * 10) / 10)), 1.0
+
+
+def _row_scale(values: Iterable[float | None], scale: tuple[float, float]) -> tuple[float, float]:
+    """``scale``, or the row's own range from 0 when one of its values leaves it (a count)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if all(scale[0] <= v <= scale[1] for v in finite):
+        return scale
+    return min(0.0, *finite), max(*finite, 0.0) * 1.05 or 1.0
 
 
 # -- tables ------------------------------------------------------------------------------------------
@@ -143,9 +151,9 @@ def html_table(
                 lo, hi = float(row[f"{c}_lo"]), float(row[f"{c}_hi"])
                 mark = row.get(marks[c]) if c in marks else None
                 colour = VERDICT_COLOURS.get(str(row.get(row_colour, "")), "#cf222e") if row_colour else "#cf222e"
-                bar = ci_bar(
-                    float(value), lo, hi, scales[c], mark=None if mark is None else float(mark), mark_colour=colour
-                )
+                mark = None if mark is None else float(mark)
+                scale = _row_scale([float(value), lo, hi, mark], scales[c])
+                bar = ci_bar(float(value), lo, hi, scale, mark=mark, mark_colour=colour)
                 interval = f" [{_text(lo, digits)}, {_text(hi, digits)}]" if math.isfinite(lo) else ""
                 text = f'{bar}<span class="num">{text}</span><span class="ci">{esc(interval)}</span>'
             cells.append(f'<td data-v="{esc(_sort_key(value))}">{text}</td>')
@@ -183,6 +191,8 @@ def leaderboards(correlations: pd.DataFrame, sort_by: str = "spearman") -> str:
     ]
     # settings (the same in every row: top, k, T) and a group's own labels (its target) go to its caption
     everywhere = {c for c in correlations.columns if correlations[c].astype(str).nunique() == 1}
+    with_ci = [c for c in correlations.columns if all(f"{c}{x}" in correlations.columns for x in CI_SUFFIXES)]
+    scales = {c: _scale(correlations, [c, f"{c}_lo", f"{c}_hi"]) for c in with_ci}  # the same bars in every group
     for (space, dataset), sub in correlations.groupby(list(GROUP_KEYS), sort=True):
         if sort_by in sub.columns:
             sub = sub.sort_values(sort_by, ascending=False, na_position="last")
@@ -192,7 +202,7 @@ def leaderboards(correlations: pd.DataFrame, sort_by: str = "spearman") -> str:
         parts.append(
             f'<div class="group lb" data-group="{esc(f"{space}/{dataset}")}"><h3>{esc(space)} / {esc(dataset)}</h3>'
             f'<p class="caption">{esc(caption)}</p>'
-            + html_table(sub, table_class="lb", hidden=[*GROUP_KEYS, *constant])
+            + html_table(sub, table_class="lb", hidden=[*GROUP_KEYS, *constant], scales=scales)
             + "</div>"
         )
     return "".join(parts)
