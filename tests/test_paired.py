@@ -87,13 +87,14 @@ def test_too_few_shared_cells_give_nan():
     assert all(math.isnan(v) for v in paired_bootstrap_ci(spearman_rho, [1.0, nan], [nan, 2.0], [1.0, 2.0]))
 
 
-def test_memo_paired_records_and_equals_the_function():
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_memo_paired_records_and_equals_the_function(jobs):
     a, b, gt = two_proxies(6)
     memo = BootstrapMemo()
     with memo.recording():
         assert np.isnan(memo.paired(kendall_tau, a, b, gt, n_resamples=40, seed=1)).all()
         memo(kendall_tau, a, gt, n_resamples=40, seed=1)  # a single interval alongside
-    memo.compute_recorded(1)
+    memo.compute_recorded(jobs)  # on this process, or a spawned pool
     assert memo.computed == 2
     assert memo.paired(kendall_tau, a, b, gt, n_resamples=40, seed=1) == paired_bootstrap_ci(
         kendall_tau, a, b, gt, n_resamples=40, seed=1
