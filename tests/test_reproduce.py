@@ -168,8 +168,11 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
     assert len(params_rho) == 1 and params_rho[0]["n_used"] == "30"
     assert params_rho[0]["verdict"] in ("agrees", "differs") and params_rho[0]["ci_lo"] != ""
     assert "comparable cells agree" in (out / "report" / "toy" / "published_vs_ours_summary.md").read_text()
-    again = _cli(*args)  # resumes: nothing left to score
+    assert not (out / "report" / "toy" / "report.html").exists()
+    again = _cli(*args, "--html")  # resumes: nothing left to score; the report also as one page
     assert again.returncode == 0 and "nothing to score" in again.stderr
+    page = (out / "report" / "toy" / "report.html").read_text()
+    assert '<section id="published">' in page and "nats-tss_cifar10.csv" in page
 
 
 def test_arch_list_replaces_the_sample_and_stand_in_names_the_target(tmp_path):

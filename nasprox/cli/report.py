@@ -53,6 +53,23 @@ def report(
         int, typer.Option(min=1, help="processes computing the bootstrap intervals (the same intervals for any count)")
     ] = 1,
     plugin: Plugins = [],
+    html: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="also write the report as one self-contained HTML page (leaderboards, paired comparison, "
+            "published vs ours, scatters, provenance; no network needed to view it)"
+        ),
+    ] = None,
+    compare: Annotated[
+        list[str],
+        typer.Option(
+            help="paired comparison: this proxy against every other one of its space/dataset on their shared "
+            "cells (difference of Spearman and Kendall, paired bootstrap CI); repeatable"
+        ),
+    ] = [],
+    pair: Annotated[
+        list[str], typer.Option(help="paired comparison of two proxies A,B (difference A - B); repeatable")
+    ] = [],
 ) -> None:
     """Write a report folder: correlation, search-metric, average-rank and published-vs-ours tables
     (each as .md, .csv, .tex) and figures (score vs accuracy coloured by #params with the worst-predicted
@@ -67,13 +84,22 @@ def report(
       nasprox report results/reproduction/*.csv --stand-in test_acc=valid_acc   # runs with validation GT only
 
       nasprox report results/*.csv --bootstrap 1000 --workers 8   # intervals on 8 processes
+
+      nasprox report results/*.csv --html report.html --compare near   # one page; NEAR against every other proxy
+
+      nasprox report results/*.csv --pair near,synflow --pair zico,snip   # paired_comparison.md/.csv/.tex
+
+    The paired comparison uses --bootstrap resamples (1000 when --bootstrap is 0).
     """
     from nasprox.core import NasproxError
     from nasprox.report import write_report
-    from nasprox.stats import parse_fraction, parse_t
+    from nasprox.stats import parse_fraction, parse_pairs, parse_t
 
     if out.exists() and not out.is_dir():
         raise NasproxError(f"--out {out} is a file; the report needs a folder (give a new or existing folder)")
+    if html is not None and html.is_dir():
+        raise NasproxError(f"--html {html} is a folder; give the path of the page to write, e.g. report.html")
+    pairs = parse_pairs(pair)  # a malformed flag fails before any file is read
 
     table, pop = load_result_table(
         results,
@@ -97,6 +123,11 @@ def report(
         precision_t=parse_t(precision_t),
         population=pop,
         jobs=workers,
+        compare=compare,
+        pairs=pairs,
+        paired_bootstrap=bootstrap or 1000,
+        html=html,
+        inputs=results,
     )
     typer.echo(f"population {pop.label()}", err=True)
     typer.echo(f"wrote {len(written)} files under {out}", err=True)

@@ -85,6 +85,9 @@ def reproduce(
     ] = Path("results/reproduction"),
     report_only: Annotated[bool, typer.Option(help="only rebuild the report from the CSVs already there")] = False,
     report: Annotated[bool, typer.Option("--report/--no-report", help="write the report after scoring")] = True,
+    html: Annotated[
+        bool, typer.Option("--html/--no-html", help="also write the report as one self-contained page, report.html")
+    ] = False,
     protocol_dir: Annotated[
         Optional[Path], typer.Option(help="folder of protocol YAMLs (default: configs/reproduce)")
     ] = None,
@@ -127,7 +130,7 @@ def reproduce(
             return
         _score(proto, plans, progress, retry_failed)
     if report or report_only:
-        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers)
+        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers, html)
 
 
 @dataclass(frozen=True)
@@ -246,7 +249,9 @@ def _score(proto, plans, progress, retry_failed: bool) -> None:
         run_to_csv(run_plan, run.out, progress, retry_failed)
 
 
-def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], protocol_dir, workers: int) -> None:
+def _report(
+    proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], protocol_dir, workers: int, html: bool = False
+) -> None:
     from nasprox.engine.protocol import csv_path, load_protocols, protocol_report_dir
     from nasprox.report import write_report
     from nasprox.stats import load_results
@@ -272,6 +277,8 @@ def _report(proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], pr
         published_bootstrap=bootstrap,
         protocols=load_protocols(protocol_dir).values(),
         jobs=workers,
+        html=folder / "report.html" if html else None,
+        inputs=present,
     )
     typer.echo(f"wrote {len(written)} files under {folder}", err=True)
     echo_published_summary(folder)

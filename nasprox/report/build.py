@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
 
 from nasprox.report.explained import explain, load_explanations
+from nasprox.report.html import Scatter, write_html
 from nasprox.report.plots import correlation_vs_top_plot, scatter_score_vs_target
 from nasprox.report.published import compare_published, comparison_summary, load_published
 from nasprox.report.tables import write_table
 from nasprox.stats import average_rank_table, correlation_table, correlation_vs_top, search_metrics_table
 from nasprox.stats.bootstrap import BootstrapMemo
+from nasprox.stats.paired import paired_comparison_table
 from nasprox.stats.results import ResultTable, target_values
+from nasprox.storage.provenance import read_provenance
 
 if TYPE_CHECKING:
     from nasprox.engine.protocol import ProxyPlan
@@ -31,6 +34,16 @@ def _params_colour(sub):
         if column in sub.columns and sub[column].notna().any():
             return sub[column].to_numpy(dtype=float)
     return None
+
+
+def _scatters(table: ResultTable, target: str | None) -> Iterable[Scatter]:
+    """Each proxy's scores against the target, per (space, dataset), for the HTML page's figures."""
+    for space, dataset, sub, proxies in table.groups():
+        tgt = table.target_for(space, sub, target)
+        gt = target_values(sub, space, tgt)
+        params = _params_colour(sub)
+        for proxy in proxies:
+            yield Scatter(space, dataset, proxy, tgt, sub[proxy].to_numpy(dtype=float), gt, params)
 
 
 def _default_protocols() -> list:
@@ -102,6 +115,11 @@ def write_report(
     protocols: Iterable | None = None,
     explanations_path: Path | None = None,
     jobs: int = 1,
+    compare: Sequence[str] = (),
+    pairs: Sequence[tuple[str, str]] = (),
+    paired_bootstrap: int = 1000,
+    html: Path | None = None,
+    inputs: Sequence[Path] = (),
 ) -> list[Path]:
     """Write every table and figure under ``out``; returns the written paths.
 
@@ -111,6 +129,10 @@ def write_report(
     table its population and batch sizes. ``explanations_path`` (default:
     configs/explained_differences.yaml) says which differing cells an experiment has explained.
     ``jobs`` > 1 computes the bootstrap intervals on that many processes (the same intervals).
+    ``compare`` (reference proxies, each against every other) and ``pairs`` ((a, b)) add the
+    ``paired_comparison`` table: the difference of their Spearman and Kendall on the cells both scored,
+    with a paired bootstrap CI of ``paired_bootstrap`` resamples. ``html`` also writes the whole report
+    as one self-contained page there, with the provenance sidecars of ``inputs`` (the result CSVs).
     """
     protocols = _default_protocols() if protocols is None else list(protocols)
     # bad published or explanation files fail before anything is written
@@ -122,12 +144,17 @@ def write_report(
 
     context = paper_comparison_context(protocols)
 
-    def tables_with_intervals(ci: BootstrapMemo) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def tables_with_intervals(ci: BootstrapMemo) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         correlations = correlation_table(
             table, target=target, top=top, bootstrap=bootstrap, seed=seed, ndcg_k=ndcg_k, precision_t=precision_t, ci=ci
         )
-        return correlations, compare_published(
-            published, table, bootstrap=published_bootstrap, seed=seed, ci=ci, **context
+        paired = paired_comparison_table(
+            table, compare=compare, pairs=pairs, target=target, bootstrap=paired_bootstrap, seed=seed, ci=ci.paired
+        )
+        return (
+            correlations,
+            compare_published(published, table, bootstrap=published_bootstrap, seed=seed, ci=ci, **context),
+            paired,
         )
 
     intervals = BootstrapMemo()  # the correlation table and the published cells share their intervals
@@ -135,7 +162,7 @@ def write_report(
         with intervals.recording():
             tables_with_intervals(intervals)
         intervals.compute_recorded(jobs)
-    correlations, comparison = tables_with_intervals(intervals)
+    correlations, comparison, paired = tables_with_intervals(intervals)
     search = search_metrics_table(table, target=target)
     pop_caption = ""
     if population is not None:
@@ -143,11 +170,18 @@ def write_report(
             if len(frame):
                 frame["population"] = [population.label(s, d) for s, d in zip(frame["space"], frame["dataset"])]
         pop_caption = f"; population {population.label()}"
-    written += write_table(
-        correlations,
-        out / "correlations",
-        caption=f"Kendall and Spearman (all, top {top:.0%}), nDCG@{ndcg_k}, Precision@T{pop_caption}",
-    )
+    captions = {
+        "correlations": f"Kendall and Spearman (all, top {top:.0%}), nDCG@{ndcg_k}, Precision@T{pop_caption}",
+        "paired": "Paired comparison on the cells both proxies scored: a and b their correlation there, "
+        f"difference = a - b with a paired 95% bootstrap CI ({paired_bootstrap} resamples, the same cells "
+        "drawn for both); excludes_zero: whether the CI lies on one side of 0",
+        "published": "Published vs ours: our 95% bootstrap CI (over architectures), verdict 'agrees' "
+        "when the printed value +- half its last digit meets the CI; quoted = the paper "
+        "cites another paper's number; explained = the experiment that accounts for a difference",
+    }
+    written += write_table(correlations, out / "correlations", caption=captions["correlations"])
+    if compare or pairs:
+        written += write_table(paired, out / "paired_comparison", caption=captions["paired"])
     written += write_table(
         search,
         out / "search_metrics",
@@ -156,19 +190,31 @@ def write_report(
     ranks = average_rank_table(correlations, "spearman")
     written += write_table(ranks, out / "average_ranks", digits=2, caption="Average rank by Spearman rho")
     comparison = explain(comparison, explanations)
+    written += write_table(comparison, out / "published_vs_ours", caption=captions["published"])
+    summary = comparison_summary(comparison)
     written += write_table(
-        comparison,
-        out / "published_vs_ours",
-        caption="Published vs ours: our 95% bootstrap CI (over architectures), verdict 'agrees' "
-        "when the printed value +- half its last digit meets the CI; quoted = the paper "
-        "cites another paper's number; explained = the experiment that accounts for a difference",
-    )
-    written += write_table(
-        comparison_summary(comparison),
+        summary,
         out / "published_vs_ours_summary",
         caption="Per table: comparable cells that agree, differences explained by experiment, and the "
         "largest difference overall and among the unexplained",
     )
+
+    if html is not None:
+        written.append(
+            write_html(
+                html,
+                title=f"nasprox report: {len(inputs) or 'the'} result file(s), {len(correlations)} (proxy, space, dataset) rows",
+                correlations=correlations,
+                ranks=ranks,
+                comparison=comparison,
+                summary=summary,
+                paired=paired,
+                scatters=list(_scatters(table, target)),
+                inputs=list(inputs),
+                runs_of=read_provenance,
+                captions=captions,
+            )
+        )
 
     if plots:
         curves = correlation_vs_top(table, target=target)

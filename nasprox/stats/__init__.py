@@ -3,7 +3,7 @@
 Depends on core and storage only (never on engine or cli).
 """
 
-from nasprox.stats.bootstrap import BootstrapMemo, bootstrap_ci
+from nasprox.stats.bootstrap import BootstrapMemo, bootstrap_ci, paired_bootstrap_ci, shared_cells
 from nasprox.stats.correlation import (
     CORRELATIONS,
     correlate_top,
@@ -15,6 +15,7 @@ from nasprox.stats.correlation import (
     top_count,
     top_fraction_mask,
 )
+from nasprox.stats.paired import PAIRED_COLUMNS, PAIRED_METRICS, paired_comparison_table, parse_pairs
 from nasprox.stats.partial import partial_spearman
 from nasprox.stats.population import POPULATIONS, Population, select_population
 from nasprox.stats.ranking import (
@@ -47,6 +48,8 @@ from nasprox.stats.summary import correlation_table, correlation_vs_top, search_
 
 __all__ = [
     "BootstrapMemo",
+    "PAIRED_COLUMNS",
+    "PAIRED_METRICS",
     "CORRELATIONS",
     "REQUIRED_COLUMNS",
     "ResultTable",
@@ -65,6 +68,9 @@ __all__ = [
     "parse_stand_ins",
     "lower_is_better",
     "pair_counts",
+    "paired_bootstrap_ci",
+    "paired_comparison_table",
+    "parse_pairs",
     "pairwise_order_probability",
     "parse_fraction",
     "partial_spearman",
@@ -88,4 +94,5 @@ __all__ = [
     "parse_t",
     "precision_at_t",
     "select_population",
+    "shared_cells",
 ]

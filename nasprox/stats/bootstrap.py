@@ -1,4 +1,5 @@
-"""Seeded percentile bootstrap confidence intervals for any paired statistic."""
+"""Seeded percentile bootstrap confidence intervals for any paired statistic, and for the difference of
+one statistic between two scores of the same cells (a paired bootstrap)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,7 @@ def bootstrap_ci(
     pairwise-order probability are evaluated for a batch of resamples at once
     (``nasprox.stats.resampled``), on the same draws.
     """
-    if n_resamples < 1:
-        raise NasproxError(f"bootstrap needs at least one resample (got {n_resamples})")
-    if not 0 < confidence < 1:
-        raise NasproxError(f"confidence {confidence} must lie in (0, 1)")
+    _check(n_resamples, confidence)
     p = finite_pairs(x, y)
     if p.n < 2:
         return math.nan, math.nan
@@ -54,12 +52,74 @@ def bootstrap_ci(
         for start in range(0, n_resamples, per_batch):
             stop = min(start + per_batch, n_resamples)
             values[start:stop] = of_counts(_multiplicities(rng, p.n, stop - start))
+    return _percentile_interval(values, n_resamples, confidence)
+
+
+def _check(n_resamples: int, confidence: float) -> None:
+    if n_resamples < 1:
+        raise NasproxError(f"bootstrap needs at least one resample (got {n_resamples})")
+    if not 0 < confidence < 1:
+        raise NasproxError(f"confidence {confidence} must lie in (0, 1)")
+
+
+def _percentile_interval(values: np.ndarray, n_resamples: int, confidence: float) -> tuple[float, float]:
+    """The percentile interval of the finite ``values``; NaN when fewer than half the resamples are usable."""
     values = values[np.isfinite(values)]
     if values.size < n_resamples / 2:
         return math.nan, math.nan
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def shared_cells(a, b, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, y) on the cells where all three are finite: the cells two scores ``a`` and ``b`` share."""
+    a, b, y = (np.asarray(v, dtype=float).ravel() for v in (a, b, y))
+    if not a.shape == b.shape == y.shape:
+        raise NasproxError(f"two scores and the ground truth differ in length ({a.size}, {b.size}, {y.size})")
+    keep = np.isfinite(a) & np.isfinite(b) & np.isfinite(y)
+    return a[keep], b[keep], y[keep]
+
+
+def paired_bootstrap_ci(
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    a,
+    b,
+    y,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(a, y) - statistic(b, y)`` over resamples of the shared cells.
+
+    Each resample draws cells (with replacement) among those where ``a``, ``b`` and ``y`` are all finite,
+    and both scores are evaluated on the same drawn cells: the interval of a paired difference, narrower
+    than two independent intervals when the scores rank the cells alike. Draws are made as
+    ``bootstrap_ci`` makes them (same seed, same resamples), and Spearman, Kendall and the pairwise-order
+    probability are evaluated a batch of resamples at once. Resamples where either statistic is
+    undefined are skipped; NaN when fewer than half are usable.
+    """
+    _check(n_resamples, confidence)
+    a, b, y = shared_cells(a, b, y)
+    n = a.size
+    if n < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    over_counts = OVER_COUNTS.get(statistic)
+    if over_counts is None:
+        for i in range(n_resamples):
+            picked = rng.integers(0, n, size=n)
+            values[i] = statistic(a[picked], y[picked]) - statistic(b[picked], y[picked])
+    else:
+        of_a, of_b = over_counts(a, y), over_counts(b, y)
+        per_batch = max(1, _BATCH_ELEMENTS // n)
+        for start in range(0, n_resamples, per_batch):
+            stop = min(start + per_batch, n_resamples)
+            counts = _multiplicities(rng, n, stop - start)
+            values[start:stop] = of_a(counts) - of_b(counts)
+    return _percentile_interval(values, n_resamples, confidence)
 
 
 def _multiplicities(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
@@ -93,7 +153,8 @@ class BootstrapMemo:
     def __init__(self) -> None:
         self._intervals: dict[tuple, tuple[float, float]] = {}
         self._recording = False
-        self._recorded: dict[tuple, tuple] = {}  # key -> bootstrap_ci's arguments, until compute_recorded
+        # key -> (bootstrap_ci or paired_bootstrap_ci, its arguments), until compute_recorded
+        self._recorded: dict[tuple, tuple[Callable[..., tuple[float, float]], tuple]] = {}
         self.computed = 0  # intervals actually bootstrapped (the rest were remembered)
 
     def __call__(
@@ -107,12 +168,36 @@ class BootstrapMemo:
         seed: int = 0,
     ) -> tuple[float, float]:
         key = (statistic, _fingerprint(x), _fingerprint(y), n_resamples, confidence, seed)
+        return self._interval_of(
+            key, bootstrap_ci, (statistic, np.asarray(x), np.asarray(y)), n_resamples, confidence, seed
+        )
+
+    def paired(
+        self,
+        statistic: Callable[[np.ndarray, np.ndarray], float],
+        a,
+        b,
+        y,
+        *,
+        n_resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> tuple[float, float]:
+        """``paired_bootstrap_ci``, remembered and recorded like the single-score intervals."""
+        key = ("paired", statistic, _fingerprint(a), _fingerprint(b), _fingerprint(y), n_resamples, confidence, seed)
+        data = (statistic, np.asarray(a), np.asarray(b), np.asarray(y))
+        return self._interval_of(key, paired_bootstrap_ci, data, n_resamples, confidence, seed)
+
+    def _interval_of(
+        self, key: tuple, function: Callable[..., tuple[float, float]], data: tuple, n_resamples, confidence, seed
+    ) -> tuple[float, float]:
         if key in self._intervals:
             return self._intervals[key]
+        arguments = (*data, n_resamples, confidence, seed)
         if self._recording:
-            self._recorded.setdefault(key, (statistic, np.asarray(x), np.asarray(y), n_resamples, confidence, seed))
+            self._recorded.setdefault(key, (function, arguments))
             return math.nan, math.nan
-        self._intervals[key] = bootstrap_ci(statistic, x, y, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        self._intervals[key] = _interval((function, arguments))
         self.computed += 1
         return self._intervals[key]
 
@@ -128,7 +213,7 @@ class BootstrapMemo:
     def compute_recorded(self, jobs: int = 1) -> None:
         """Compute the intervals recorded by ``recording()``, on ``jobs`` processes (1: in this one)."""
         recorded, self._recorded = self._recorded, {}
-        keys = sorted(recorded, key=lambda k: -recorded[k][1].size * recorded[k][3])  # longest first
+        keys = sorted(recorded, key=lambda k: -_work(recorded[k]))  # longest first
         if jobs <= 1 or len(keys) < 2:
             intervals = map(_interval, (recorded[k] for k in keys))
             self._intervals.update(zip(keys, intervals))
@@ -139,6 +224,12 @@ class BootstrapMemo:
         self.computed += len(keys)
 
 
-def _interval(arguments: tuple) -> tuple[float, float]:
-    statistic, x, y, n_resamples, confidence, seed = arguments
-    return bootstrap_ci(statistic, x, y, n_resamples=n_resamples, confidence=confidence, seed=seed)
+def _work(entry: tuple) -> int:
+    """How long a recorded interval takes, roughly: cells x resamples x scores (two for a paired one)."""
+    function, (statistic, *arrays, n_resamples, _confidence, _seed) = entry
+    return arrays[0].size * n_resamples * (len(arrays) - 1)
+
+
+def _interval(entry: tuple) -> tuple[float, float]:
+    function, (*data, n_resamples, confidence, seed) = entry
+    return function(*data, n_resamples=n_resamples, confidence=confidence, seed=seed)
