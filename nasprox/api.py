@@ -85,6 +85,7 @@ def score_model(
     next_batch = more_batches or (lambda: (inputs.clone(), labels.clone()))
     pristine = copy.deepcopy(model).to(dev).train()
     scores: dict[str, float] = {}
+    memo: dict = {}  # shared by the proxies of this network, as the engine does (e.g. the AZ-NAS components)
     for name in names:
         spec = PROXIES.get(name)
         options = validate_proxy_options(spec, dict((proxy_options or {}).get(name, {})))
@@ -99,6 +100,7 @@ def score_model(
             device=dev,
             seed=seed,
             options=options,
+            memo=memo,
         )
         seed_everything(derive_seed(seed, "user-model", name))
         try:

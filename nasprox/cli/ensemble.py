@@ -27,8 +27,19 @@ def ensemble(
     ] = None,
     method: Annotated[
         list[str],
-        typer.Option(help="rank-mean | geo-mean | log-rank | borda | greedy (repeatable: one pseudo-proxy each)"),
-    ] = ["rank-mean"],
+        typer.Option(
+            help="rank-mean | geo-mean | log-rank | borda | greedy (repeatable: one pseudo-proxy each; default rank-mean)"
+        ),
+    ] = [],
+    recipe: Annotated[
+        Optional[str],
+        typer.Option(
+            help="a published aggregate with fixed members and method: az_nas (AZ-NAS: log-rank of az_expressivity, "
+            "az_progressivity, az_trainability, az_complexity), vkdnw_agg (VKDNW_agg: vkdnw, jacob_cov, "
+            "az_expressivity, az_trainability, az_complexity), vkdnw_agg_mbv2 (the VKDNW MobileNetV2 search's); "
+            "a member at -inf ranks lowest, as the authors rank it"
+        ),
+    ] = None,
     sign: Annotated[
         list[str],
         typer.Option(help="direction of a member, NAME=+1 or NAME=-1 (needed for raw proxies such as l2_norm, plain)"),
@@ -69,6 +80,8 @@ def ensemble(
       nasprox ensemble results/tss_c10.csv --method greedy --select-labels 100 --seed 0 --out results/ens_greedy.csv
 
       nasprox ensemble results/suite.csv --proxies synflow,l2_norm --sign l2_norm=+1 --out results/ens.csv
+
+      nasprox ensemble results/azvk.csv --recipe az_nas --out results/azvk_az.csv
     """
     from nasprox.core import NasproxError
     from nasprox.predict.ensemble import build_ensembles, parse_signs, write_rows
@@ -93,6 +106,7 @@ def ensemble(
         seed=seed,
         target=target,
         only_ensemble=only_ensemble,
+        recipe_name=recipe,
     )
     for line in result.messages:
         typer.echo(line, err=True)
@@ -104,6 +118,7 @@ def ensemble(
         "results": [str(p) for p in results],
         "proxies": members,
         "methods": method,
+        "recipe": recipe,
         "signs": sign,
         "name": name,
         "base": base,

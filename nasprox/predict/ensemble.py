@@ -20,6 +20,14 @@ Greedy subset (``method='greedy'``): a seeded labelled split of ``select_labels`
 aggregated with ``base``); those architectures are then removed from the whole output (input rows
 and every aggregate), so any table computed on the output is on held-out architectures only. The
 labelled indices, the seed and the selection trace are returned for the provenance sidecar.
+
+Named recipes (``recipe=``, CLI ``--recipe``): published aggregates fixed by their authors' code, each
+a member list and a method run by the same code as any other ensemble (``RECIPES``):
+``az_nas`` (AZ-NAS, Lee & Ham 2024) and ``vkdnw_agg`` / ``vkdnw_agg_mbv2`` (VKDNW, Tybl & Neumann 2025),
+all ``log-rank``. Their authors rank every architecture, a member's -inf included (the proxies map a
+NaN component to -inf, status ``nonfinite``): with ``floor_neg_inf`` such a member value is kept, below
+every finite one and tied with the other -inf values (``scipy.stats.rankdata``'s average rank of
+-inf), instead of leaving the architecture out.
 """
 
 from __future__ import annotations
@@ -90,6 +98,61 @@ def default_proxies(present: Sequence[str], overrides: dict[str, float]) -> tupl
 def ensemble_name(method: str, members: Sequence[str], base: str = "rank-mean") -> str:
     label = f"{GREEDY}-{base}" if method == GREEDY else method
     return f"{PREFIX}{label}({'+'.join(members)})"
+
+
+# -- named recipes ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    members: tuple[str, ...]
+    method: str
+    source: str  # where the members and the aggregation are defined
+    floor_neg_inf: bool = True  # a member's -inf (status nonfinite) ranks lowest instead of dropping the arch
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe(
+            "az_nas",
+            ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"),
+            "log-rank",
+            "cvlab-yonsei/AZ-NAS:NB201/tss_general.ipynb (rank_agg = sum of log(rankdata(s) / n) over FLOPs "
+            "and the three components); docs/reproduction.md",
+        ),
+        Recipe(
+            "vkdnw_agg",
+            ("vkdnw", "jacob_cov", "az_expressivity", "az_trainability", "az_complexity"),
+            "log-rank",
+            "VKDNW paper (Tybl & Neumann, CVPR 2025) VKDNW_agg: log-rank sum of VKDNW, jacov, expressivity, "
+            "trainability and FLOPs; the NB201 driver is not in ondratybl/VKDNW [UNRESOLVED members, see docs]",
+        ),
+        Recipe(
+            "vkdnw_agg_mbv2",
+            ("az_complexity", "az_expressivity", "az_progressivity", "vkdnw", "az_trainability"),
+            "log-rank",
+            "ondratybl/VKDNW:ImageNet_MBV2/evolution_search_vkdnw.py (the search's ranking: complexity, "
+            "expressivity, progressivity, vkdnw_entropy, trainability)",
+        ),
+    )
+}
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise NasproxError(f"unknown ensemble recipe '{name}' (choose from {', '.join(RECIPES)})")
+    return RECIPES[name]
+
+
+def _neg_inf_rows(raw: pd.DataFrame, members: Sequence[str], sign: np.ndarray) -> set[tuple[str, str, str, str]]:
+    """(space, dataset, arch, proxy) of member rows whose score is the worst infinity (status nonfinite)."""
+    if raw.empty or "status" not in raw:
+        return set()
+    sub = raw[(raw["status"] == "nonfinite") & raw["proxy"].isin(members)]
+    worst = {m: (-np.inf if s > 0 else np.inf) for m, s in zip(members, sign)}
+    score = pd.to_numeric(sub["score"], errors="coerce")
+    sub = sub[score.to_numpy() == sub["proxy"].map(worst).to_numpy(dtype=float)]
+    return set(zip(sub["space"], sub["dataset"], sub["arch"], sub["proxy"]))
 
 
 # -- building the rows ------------------------------------------------------------------------------
@@ -168,9 +231,21 @@ def build_ensembles(
     seed: int = 0,
     target: str | None = None,
     only_ensemble: bool = False,
+    recipe_name: str | None = None,
 ) -> EnsembleResult:
     """All output rows for ``nasprox ensemble`` (module doc)."""
     signs = dict(signs or {})
+    floor_neg_inf = False
+    if recipe_name is not None:
+        chosen_recipe = recipe(recipe_name)
+        if proxies:
+            raise NasproxError(f"--recipe {recipe_name} fixes its members; leave out --proxies")
+        if methods and list(methods) != [chosen_recipe.method]:
+            raise NasproxError(f"--recipe {recipe_name} fixes its method ({chosen_recipe.method}); leave out --method")
+        proxies, methods = list(chosen_recipe.members), [chosen_recipe.method]
+        name = name or f"{PREFIX}{chosen_recipe.name}"
+        floor_neg_inf = chosen_recipe.floor_neg_inf
+    methods = list(methods) or ["rank-mean"]
     methods = list(dict.fromkeys(methods))
     for m in methods:
         if m not in ALL_METHODS:
@@ -220,8 +295,14 @@ def build_ensembles(
         absent = [m for m in members if m not in present]
         if absent:
             raise NasproxError(f"{space}/{dataset} has no rows for {', '.join(absent)}")
-        values = sub[members].to_numpy(dtype=float)
-        complete = np.all(np.isfinite(values), axis=1)
+        values = sub[members].to_numpy(dtype=float, copy=True)
+        if floor_neg_inf:
+            worst = _neg_inf_rows(raw, members, sign)
+            for j, m in enumerate(members):
+                hit = np.array([(space, dataset, a, m) in worst for a in sub["arch"]], dtype=bool)
+                values[hit, j] = -np.inf * sign[j]
+        floored = np.isneginf(values * sign)
+        complete = np.all(np.isfinite(values) | floored, axis=1)
         n_drop = int((~complete).sum())
         if n_drop:
             messages.append(
@@ -229,6 +310,12 @@ def build_ensembles(
                 f"(absent or not ok); left out of the ranking, written as status 'undefined'"
             )
         oriented = values * sign
+        if floored.any():  # below every finite value of its column, tied (module doc)
+            finite = np.where(np.isfinite(oriented) & complete[:, None], oriented, np.nan)
+            low = np.nan_to_num(np.nanmin(finite, axis=0, initial=np.inf), posinf=0.0) - 1.0
+            oriented = np.where(floored, low[None, :], oriented)
+            n_floor = int((floored & complete[:, None]).any(axis=1).sum())
+            messages.append(f"{space}/{dataset}: {n_floor} archs have a member at -inf, ranked lowest in it (tied)")
         rank_rows = complete.copy()  # rows that are ranked
         greedy_info: dict[str, Any] = {}  # filled below when GREEDY is among the methods
         if GREEDY in methods:
