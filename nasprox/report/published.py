@@ -297,14 +297,15 @@ def compare_published(
     *,
     bootstrap: int = 1000,
     seed: int = 0,
-    populations: dict[tuple[str, str], tuple[int | None, str]] | None = None,
+    populations: Mapping[tuple[str, ...], tuple[int | None, str]] | None = None,
     batches: Mapping[tuple[str, str, str, str, str], int] | None = None,
     incomparable: Mapping[tuple[str, str, str, str, str], str] | None = None,
     ci: Callable[..., tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Every published cell whose (space, dataset, proxy) we scored, beside ours with a 95% bootstrap CI.
 
-    ``populations`` maps (paper, table) to (size, label) of the architectures the paper scored.
+    ``populations`` maps (paper, table) to (size, label) of the architectures the paper scored ((paper, table,
+    space) first, for a table over spaces of different sizes).
     ``batches`` maps (paper, table, space, dataset, proxy) to the batch size of that table's protocol:
     where a proxy was scored under several batch sizes (kept apart as ``proxy@batch=N``), each cell
     takes the column of its own table's batch, and the ``proxy`` column of the comparison names it.
@@ -349,7 +350,8 @@ def compare_published(
         else:
             ours, n_used = metric(score, gt), finite_pairs(score, gt).n
             lo, hi = ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
-        size, label = (populations or {}).get((e.paper, e.table), (None, "not stated"))
+        pops = populations or {}
+        size, label = pops.get((e.paper, e.table, e.space), pops.get((e.paper, e.table), (None, "not stated")))
         verdict, reason = judge(e.value, ours, lo, hi, e.metric, n_used, size)
         used = table.batches.get((e.space, e.dataset, seeds[0] if len(seeds) >= 2 else column), ())
         wanted = (batches or {}).get((e.paper, e.table, e.space, e.dataset, e.proxy))
