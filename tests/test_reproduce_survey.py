@@ -143,3 +143,35 @@ def test_list_names_the_survey_protocols_with_a_cost():
         block = res.stdout.split(f"{pid}:", 1)[1].split("\n\n", 1)[0]
         assert "CPU core-hours" in block, block
     assert "scoring seeds: 0, 1, 2, 3, 4" in res.stdout and "nats-sss: all 32,768 NATS-SSS cells" in res.stdout
+
+
+def test_a_seeded_protocol_scores_the_same_cells_per_seed_and_reports_over_seeds(tmp_path, shared):
+    truth = shared("nb201/nb201_test_acc_200ep.csv")
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    doc = {
+        "version": 1,
+        "id": "toy-seeds",
+        "paper": "zero-shot-survey",
+        "tables": ["Table 4"],
+        "target": "test_acc",
+        "population": {"size": 15625, "label": "all"},
+        "seeds": [0, 1],
+        "top": [1.0, 0.5],
+        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        "proxies": {"params": {}, "synflow": {}, "nn_mass": {"pending": "another branch"}},
+    }
+    (folder / "toy-seeds.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    args = ["reproduce", "toy-seeds", "--protocol-dir", str(folder), "--sample", "40", "--synthetic"]
+    args += ["--ground-truth", str(truth), "--out", str(out), "--no-progress", "--bootstrap", "100"]
+    res = subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    rows = pd.read_csv(out / "nats-tss_cifar10.csv")
+    cells = {(p, s): set(g["arch"]) for (p, s), g in rows.groupby(["proxy", "seed"])}
+    assert set(cells) == {("params", 0), ("synflow", 0), ("synflow", 1)}  # #params once: the same at every seed
+    assert cells["synflow", 0] == cells["synflow", 1] == cells["params", 0] and len(cells["params", 0]) == 40
+    summary = pd.read_csv(out / "report" / "toy-seeds" / "seed_summary.csv")
+    synflow = summary[summary["proxy"] == "synflow"]
+    assert set(synflow["top"]) == {1.0, 0.5} and set(synflow["seeds"]) == {2}
+    assert set(summary.loc[summary["proxy"] == "params", "seeds"]) == {1}
