@@ -175,3 +175,33 @@ def test_a_seeded_protocol_scores_the_same_cells_per_seed_and_reports_over_seeds
     synflow = summary[summary["proxy"] == "synflow"]
     assert set(synflow["top"]) == {1.0, 0.5} and set(synflow["seeds"]) == {2}
     assert set(summary.loc[summary["proxy"] == "params", "seeds"]) == {1}
+
+
+def test_pareto_report_and_report_ground_truth(tmp_path, shared):
+    """A protocol with `pareto` writes one Pareto table per (dataset, proxy) from --costs; --report-ground-truth
+    replaces the CSVs' ground truth in the report only."""
+    truth = shared("nb201/nb201_test_acc_200ep.csv")
+    costs = shared("hwnasbench_nb201/hw_cifar10.csv")
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    doc = {
+        "version": 1,
+        "id": "toy-pareto",
+        "paper": "zero-shot-survey",
+        "tables": ["Figs. 18-19"],
+        "target": "test_acc",
+        "pareto": {"metrics": ["edgegpu_latency", "edgegpu_energy"]},
+        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        "proxies": {"params": {}},
+    }
+    (folder / "toy-pareto.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    args = ["reproduce", "toy-pareto", "--protocol-dir", str(folder), "--sample", "40", "--synthetic", "--out"]
+    args += [str(out), "--no-progress", "--bootstrap", "100", "--costs", f"cifar10={costs}"]
+    args += ["--report-ground-truth", f"nats-tss={truth}"]  # the scoring run had none
+    res = subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    table = (out / "report" / "toy-pareto" / "pareto_nats-tss_cifar10_params.md").read_text()
+    assert "edgegpu_latency" in table and "edgegpu_energy" in table
+    correlations = pd.read_csv(out / "report" / "toy-pareto" / "correlations.csv")
+    assert correlations.loc[correlations["proxy"] == "params", "n_used"].item() == 40  # ground truth from the file

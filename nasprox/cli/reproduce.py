@@ -308,12 +308,15 @@ def _report_one(
     from nasprox.report import write_report
     from nasprox.report.tables import write_table
     from nasprox.stats import load_results, with_ground_truth
+    from nasprox.stats.results import EVERY_SPACE
 
     # the CSVs are shared by every protocol: a proxy another table scores at another batch size (NB101
     # snip at 64 for NEAR, 256 for epsilon) stays apart as snip@batch=N, and each published cell takes its own
     table = load_results(present, keep_settings_apart=True)
-    if extra.ground_truths:
-        table = with_ground_truth(table, extra.ground_truths)
+    spaces = {d.space for d in group}
+    files = {key: path for key, path in extra.ground_truths.items() if key == EVERY_SPACE or key in spaces}
+    if files:  # only the files of this group's spaces (a file for another space of the protocol is not an error)
+        table = with_ground_truth(table, files)
     table = table.with_stand_ins(stand_ins)
     written = write_report(
         table,
@@ -354,6 +357,7 @@ def _pareto(proto, out, group, present, folder, target, extra: _ReportInputs) ->
         if cost_csv is None or path not in present:
             typer.echo(f"{proto.id}: no Pareto report for {d.dataset} (give --costs {d.dataset}=CSV)", err=True)
             continue
+        truth = extra.ground_truths.get(d.space, extra.ground_truths.get(EVERY_SPACE))  # else the CSV's gt_ column
         for px in proto.proxies:
             stem = folder / f"pareto_{d.space}_{d.dataset}_{px.name}"
             try:
@@ -365,6 +369,7 @@ def _pareto(proto, out, group, present, folder, target, extra: _ReportInputs) ->
                     proxy=px.name,
                     metric=list(proto.pareto_metrics),
                     target=target,
+                    ground_truth=Path(truth) if truth else None,
                     out=stem.with_suffix(".md"),
                     plot=stem.with_suffix(".png"),
                 )
