@@ -32,6 +32,9 @@ done
 # TransNAS: #params and FLOPs need no images (--synthetic only feeds the shape); NEAR at 256x256 is a GPU job
 nasprox reproduce near-table9 --sample 1000 --proxies params,flops --synthetic \
   --ground-truth "$D/transnas/tnb101_micro_valmetric_zen.csv" "${COMMON[@]}"
+# ... then on every cell (NEAR Table 9's population; ~1 CPU core-hour per task here, class_object done)
+nasprox reproduce near-table9 --proxies params,flops --synthetic \
+  --ground-truth "$D/transnas/tnb101_micro_valmetric_zen.csv" "${COMMON[@]}"
 for protocol in tcet-table2 epsilon-table1; do
   nasprox reproduce "$protocol" --sample 1000 --datasets cifar10 "${ROOTS[@]}" "${TSS[@]}" "${COMMON[@]}"
 done

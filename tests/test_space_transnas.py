@@ -257,3 +257,68 @@ def test_bad_dataset_and_resolution(micro):
         SPACES.get("transnas-macro")(resolution=100)
     with pytest.raises(NasproxError, match="not found"):
         micro.configure(ground_truth="/nonexistent/file.csv")
+
+
+def test_best_epoch_metrics_file(shared):
+    """tnb101_micro_best_epoch_metrics.csv: every best-epoch metric under the file's name, NASLib's last-epoch
+    valid_metric untouched beside it, losses (the epoch maximum) lower-is-better, result columns only then."""
+    from nasprox.spaces.transnas._transnas_common import BEST_EPOCH_FIELDS
+
+    best_path = shared("transnas/tnb101_micro_best_epoch_metrics.csv")
+    last_path = shared("transnas/tnb101_micro_valmetric_zen.csv")
+    space = SPACES.get("transnas-micro")()
+    assert "test_mIoU" not in space.gt_fields  # unconfigured: the four-field schema of the committed CSVs
+    assert set(space.extra_gt_fields) == set(BEST_EPOCH_FIELDS)
+    space.configure(ground_truth=last_path)
+    assert space.gt_fields == type(space).gt_fields
+    space.configure(ground_truth=best_path)
+    assert space.default_target == "valid_metric"
+    assert {"test_mIoU", "test_ssim", "test_top1", "test_neg_loss", "max_test_l1_loss"} <= set(space.gt_fields)
+    assert {"max_valid_loss", "max_test_loss", "max_valid_l1_loss", "max_test_l1_loss"} <= space.lower_is_better_targets
+    assert not {"test_mIoU", "test_ssim", "test_neg_loss"} & space.lower_is_better_targets
+    # numbers printed in the file (row 0 and row 1 share them: the first edge 'none' cuts the cell)
+    for index in (0, 1):
+        seg = space.ground_truth(space.arch(index), "segmentsemantic")
+        assert seg["test_mIoU"] == 5.42009 and seg["valid_mIoU"] == 5.40575 and seg["test_acc"] == 92.1367
+        assert seg["max_test_loss"] == 0.416126
+        assert seg["valid_metric"] == pytest.approx(91.89356231689453)  # NASLib's last epoch, kept
+        normal = space.ground_truth(space.arch(index), "normal")
+        assert normal["test_ssim"] == 0.322789 and normal["max_test_l1_loss"] == 0.442885
+        assert space.ground_truth(space.arch(index), "autoencoder")["test_ssim"] == 0.0485294
+        room = space.ground_truth(space.arch(index), "room_layout")
+        assert room["test_neg_loss"] == -1.15685 and room["max_test_loss"] == 1.16658
+        assert space.ground_truth(space.arch(index), "class_scene")["test_top1"] == 13.7938
+    best_rows = _csv_rows(best_path)
+    last_rows = _csv_rows(last_path)
+    for i in (5, 1234, 4095):  # every row, every task: the best epoch is at least the last (checked in the file)
+        gt = space.ground_truth(space.arch(i), "class_object")
+        assert gt["test_top1"] == float(best_rows[i]["class_object.test_top1"])
+        assert gt["valid_top1"] >= gt["valid_metric"] - 1e-4 == float(last_rows[i]["val_class_object"]) - 1e-4
+
+
+def test_best_epoch_target_in_correlate(shared, tmp_path):
+    """`correlate --ground-truth transnas-micro=<best-epoch file> --target test_mIoU` on a scored CSV."""
+    from typer.testing import CliRunner
+
+    from nasprox.cli import app
+    from nasprox.stats import load_results, target_values, with_ground_truth
+
+    space = SPACES.get("transnas-micro")()
+    out = tmp_path / "seg.csv"
+    rows = ["space,arch_index,arch,dataset,proxy,proxy_version,seed,data_config,score,status"]
+    scores = {i: float(i % 7) for i in range(0, 4096, 41)}
+    rows += [f"transnas-micro,{i},{space.key(i)},segmentsemantic,toy,1,0,x,{s},ok" for i, s in scores.items()]
+    out.write_text("\n".join(rows) + "\n")
+    best = shared("transnas/tnb101_micro_best_epoch_metrics.csv")
+    table = with_ground_truth(load_results([out]), {"transnas-micro": str(best)})
+    sub = table.frame
+    mious = target_values(sub, "transnas-micro", "test_mIoU")
+    file_rows = _csv_rows(best)
+    assert list(mious) == [float(file_rows[i]["segmentsemantic.test_mIoU"]) for i in sub["arch_index"]]
+    losses = target_values(sub, "transnas-micro", "max_test_loss")  # lower is better: sign flipped
+    assert list(losses) == [-float(file_rows[i]["segmentsemantic.test_loss"]) for i in sub["arch_index"]]
+    result = CliRunner().invoke(
+        app, ["correlate", str(out), "--ground-truth", f"transnas-micro={best}", "--target", "test_mIoU"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "test_mIoU" in result.output

@@ -48,6 +48,11 @@ def spaces(
                 if sp.lower_is_better_targets
                 else ")"
             ),
+            *(
+                [f"more fields:  {', '.join(sp.extra_gt_fields)} (only from a ground-truth file that has them)"]
+                if sp.extra_gt_fields
+                else []
+            ),
             f"files:        {sp.files_help or '-'}",
             f"inputs:       {describe_files(*inputs) if inputs else '-'}",
         ]

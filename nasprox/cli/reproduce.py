@@ -97,6 +97,19 @@ def reproduce(
         bool,
         typer.Option(help="score nothing: per run, the cells and rows still to score and their measured CPU time"),
     ] = False,
+    report_ground_truth: Annotated[
+        list[str],
+        typer.Option(
+            help="SPACE=CSV (repeatable) or CSV: the report correlates against this file's ground truth instead "
+            "of the CSVs' (e.g. the TransNAS best-epoch metrics for survey-fig10; no rescoring)"
+        ),
+    ] = [],
+    costs: Annotated[
+        list[str],
+        typer.Option(
+            help="DATASET=CSV (repeatable) or CSV: cost table of a protocol with a Pareto report (HW-NAS-Bench)"
+        ),
+    ] = [],
     stand_in: StandIn = [],
     retry_failed: RetryFailed = False,
     plugin: Plugins = [],
@@ -130,7 +143,8 @@ def reproduce(
             return
         _score(proto, plans, progress, retry_failed)
     if report or report_only:
-        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers, html)
+        extra = _ReportInputs(by_key(report_ground_truth, "--report-ground-truth"), by_key(costs, "--costs"))
+        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers, extra, html)
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,14 @@ class _Inputs:
         return {space: len(read_arch_list(Path(path))) for space, path in lists.items() if path is not None}
 
 
+@dataclass(frozen=True)
+class _ReportInputs:
+    """What only the report reads: ground truth in place of the CSVs' ({space or '*': CSV}) and cost tables."""
+
+    ground_truths: dict[str, str]
+    costs: dict[str, str]
+
+
 def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, workers) -> list:
     """(PlannedRun, RunPlan) per run; every run is planned first, so a missing input stops before any scoring."""
     from nasprox.engine import RunConfig
@@ -172,7 +194,7 @@ def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, w
             space=run.space,
             dataset=run.dataset,
             proxies=[p.name for p in run.proxies],
-            seed=seed,
+            seed=seed if run.seed is None else run.seed,  # a protocol's scoring seeds; the cells stay --seed's
             device=device,
             data_root=root,
             synthetic=synthetic and root is None,
@@ -243,45 +265,128 @@ def _score(proto, plans, progress, retry_failed: bool) -> None:
     for run, run_plan in plans:
         typer.echo(
             f"== {proto.id}: {run.space}/{run.dataset}, {len(run_plan.archs)} cells: "
-            f"{', '.join(p.name for p in run.proxies)} -> {run.out}",
+            f"{', '.join(p.name for p in run.proxies)}{'' if run.seed is None else f' (seed {run.seed})'} -> {run.out}",
             err=True,
         )
         run_to_csv(run_plan, run.out, progress, retry_failed)
 
 
 def _report(
-    proto, out, datasets, bootstrap, seed, stand_ins: dict[str, str], protocol_dir, workers: int, html: bool = False
+    proto,
+    out,
+    datasets,
+    bootstrap,
+    seed,
+    stand_ins: dict[str, str],
+    protocol_dir,
+    workers: int,
+    extra: _ReportInputs | None = None,
+    html: bool = False,
 ) -> None:
+    """The protocol's report under OUT/report/PROTOCOL (one subfolder per target where its datasets name several);
+    ``html``: also its one-page ``report.html`` there."""
     from nasprox.engine.protocol import csv_path, load_protocols, protocol_report_dir
-    from nasprox.report import write_report
-    from nasprox.stats import load_results
 
-    csvs = sorted(
-        {csv_path(out, d.space, d.dataset) for d in proto.datasets if datasets is None or d.dataset in datasets}
-    )
-    present = [p for p in csvs if p.is_file()]
-    if not present:
-        raise NasproxError(f"no result CSVs of {proto.id} under {out} yet ({', '.join(map(str, csvs))}); run it first")
-    folder = protocol_report_dir(out, proto.id)
-    if folder.exists() and not folder.is_dir():
-        raise NasproxError(f"{folder} is a file; the report needs a folder")
+    extra = extra or _ReportInputs({}, {})
+    chosen = [d for d in proto.datasets if datasets is None or d.dataset in datasets]
+    by_target: dict[str | None, list] = {}
+    for d in chosen:
+        by_target.setdefault(proto.target_of(d), []).append(d)
+    protocols = list(load_protocols(protocol_dir).values())
+    for target, group in by_target.items():
+        csvs = sorted({csv_path(out, d.space, d.dataset) for d in group})
+        present = [p for p in csvs if p.is_file()]
+        if not present:
+            raise NasproxError(
+                f"no result CSVs of {proto.id} under {out} yet ({', '.join(map(str, csvs))}); run it first"
+            )
+        folder = protocol_report_dir(out, proto.id)
+        if len(by_target) > 1:
+            folder = folder / str(target)
+        if folder.exists() and not folder.is_dir():
+            raise NasproxError(f"{folder} is a file; the report needs a folder")
+        _report_one(
+            proto, out, present, folder, target, bootstrap, seed, stand_ins, protocols, workers, extra, group, html
+        )
+
+
+def _report_one(
+    proto, out, present, folder, target, bootstrap, seed, stand_ins, protocols, workers, extra, group, html: bool
+) -> None:
+    from nasprox.report import write_report
+    from nasprox.report.tables import write_table
+    from nasprox.stats import load_results, with_ground_truth
+    from nasprox.stats.results import EVERY_SPACE
+
     # the CSVs are shared by every protocol: a proxy another table scores at another batch size (NB101
     # snip at 64 for NEAR, 256 for epsilon) stays apart as snip@batch=N, and each published cell takes its own
+    table = load_results(present, keep_settings_apart=True)
+    spaces = {d.space for d in group}
+    files = {key: path for key, path in extra.ground_truths.items() if key == EVERY_SPACE or key in spaces}
+    if files:  # only the files of this group's spaces (a file for another space of the protocol is not an error)
+        table = with_ground_truth(table, files)
+    table = table.with_stand_ins(stand_ins)
     written = write_report(
-        load_results(present, keep_settings_apart=True).with_stand_ins(stand_ins),
+        table,
         folder,
-        target=proto.target,
+        target=target,
         bootstrap=0,
         seed=seed,
         plots=True,
         published_bootstrap=bootstrap,
-        protocols=load_protocols(protocol_dir).values(),
+        protocols=protocols,
         jobs=workers,
         html=folder / "report.html" if html else None,
         inputs=present,
     )
+    if proto.top:
+        from nasprox.report.seeds import seed_summary
+
+        written += write_table(
+            seed_summary(table, proto.top, target=target, bootstrap=bootstrap, seed=seed),
+            folder / "seed_summary",
+            caption="Kendall / Spearman per proxy on the top fraction of cells by the target (1.0: all): mean over "
+            "the scoring seeds, their sd and a 95% interval (t over seeds; one seed: bootstrap over the cells)",
+        )
+    if proto.pareto_metrics:
+        written += _pareto(proto, out, group, present, folder, target, extra)
     typer.echo(f"wrote {len(written)} files under {folder}", err=True)
     echo_published_summary(folder)
+
+
+def _pareto(proto, out, group, present, folder, target, extra: _ReportInputs) -> list[Path]:
+    """`nasprox pareto` for every (dataset, proxy) of the protocol against the --costs table of that dataset."""
+    from nasprox.cli.pareto import pareto
+    from nasprox.engine.protocol import csv_path
+    from nasprox.stats.results import EVERY_SPACE
+
+    written: list[Path] = []
+    for d in group:
+        cost_csv = extra.costs.get(d.dataset, extra.costs.get(EVERY_SPACE))
+        path = csv_path(out, d.space, d.dataset)
+        if cost_csv is None or path not in present:
+            typer.echo(f"{proto.id}: no Pareto report for {d.dataset} (give --costs {d.dataset}=CSV)", err=True)
+            continue
+        truth = extra.ground_truths.get(d.space, extra.ground_truths.get(EVERY_SPACE))  # else the CSV's gt_ column
+        for px in proto.proxies:
+            stem = folder / f"pareto_{d.space}_{d.dataset}_{px.name}"
+            try:
+                pareto(
+                    scores=path,
+                    costs=Path(cost_csv),
+                    space=d.space,
+                    dataset=d.dataset,
+                    proxy=px.name,
+                    metric=list(proto.pareto_metrics),
+                    target=target,
+                    ground_truth=Path(truth) if truth else None,
+                    out=stem.with_suffix(".md"),
+                    plot=stem.with_suffix(".png"),
+                )
+            except typer.Exit:  # a proxy without rows there: said by the command itself
+                continue
+            written += [stem.with_suffix(".md"), stem.with_suffix(".png")]
+    return written
 
 
 def _list(protocols, sample: int | None) -> None:
@@ -301,12 +406,26 @@ def _list(protocols, sample: int | None) -> None:
         )
         # s/arch of each proxy in each space, and of building and copying its networks
         cost = estimated_seconds(proto, seconds["cpu"], sample or 1000, engine=seconds["cpu_engine"])
-        cost_text = (
-            f"~{cost.seconds / 3600:.1f} CPU core-hours for --sample {sample or 1000}"
-            if cost.seconds is not None
-            else f"CPU cost unknown: {cost.why_unknown()}"
-        )
+        if cost.seconds is not None:
+            cost_text = f"~{cost.seconds / 3600:.1f} CPU core-hours for --sample {sample or 1000}"
+        elif cost.measured_part and not cost.unsized:
+            cost_text = (
+                f"~{cost.measured_part / 3600:.1f} CPU core-hours for --sample {sample or 1000} without what is "
+                f"unmeasured ({cost.why_unknown()})"
+            )
+        else:
+            cost_text = f"CPU cost unknown: {cost.why_unknown()}"
         caveats = [f"  not comparable: {p.name}: {p.not_comparable}" for p in proto.proxies if p.not_comparable]
+        caveats += [f"  pending (not registered here, left out): {name}: {why}" for name, why in proto.pending.items()]
+        if proto.seeds:
+            caveats.append(f"  scoring seeds: {', '.join(map(str, proto.seeds))} (free proxies: the first only)")
+        if proto.top:
+            caveats.append(f"  report: seed_summary on the top {', '.join(f'{f:.0%}' for f in proto.top)} of cells")
+        targets = {f"{d.dataset}: {d.target}" for d in proto.datasets if d.target}
+        if targets:
+            caveats.append(f"  targets per dataset: {', '.join(sorted(targets))}")
+        if proto.pareto_metrics:
+            caveats.append(f"  report: Pareto fronts vs {', '.join(proto.pareto_metrics)} (--costs DATASET=CSV)")
         gpu_text = seconds["gpu_note"]
         if seconds["gpu"]:
             gpu_cost = estimated_seconds(proto, seconds["gpu"], sample or 1000)
@@ -317,7 +436,8 @@ def _list(protocols, sample: int | None) -> None:
             )
         lines += [
             f"{proto.id}: {proto.paper} {', '.join(proto.tables)} - {proto.title}",
-            f"  population (paper): {proto.population_label}",
+            f"  population (paper): {proto.population_label}"
+            + "".join(f"; {space}: {label}" for space, (_, label) in proto.population_by_space.items()),
             f"  runs: {cells}",
             f"  proxies (name@batch[cells]): {proxies}",
             *caveats,

@@ -71,7 +71,10 @@ SOURCES: dict[str, Source] = {
     ),
     "transnas-csv": Source(
         "a TransNAS-Bench-101 ground-truth CSV",
-        "a CSV with tnb_arch_str and val_<task> columns (e.g. tnb101_micro_valmetric_zen.csv or the macro one)",
+        (
+            "a CSV with tnb_arch_str and val_<task> columns (e.g. tnb101_micro_valmetric_zen.csv or the macro one), "
+            "or <task>.<split>_<metric> best-epoch columns (e.g. tnb101_micro_best_epoch_metrics.csv)"
+        ),
         "https://github.com/automl/NASLib",
         "--ground-truth",
         made=True,

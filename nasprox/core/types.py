@@ -82,6 +82,9 @@ class SearchSpace(ABC):
     datasets: tuple[str, ...] = ()
     # ground-truth columns this space can fill (when files are configured), e.g. test_acc, valid_acc
     gt_fields: tuple[str, ...] = ()
+    # further fields only some ground-truth files give (TransNAS best-epoch metrics): they become result
+    # columns only in a run configured with such a file, so a CSV scored without one keeps its schema
+    extra_gt_fields: tuple[str, ...] = ()
     default_target: str = "test_acc"
     lower_is_better_targets: frozenset[str] = frozenset()
     # file names/formats this space looks for, shown by `nasprox spaces --details`

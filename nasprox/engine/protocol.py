@@ -24,6 +24,23 @@ File format (``version: 1``)::
       grasp: {max_archs: 200}      # slow: the first 200 cells of the sample
       reg_swap: {not_comparable: "why ours cannot be set beside the paper's cells (the report says so)"}
     notes: "what differs from the paper's protocol"
+
+Optional keys (the zero-shot survey's figures):
+
+    seeds: [0, 1, 2, 3, 4]         # scoring seeds (model init, input batches): one run per seed over the same
+                                   # cells (the sample is drawn with --seed); a proxy of cost class 'free'
+                                   # (#params, FLOPs: the same at every seed) is scored at the first seed only
+    top: [0.05, 1.0]               # the report adds seed_summary: Kendall / Spearman per proxy on the top
+                                   # fraction of cells by the target (1.0: all), mean and spread over the
+                                   # seeds with a 95% interval (one seed: a bootstrap over the cells)
+    population: {size: 15625, label: "...", spaces: {nats-sss: {size: 32768, label: "..."}}}  # per space
+    pareto: {metrics: [edgegpu_energy, edgegpu_latency]}   # the report adds `nasprox pareto` per dataset
+                                   # and proxy against the cost CSVs given with --costs DATASET=CSV
+    runs:
+      - space: transnas-micro
+        datasets: {segmentsemantic: {target: test_mIoU}}   # a dataset's own target (its own report folder)
+    proxies:
+      nn_mass: {pending: "why it may be unregistered here"}  # left out, and said so, while it is not registered
 """
 
 from __future__ import annotations
@@ -61,6 +78,7 @@ class DatasetPlan:
     dataset: str
     max_archs: int | None = None  # e.g. CIFAR-100 on the first 500 cells of the sample
     batch_cap: int | None = None  # e.g. 120 ImageNet16-120 images: naswot/epsilon at 120 instead of 128/256
+    target: str | None = None  # this dataset's own target (default: the protocol's)
 
 
 @dataclass(frozen=True)
@@ -76,10 +94,20 @@ class Protocol:
     proxies: tuple[ProxyPlan, ...]
     notes: str
     path: Path
+    seeds: tuple[int, ...] = ()  # scoring seeds; () = the one --seed of the command
+    top: tuple[float, ...] = ()  # top fractions of the report's seed_summary; () = no such table
+    pareto_metrics: tuple[str, ...] = ()  # cost columns of the report's Pareto comparison; () = none
+    # proxies the protocol names that are not registered here, with the protocol's reason (left out of the runs)
+    pending: Mapping[str, str] = field(default_factory=dict)
+    # a space whose population differs from the protocol's (a table over two spaces): space -> (size, label)
+    population_by_space: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)
 
     @property
     def spaces(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d.space for d in self.datasets))
+
+    def target_of(self, dataset: DatasetPlan) -> str | None:
+        return dataset.target or self.target
 
 
 @dataclass(frozen=True)
@@ -91,6 +119,7 @@ class PlannedRun:
     proxies: tuple[ProxyPlan, ...]
     n_archs: int | None  # None: the whole space (no --sample)
     out: Path
+    seed: int | None = None  # the scoring seed (a protocol's ``seeds``); None: the command's --seed
 
 
 def _int_or_none(value: Any, where: str) -> int | None:
@@ -107,6 +136,28 @@ def _text_or_none(value: Any, where: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise NasproxError(f"{where} must be a non-empty text, got {value!r}")
     return " ".join(value.split())
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    ok = isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if not ok or len(set(value)) != len(value) or min(value) < 0:
+        raise NasproxError(f"{where} must be a list of distinct non-negative integers, got {value!r}")
+    return tuple(value)
+
+
+def _fractions(value: Any, where: str) -> tuple[float, ...]:
+    if value is None:
+        return ()
+    ok = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    )
+    if not ok or not all(0 < v <= 1 for v in value):
+        raise NasproxError(f"{where} must be a list of fractions in (0, 1], got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 def load_protocol(path: Path) -> Protocol:
@@ -130,11 +181,17 @@ def load_protocol(path: Path) -> Protocol:
                     str(dataset),
                     _int_or_none(extra.get("max_archs"), f"{path}: {dataset}.max_archs"),
                     _int_or_none(extra.get("batch_cap"), f"{path}: {dataset}.batch_cap"),
+                    _text_or_none(extra.get("target"), f"{path}: {dataset}.target"),
                 )
             )
     proxies = []
+    pending: dict[str, str] = {}
     for name, extra in doc["proxies"].items():
         extra = extra or {}
+        reason = _text_or_none(extra.get("pending"), f"{path}: {name}.pending")
+        if reason is not None and str(name) not in PROXIES:  # named on purpose, registered elsewhere (said so)
+            pending[str(name)] = reason
+            continue
         canonical = PROXIES.canonical(str(name))  # an unknown proxy is a one-line error naming close matches
         proxies.append(
             ProxyPlan(
@@ -158,6 +215,17 @@ def load_protocol(path: Path) -> Protocol:
         tuple(proxies),
         str(doc.get("notes", "")).strip(),
         Path(path),
+        _seeds(doc.get("seeds"), f"{path}: seeds"),
+        _fractions(doc.get("top"), f"{path}: top"),
+        tuple(map(str, (doc.get("pareto") or {}).get("metrics") or ())),
+        pending,
+        {
+            str(space): (
+                _int_or_none((spec or {}).get("size"), f"{path}: population.spaces.{space}.size"),
+                str((spec or {}).get("label", "not stated")),
+            )
+            for space, spec in (population.get("spaces") or {}).items()
+        },
     )
 
 
@@ -243,8 +311,15 @@ def protocol_runs(
             if ds.batch_cap is not None and px.effective_batch() > ds.batch_cap:
                 px = replace(px, batch_size=ds.batch_cap)
             groups.setdefault(n, []).append(px)
+        out = csv_path(out_dir, ds.space, ds.dataset)
         for n, group in sorted(groups.items(), key=lambda kv: -(kv[0] or 10**9)):
-            runs.append(PlannedRun(ds.space, ds.dataset, tuple(group), n, csv_path(out_dir, ds.space, ds.dataset)))
+            if not proto.seeds:
+                runs.append(PlannedRun(ds.space, ds.dataset, tuple(group), n, out))
+                continue
+            for i, seed in enumerate(proto.seeds):  # a free proxy (a count) is the same at every seed: once
+                seeded = tuple(px for px in group if i == 0 or PROXIES.get(px.name).cost != "free")
+                if seeded:
+                    runs.append(PlannedRun(ds.space, ds.dataset, seeded, n, out, seed))
     if not runs:
         raise NasproxError(f"protocol {proto.id} has no run for datasets {sorted(wanted_ds or [])}")
     return runs
@@ -273,6 +348,7 @@ class CostEstimate:
     seconds: float | None  # None when anything below is missing
     unmeasured: tuple[str, ...] = ()  # "space/proxy" pairs without a measured s/arch
     unsized: tuple[str, ...] = ()  # spaces a run scores whole but whose size is unknown here
+    measured_part: float = 0.0  # the seconds of what is measured (all of it when ``seconds`` is not None)
 
     def why_unknown(self) -> str:
         """What is missing, e.g. 'no measured s/arch for nb101/near, transnas-micro/near'."""
@@ -358,8 +434,8 @@ def estimated_seconds(
             elif n is not None:
                 total += n * per_arch
     if unmeasured or unsized:
-        return CostEstimate(None, tuple(unmeasured), tuple(unsized))
-    return CostEstimate(total)
+        return CostEstimate(None, tuple(unmeasured), tuple(unsized), total)
+    return CostEstimate(total, measured_part=total)
 
 
 def pending_seconds(

@@ -56,9 +56,17 @@ def _default_protocols() -> list:
         return []
 
 
-def paper_populations(protocols: Iterable) -> dict[tuple[str, str], tuple[int | None, str]]:
-    """(paper, table) -> (size, label) of the population each protocol says the paper scored."""
-    return {(p.paper, t): (p.population_size, p.population_label) for p in protocols for t in p.tables}
+def paper_populations(protocols: Iterable) -> dict[tuple[str, ...], tuple[int | None, str]]:
+    """(paper, table) -> (size, label) of the population each protocol says the paper scored; (paper, table,
+    space) for a space whose population the protocol gives apart (a table over two spaces)."""
+    protocols = list(protocols)
+    found: dict[tuple[str, ...], tuple[int | None, str]] = {
+        (p.paper, t): (p.population_size, p.population_label) for p in protocols for t in p.tables
+    }
+    found.update(
+        {(p.paper, t, space): pop for p in protocols for t in p.tables for space, pop in p.population_by_space.items()}
+    )
+    return found
 
 
 def paper_proxy_plans(protocols: Iterable) -> dict[tuple[str, str, str, str, str], ProxyPlan]:
@@ -77,7 +85,7 @@ def paper_proxy_plans(protocols: Iterable) -> dict[tuple[str, str, str, str, str
 class ComparisonContext(TypedDict):
     """What the protocols tell ``compare_published`` (its keyword arguments of the same names)."""
 
-    populations: dict[tuple[str, str], tuple[int | None, str]]
+    populations: dict[tuple[str, ...], tuple[int | None, str]]
     batches: dict[tuple[str, str, str, str, str], int]
     incomparable: dict[tuple[str, str, str, str, str], str]
 

@@ -10,6 +10,15 @@ File format (``version: 1``)::
 
 ``metric`` is one of METRICS; an entry may name a ``target`` (default: the space's default).
 Every entry must carry a source with url, table, row and column.
+
+``best_ranked`` (zero-shot survey Tables 4-5) is not a correlation: it is the ground truth (in the target's
+own units and direction) of the architecture the proxy ranks first. Ties at the top score: the mean ground
+truth of the tied architectures (a tie-blind search would pick one of them at random, so this is its
+expected value); architectures with a non-finite score or ground truth are left out. Where the proxy was
+scored under several seeds (``proxy@seed=N`` columns, ``load_results(keep_settings_apart=True)``), ours is
+the mean over the seeds and the CI a 95% t-interval of that mean over the seeds (the paper's "mean of 5
+runs"); with one seed, a bootstrap over the architectures. Like a count, the value depends on the cells
+ranked (the best cell of a sample is not the space's), so it is only comparable on the paper's population.
 """
 
 from __future__ import annotations
@@ -25,11 +34,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from nasprox.core import NasproxError, batch_setting_column
+from nasprox.core import SETTING_SEPARATOR, NasproxError, batch_setting_column
 from nasprox.stats import (
     correlate_top,
     default_target,
     kendall_tau,
+    lower_is_better,
     pairwise_order_probability,
     pearson_r,
     spearman_rho,
@@ -49,6 +59,20 @@ def _top64_within_top5(score: np.ndarray, gt: np.ndarray) -> float:
     return float(top_k_within_top_fraction(score, gt, 64, 0.05))
 
 
+def best_ranked_truth(score: np.ndarray, truth: np.ndarray) -> float:
+    """Ground truth of the architecture ``score`` ranks first; ties at the top: the mean over the tied ones.
+
+    ``truth`` in its own units (a lower-is-better target not negated); pairs with a non-finite value are left
+    out; NaN when none is left.
+    """
+    score, truth = np.asarray(score, dtype=float), np.asarray(truth, dtype=float)
+    ok = np.isfinite(score) & np.isfinite(truth)
+    if not ok.any():
+        return math.nan
+    score, truth = score[ok], truth[ok]
+    return float(truth[score == score.max()].mean())
+
+
 # module-level functions and partials, not lambdas: a report's intervals may be computed on other processes
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "kendall": kendall_tau,
@@ -59,10 +83,14 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "top10_top10": functools.partial(top_overlap, fraction=0.1),  # as a fraction in [0, 1]
     "top64_top5": _top64_within_top5,
     "pairwise_order": pairwise_order_probability,
+    "best_ranked": best_ranked_truth,  # the ground truth of the top-ranked architecture (module doc)
 }
 
 
 COUNT_METRICS = frozenset({"top64_top5"})  # counts whose value depends on how many cells were ranked
+# values in the target's units whose value depends on which cells were ranked (the best of a sample is not the
+# space's): comparable on the paper's population only, averaged over seeds where several were scored
+RANKED_TRUTH_METRICS = frozenset({"best_ranked"})
 QUOTED = re.compile(r"\breference\b|\bquoted\b", re.IGNORECASE)  # a cell citing another paper's number
 VERDICTS = ("agrees", "differs", "not comparable")
 
@@ -187,9 +215,10 @@ def judge(
     published: float, ours: float, lo: float, hi: float, metric: str, n_scored: int, population_size: int | None
 ) -> tuple[str, str]:
     """(verdict, reason): agrees when the printed value (+- half its last digit) meets our 95% CI."""
-    if metric in COUNT_METRICS and population_size != n_scored:
+    if (metric in COUNT_METRICS or metric in RANKED_TRUTH_METRICS) and population_size != n_scored:
         paper = f"{population_size:,}" if population_size else "not stated"
-        return "not comparable", f"a count over the ranked cells: paper population {paper}, ours {n_scored:,}"
+        what = "a count over the ranked cells" if metric in COUNT_METRICS else "the best of the ranked cells"
+        return "not comparable", f"{what}: paper population {paper}, ours {n_scored:,}"
     if not math.isfinite(ours):
         return "not comparable", "ours is undefined (too few finite scores or a constant proxy)"
     if n_scored < MIN_VERDICT_ARCHS:
@@ -213,7 +242,43 @@ def _scored_column(
     batch = batches.get((entry.paper, entry.table, entry.space, entry.dataset, entry.proxy))
     if batch is not None and batch_setting_column(entry.proxy, batch) in proxies:
         return batch_setting_column(entry.proxy, batch)
+    seeds = seed_columns(entry.proxy, proxies)  # scored under several seeds (a survey protocol): the lowest seed,
+    if seeds:  # the one every single-seed protocol scores (--seed 0)
+        return seeds[0]
     return None  # not scored, or only under settings this table's protocol does not name
+
+
+def seed_columns(proxy: str, columns: tuple[str, ...]) -> list[str]:
+    """The result columns of ``proxy`` that differ only by scoring seed (``proxy@seed=N``, sorted by N), or
+    ``[proxy]`` when it was scored under one setting; [] when neither is there."""
+    prefix = f"{proxy}{SETTING_SEPARATOR}seed="
+    seeded = [c for c in columns if c.startswith(prefix) and c[len(prefix) :].isdigit()]
+    if seeded:
+        return sorted(seeded, key=lambda c: int(c[len(prefix) :]))
+    return [proxy] if proxy in columns else []
+
+
+def _oriented(proxy: str, score: np.ndarray) -> np.ndarray:
+    """Scores with higher = better (the registry's ``higher_is_better``; unknown names: as they are)."""
+    from nasprox.core import PROXIES
+
+    lower = proxy in PROXIES and PROXIES.get(proxy).higher_is_better is False
+    return -score if lower else score
+
+
+def _over_seeds(
+    metric: Callable[[np.ndarray, np.ndarray], float], scores: list[np.ndarray], gt: np.ndarray
+) -> tuple[float, float, float]:
+    """(mean over seeds, 95% t-interval of that mean) of ``metric`` computed per seed."""
+    from scipy.stats import t as student_t
+
+    values = np.array([metric(score, gt) for score in scores], dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else math.nan), math.nan, math.nan
+    mean = float(values.mean())
+    half = float(student_t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return mean, mean - half, mean + half
 
 
 def _batch_matters(proxy: str) -> bool:
@@ -232,14 +297,15 @@ def compare_published(
     *,
     bootstrap: int = 1000,
     seed: int = 0,
-    populations: dict[tuple[str, str], tuple[int | None, str]] | None = None,
+    populations: Mapping[tuple[str, ...], tuple[int | None, str]] | None = None,
     batches: Mapping[tuple[str, str, str, str, str], int] | None = None,
     incomparable: Mapping[tuple[str, str, str, str, str], str] | None = None,
     ci: Callable[..., tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Every published cell whose (space, dataset, proxy) we scored, beside ours with a 95% bootstrap CI.
 
-    ``populations`` maps (paper, table) to (size, label) of the architectures the paper scored.
+    ``populations`` maps (paper, table) to (size, label) of the architectures the paper scored ((paper, table,
+    space) first, for a table over spaces of different sizes).
     ``batches`` maps (paper, table, space, dataset, proxy) to the batch size of that table's protocol:
     where a proxy was scored under several batch sizes (kept apart as ``proxy@batch=N``), each cell
     takes the column of its own table's batch, and the ``proxy`` column of the comparison names it.
@@ -259,7 +325,8 @@ def compare_published(
         if found is None:
             continue
         sub, scored = found
-        column = _scored_column(e, scored, batches or {})
+        seeds = seed_columns(e.proxy, scored) if e.metric in RANKED_TRUTH_METRICS else []
+        column = _scored_column(e, scored, batches or {}) if len(seeds) < 2 else seeds[0]
         if column is None:
             continue
         paper_target = e.target or default_target(e.space)
@@ -270,11 +337,23 @@ def compare_published(
             continue  # this run has no such ground-truth column: the cell cannot be computed
         score = sub[column].to_numpy(dtype=float)
         metric = METRICS[e.metric]
-        ours, n_used = metric(score, gt), finite_pairs(score, gt).n
-        lo, hi = ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
-        size, label = (populations or {}).get((e.paper, e.table), (None, "not stated"))
+        note = e.note
+        if e.metric in RANKED_TRUTH_METRICS:  # in the target's own units, the proxy's best first
+            gt = -gt if lower_is_better(e.space, target.removeprefix("gt_")) else gt
+            score = _oriented(e.proxy, score)
+        if len(seeds) >= 2:
+            scores = [_oriented(e.proxy, sub[c].to_numpy(dtype=float)) for c in seeds]
+            ours, lo, hi = _over_seeds(metric, scores, gt)
+            n_used = min(finite_pairs(s, gt).n for s in scores)
+            column = f"{e.proxy}@seeds={len(seeds)}"
+            note = "; ".join(filter(None, [note, f"mean of {len(seeds)} seeds, 95% t-interval over the seeds"]))
+        else:
+            ours, n_used = metric(score, gt), finite_pairs(score, gt).n
+            lo, hi = ci(metric, score, gt, n_resamples=bootstrap, seed=seed) if bootstrap else (math.nan, math.nan)
+        pops = populations or {}
+        size, label = pops.get((e.paper, e.table, e.space), pops.get((e.paper, e.table), (None, "not stated")))
         verdict, reason = judge(e.value, ours, lo, hi, e.metric, n_used, size)
-        used = table.batches.get((e.space, e.dataset, column), ())
+        used = table.batches.get((e.space, e.dataset, seeds[0] if len(seeds) >= 2 else column), ())
         wanted = (batches or {}).get((e.paper, e.table, e.space, e.dataset, e.proxy))
         if wanted is not None and used and set(used) != {wanted} and _batch_matters(e.proxy):
             verdict = "not comparable"
@@ -304,7 +383,7 @@ def compare_published(
                 "population_paper": label,
                 "verdict": verdict,
                 "reason": reason,
-                "note": e.note,
+                "note": note,
             }
         )
     frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)

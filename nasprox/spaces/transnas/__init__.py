@@ -5,7 +5,9 @@ Upstream files (``nasprox/core/sources.py``: ``transnas``, ``transnas-csv``, ``t
 
 * ``--benchmark``: the official API file ``transnas-bench_v10141024.pth`` (yawen-d/TransNASBench);
 * ``--ground-truth``: a CSV with ``tnb_arch_str`` and ``val_<task>`` columns, e.g. NASLib's
-  ``tnb101_micro_valmetric_zen.csv`` / ``tnb101_macro_valmetric_zen.csv`` (automl/NASLib);
+  ``tnb101_micro_valmetric_zen.csv`` / ``tnb101_macro_valmetric_zen.csv`` (automl/NASLib), or one with
+  best-epoch ``<task>.<split>_<metric>`` columns, e.g. ``tnb101_micro_best_epoch_metrics.csv``
+  (Zhenhan-Huang/NASGraph-Public, the TransNAS API's ``mode='best'``);
 * ``--data-root``: Taskonomy RGB images saved as an ``.npz`` (StanfordVL/taskonomy).
 
 Modules: ``transnas_micro`` and ``transnas_macro`` (the registered spaces), ``_transnas_common``

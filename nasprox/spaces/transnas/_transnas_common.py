@@ -36,9 +36,20 @@ Ground truth
       (final epoch, as NASLib) and ``valid_loss``/``test_loss``. Tested on a file written in that
       structure, not on the real release (absent from the shared data).
 
+    * ``configure(ground_truth=CSV)`` with ``<task>.<split>_<metric>`` columns, e.g.
+      ``tnb101_micro_best_epoch_metrics.csv``: every metric as the TransNAS API returns it by default
+      (``get_single_metric(..., mode='best')``: the **maximum over epochs**, losses included). These
+      fields keep the file's names (``valid_top1``, ``test_top5``, ``test_mIoU``, ``test_ssim``,
+      ``test_neg_loss``, ``test_acc``, ...; ``BEST_EPOCH_FIELDS``) beside NASLib's last-epoch
+      ``valid_metric``, which stays the default target; its losses are the epoch maximum (the worst
+      epoch), named ``max_valid_loss``, ``max_test_l1_loss``, ... so they never pass for the final-epoch
+      ``valid_loss``/``test_loss``. A run configured with such a file gets these fields as result
+      columns (``gt_test_mIoU``, ...); a run without keeps the four-field schema of its CSV.
+
     Per-task metric: top-1 % (class_object, class_scene, jigsaw), pixel accuracy %
     (segmentsemantic), SSIM (normal, autoencoder), negative MSE loss (room_layout). All are
-    higher-is-better; ``valid_loss``/``test_loss`` are lower-is-better.
+    higher-is-better; ``valid_loss``/``test_loss`` and the best-epoch ``max_*loss`` fields are
+    lower-is-better.
 """
 
 from __future__ import annotations
@@ -78,6 +89,33 @@ TASKS: dict[str, Task] = {
         "dense_regression", 3, "half", ("valid_ssim", "val_ssim"), ("valid_l1_loss", "val_l1_loss", "valid_loss")
     ),
 }
+
+# the best-epoch file's metrics per task (`<task>.valid_<metric>` and `<task>.test_<metric>` columns)
+BEST_EPOCH_METRICS: dict[str, tuple[str, ...]] = {
+    "class_object": ("top1", "top5", "loss"),
+    "class_scene": ("top1", "top5", "loss"),
+    "room_layout": ("neg_loss", "loss"),
+    "jigsaw": ("top1", "top5", "loss"),
+    "segmentsemantic": ("acc", "mIoU", "loss"),
+    "normal": ("ssim", "l1_loss"),
+    "autoencoder": ("ssim", "l1_loss"),
+}
+BEST_EPOCH_LOSSES = frozenset({"loss", "l1_loss"})  # the epoch maximum of a loss: its worst epoch
+
+
+def best_epoch_field(split: str, metric: str) -> str:
+    """The ground-truth field of a best-epoch column: ``test_mIoU``; a loss ``max_test_loss`` (see module doc)."""
+    return f"max_{split}_{metric}" if metric in BEST_EPOCH_LOSSES else f"{split}_{metric}"
+
+
+BEST_EPOCH_FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        best_epoch_field(split, metric)
+        for metrics in BEST_EPOCH_METRICS.values()
+        for metric in metrics
+        for split in ("valid", "test")
+    )
+)
 
 MICRO_SKELETON = "41414"
 BASE_CHANNELS = 64
@@ -150,9 +188,12 @@ class TransNASSpace(SearchSpace):
     """
 
     datasets = tuple(TASKS)
-    gt_fields = ("valid_metric", "test_metric", "valid_loss", "test_loss")
+    gt_fields: tuple[str, ...] = ("valid_metric", "test_metric", "valid_loss", "test_loss")
+    extra_gt_fields = BEST_EPOCH_FIELDS  # only with a best-epoch file (module doc): then also result columns
     default_target = "valid_metric"
-    lower_is_better_targets = frozenset({"valid_loss", "test_loss"})
+    lower_is_better_targets = frozenset(
+        {"valid_loss", "test_loss", *(f for f in BEST_EPOCH_FIELDS if f.startswith("max_"))}
+    )
     space_tag = ""  # 'micro' | 'macro': the key of this space in the official .pth
 
     def __init__(self, resolution: int = 256) -> None:
@@ -293,6 +334,10 @@ class TransNASSpace(SearchSpace):
             self._merge(self._read_pth(Path(benchmark).expanduser()))
         if ground_truth is not None:
             self._merge(self._read_csv(Path(ground_truth).expanduser()))
+        found = {name for tasks in self._truth.values() for fields in tasks.values() for name in fields}
+        extra = tuple(f for f in BEST_EPOCH_FIELDS if f in found)
+        if extra:  # result columns for them; a run without a best-epoch file keeps its CSV's schema
+            self.gt_fields = (*type(self).gt_fields, *extra)
 
     def ground_truth(self, arch: ArchRef, dataset: str) -> Mapping[str, float]:
         self.check_dataset(dataset)
@@ -320,8 +365,21 @@ class TransNASSpace(SearchSpace):
         columns = reader.fieldnames or []
         arch_col = next((c for c in ("tnb_arch_str", "arch", "arch_str") if c in columns), None)
         task_cols = {t: (f"val_{t}", f"test_{t}") for t in TASKS}
-        if arch_col is None or not any(v in columns for v, _ in task_cols.values()):
-            raise NasproxError(f"{path}: expected a 'tnb_arch_str' (or 'arch') column and 'val_<task>' columns")
+        best_cols = {  # task -> (column, field) of the best-epoch metrics the file has
+            task: [
+                (f"{task}.{split}_{metric}", best_epoch_field(split, metric))
+                for metric in metrics
+                for split in ("valid", "test")
+                if f"{task}.{split}_{metric}" in columns
+            ]
+            for task, metrics in BEST_EPOCH_METRICS.items()
+        }
+        has_best = any(best_cols.values())
+        if arch_col is None or not (has_best or any(v in columns for v, _ in task_cols.values())):
+            raise NasproxError(
+                f"{path}: expected a 'tnb_arch_str' (or 'arch') column and 'val_<task>' or "
+                "'<task>.valid_<metric>' columns"
+            )
         for row in reader:
             if None in row or None in row.values():  # a ragged row, e.g. the cut last line of a truncated file
                 cells = len(columns) + len(row.get(None) or []) - sum(v is None for v in row.values())
@@ -332,7 +390,7 @@ class TransNASSpace(SearchSpace):
                 continue  # rows of the other space (a merged CSV) are skipped
             for task, (vcol, tcol) in task_cols.items():
                 fields = {}
-                for col, name in ((vcol, "valid_metric"), (tcol, "test_metric")):
+                for col, name in ((vcol, "valid_metric"), (tcol, "test_metric"), *best_cols[task]):
                     value = _to_float(row.get(col))
                     if value is not None:
                         fields[name] = value

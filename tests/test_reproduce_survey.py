@@ -1,0 +1,207 @@
+"""The zero-shot survey protocols (configs/reproduce/survey-*.yaml) and the protocol keys they added:
+scoring seeds, top fractions, per-dataset targets, per-space populations, pending proxies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from nasprox.core import PROXIES, NasproxError, RegistryError
+from nasprox.engine.protocol import load_protocol, load_protocols, protocol_runs
+from nasprox.report.build import paper_populations
+
+SURVEY = {"survey-figs6-9", "survey-fig10", "survey-figs13-14", "survey-tables4-5", "survey-figs18-19"}
+SURVEY_PROXIES = {
+    "grad_norm", "snip", "synflow", "grasp", "gradsign", "fisher", "jacob_cov", "ntk_cond", "zen",
+    "linear_regions", "naswot", "nn_mass", "params", "flops",
+}  # fmt: skip
+OTHER_BRANCH = "nn_mass is registered by the branch that adds nn_mass / nn_degree (not merged here yet)"
+
+
+def test_survey_protocols_load_with_their_proxies(tmp_path):
+    protocols = load_protocols()
+    assert SURVEY <= set(protocols)
+    figs = protocols["survey-figs6-9"]
+    named = {p.name for p in figs.proxies} | set(figs.pending)
+    assert named == SURVEY_PROXIES  # every survey proxy, registered or pending
+    assert figs.seeds == (0, 1, 2, 3, 4) and figs.top == (1.0, 0.05)
+    assert {(d.space, d.dataset) for d in figs.datasets} == {
+        (s, d) for s in ("nats-tss", "nats-sss") for d in ("cifar100", "ImageNet16-120")
+    }
+    assert protocols["survey-figs13-14"].top == (0.2, 0.4, 0.6, 0.8, 1.0)
+    fig10 = protocols["survey-fig10"]
+    assert {d.dataset: fig10.target_of(d) for d in fig10.datasets} == {
+        "segmentsemantic": "test_mIoU",
+        "normal": "test_ssim",
+        "autoencoder": "test_ssim",
+    }
+    assert protocols["survey-figs18-19"].pareto_metrics[:2] == ("edgegpu_energy", "edgegpu_latency")
+    for proto in (protocols[p] for p in SURVEY):
+        runs = protocol_runs(proto, 1000, tmp_path)
+        assert runs and all(p.name in PROXIES for r in runs for p in r.proxies)
+
+
+def test_nn_mass_is_scored_once_registered():
+    if "nn_mass" not in PROXIES:
+        pytest.skip(OTHER_BRANCH)
+    for pid in ("survey-figs6-9", "survey-fig10"):
+        proto = load_protocols()[pid]
+        assert "nn_mass" in {p.name for p in proto.proxies} and not proto.pending
+
+
+def test_nn_mass_is_pending_with_the_reason_while_unregistered():
+    if "nn_mass" in PROXIES:
+        pytest.skip("nn_mass is registered: the protocols score it")
+    proto = load_protocols()["survey-figs6-9"]
+    assert set(proto.pending) == {"nn_mass"} and "nn_degree" in proto.pending["nn_mass"]
+
+
+def _write(tmp_path, proxies, **extra):
+    doc = {
+        "version": 1,
+        "id": "toy",
+        "paper": "zero-shot-survey",
+        "tables": ["Table 4"],
+        "runs": [
+            {"space": "nats-tss", "datasets": {"cifar100": {"max_archs": 30}, "cifar10": {"target": "valid_acc"}}}
+        ],
+        "proxies": proxies,
+        **extra,
+    }
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_a_pending_name_must_say_why_and_only_unregistered_names_are_left_out(tmp_path):
+    proto = load_protocol(_write(tmp_path, {"params": {"pending": "not needed"}, "nn_massive": {"pending": "later"}}))
+    assert [p.name for p in proto.proxies] == ["params"] and proto.pending == {"nn_massive": "later"}
+    with pytest.raises(RegistryError, match="nn_massive"):  # without `pending` an unknown name stays an error
+        load_protocol(_write(tmp_path, {"params": {}, "nn_massive": {}}))
+
+
+def test_seeds_expand_into_one_run_per_seed_and_free_proxies_once(tmp_path):
+    proto = load_protocol(_write(tmp_path, {"params": {}, "synflow": {}}, seeds=[0, 3, 7], top=[0.05, 1.0]))
+    runs = [r for r in protocol_runs(proto, 100, tmp_path) if r.dataset == "cifar100"]
+    assert [(r.seed, [p.name for p in r.proxies]) for r in runs] == [
+        (0, ["params", "synflow"]),
+        (3, ["synflow"]),
+        (7, ["synflow"]),
+    ]
+    assert {r.n_archs for r in runs} == {30} and proto.top == (0.05, 1.0)
+    for bad in ({"seeds": [1, 1]}, {"seeds": "0"}, {"top": [0]}, {"top": [1.5]}):
+        with pytest.raises(NasproxError):
+            load_protocol(_write(tmp_path, {"params": {}}, **bad))
+
+
+def test_per_space_population():
+    pops = paper_populations(load_protocols().values())
+    assert pops["zero-shot-survey", "Table 4"][0] == 15625
+    assert pops["zero-shot-survey", "Table 4", "nats-sss"][0] == 32768
+    assert pops["zero-shot-survey", "Table 5", "transnas-micro"][0] == 4096
+
+
+def test_seed_summary_means_over_seeds(tmp_path):
+    """Two seeds of one proxy: the summary's value is the mean of the per-seed correlations."""
+    from nasprox.report.seeds import seed_summary
+    from nasprox.stats import correlate_top, load_results
+
+    rng = np.random.default_rng(1)
+    acc = rng.uniform(0, 100, 60)
+    rows = []
+    for seed in (0, 1):
+        score = acc + rng.normal(0, 20 * (seed + 1), 60)
+        for i in range(60):
+            rows.append(
+                dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1",
+                     seed=seed, data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
+            )  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    summary = seed_summary(table, [1.0, 0.5], bootstrap=100).set_index("top")
+    sub = table.frame
+    for fraction in (1.0, 0.5):
+        per_seed = [correlate_top(sub[f"p@seed={s}"], sub["gt_test_acc"], fraction, "kendall") for s in (0, 1)]
+        row = summary.loc[fraction]
+        assert row["kendall"] == pytest.approx(np.mean(per_seed)) and row["seeds"] == 2
+        assert row["kendall_sd"] == pytest.approx(np.std(per_seed, ddof=1))
+        assert row["kendall_lo"] < row["kendall"] < row["kendall_hi"]
+    assert summary.loc[0.5, "n_top"] == 30
+
+
+def test_list_names_the_survey_protocols_with_a_cost():
+    res = subprocess.run(
+        [sys.executable, "-m", "nasprox", "reproduce", "--list"], capture_output=True, text=True, timeout=600
+    )
+    assert res.returncode == 0, res.stderr
+    for pid in SURVEY:
+        block = res.stdout.split(f"{pid}:", 1)[1].split("\n\n", 1)[0]
+        assert "CPU core-hours" in block, block
+    assert "scoring seeds: 0, 1, 2, 3, 4" in res.stdout and "nats-sss: all 32,768 NATS-SSS cells" in res.stdout
+
+
+def test_a_seeded_protocol_scores_the_same_cells_per_seed_and_reports_over_seeds(tmp_path, shared):
+    truth = shared("nb201/nb201_test_acc_200ep.csv")
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    doc = {
+        "version": 1,
+        "id": "toy-seeds",
+        "paper": "zero-shot-survey",
+        "tables": ["Table 4"],
+        "target": "test_acc",
+        "population": {"size": 15625, "label": "all"},
+        "seeds": [0, 1],
+        "top": [1.0, 0.5],
+        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        "proxies": {"params": {}, "synflow": {}, "nn_mass": {"pending": "another branch"}},
+    }
+    (folder / "toy-seeds.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    args = ["reproduce", "toy-seeds", "--protocol-dir", str(folder), "--sample", "40", "--synthetic"]
+    args += ["--ground-truth", str(truth), "--out", str(out), "--no-progress", "--bootstrap", "100"]
+    res = subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    rows = pd.read_csv(out / "nats-tss_cifar10.csv")
+    cells = {(p, s): set(g["arch"]) for (p, s), g in rows.groupby(["proxy", "seed"])}
+    assert set(cells) == {("params", 0), ("synflow", 0), ("synflow", 1)}  # #params once: the same at every seed
+    assert cells["synflow", 0] == cells["synflow", 1] == cells["params", 0] and len(cells["params", 0]) == 40
+    summary = pd.read_csv(out / "report" / "toy-seeds" / "seed_summary.csv")
+    synflow = summary[summary["proxy"] == "synflow"]
+    assert set(synflow["top"]) == {1.0, 0.5} and set(synflow["seeds"]) == {2}
+    assert set(summary.loc[summary["proxy"] == "params", "seeds"]) == {1}
+
+
+def test_pareto_report_and_report_ground_truth(tmp_path, shared):
+    """A protocol with `pareto` writes one Pareto table per (dataset, proxy) from --costs; --report-ground-truth
+    replaces the CSVs' ground truth in the report only."""
+    truth = shared("nb201/nb201_test_acc_200ep.csv")
+    costs = shared("hwnasbench_nb201/hw_cifar10.csv")
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    doc = {
+        "version": 1,
+        "id": "toy-pareto",
+        "paper": "zero-shot-survey",
+        "tables": ["Figs. 18-19"],
+        "target": "test_acc",
+        "pareto": {"metrics": ["edgegpu_latency", "edgegpu_energy"]},
+        "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
+        "proxies": {"params": {}},
+    }
+    (folder / "toy-pareto.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    args = ["reproduce", "toy-pareto", "--protocol-dir", str(folder), "--sample", "40", "--synthetic", "--out"]
+    args += [str(out), "--no-progress", "--bootstrap", "100", "--costs", f"cifar10={costs}"]
+    args += ["--report-ground-truth", f"nats-tss={truth}"]  # the scoring run had none
+    res = subprocess.run([sys.executable, "-m", "nasprox", *args], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    table = (out / "report" / "toy-pareto" / "pareto_nats-tss_cifar10_params.md").read_text()
+    assert "edgegpu_latency" in table and "edgegpu_energy" in table
+    correlations = pd.read_csv(out / "report" / "toy-pareto" / "correlations.csv")
+    assert correlations.loc[correlations["proxy"] == "params", "n_used"].item() == 40  # ground truth from the file
