@@ -20,15 +20,13 @@ SURVEY_PROXIES = {
     "grad_norm", "snip", "synflow", "grasp", "gradsign", "fisher", "jacob_cov", "ntk_cond", "zen",
     "linear_regions", "naswot", "nn_mass", "params", "flops",
 }  # fmt: skip
-OTHER_BRANCH = "nn_mass is registered by the branch that adds nn_mass / nn_degree (not merged here yet)"
 
 
 def test_survey_protocols_load_with_their_proxies(tmp_path):
     protocols = load_protocols()
     assert SURVEY <= set(protocols)
     figs = protocols["survey-figs6-9"]
-    named = {p.name for p in figs.proxies} | set(figs.pending)
-    assert named == SURVEY_PROXIES  # every survey proxy, registered or pending
+    assert {p.name for p in figs.proxies} == SURVEY_PROXIES  # every survey proxy
     assert figs.seeds == (0, 1, 2, 3, 4) and figs.top == (1.0, 0.05)
     assert {(d.space, d.dataset) for d in figs.datasets} == {
         (s, d) for s in ("nats-tss", "nats-sss") for d in ("cifar100", "ImageNet16-120")
@@ -46,19 +44,10 @@ def test_survey_protocols_load_with_their_proxies(tmp_path):
         assert runs and all(p.name in PROXIES for r in runs for p in r.proxies)
 
 
-def test_nn_mass_is_scored_once_registered():
-    if "nn_mass" not in PROXIES:
-        pytest.skip(OTHER_BRANCH)
+def test_nn_mass_is_scored_by_the_survey_protocols():
     for pid in ("survey-figs6-9", "survey-fig10"):
         proto = load_protocols()[pid]
         assert "nn_mass" in {p.name for p in proto.proxies} and not proto.pending
-
-
-def test_nn_mass_is_pending_with_the_reason_while_unregistered():
-    if "nn_mass" in PROXIES:
-        pytest.skip("nn_mass is registered: the protocols score it")
-    proto = load_protocols()["survey-figs6-9"]
-    assert set(proto.pending) == {"nn_mass"} and "nn_degree" in proto.pending["nn_mass"]
 
 
 def _write(tmp_path, proxies, **extra):
@@ -159,7 +148,7 @@ def test_a_seeded_protocol_scores_the_same_cells_per_seed_and_reports_over_seeds
         "seeds": [0, 1],
         "top": [1.0, 0.5],
         "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
-        "proxies": {"params": {}, "synflow": {}, "nn_mass": {"pending": "another branch"}},
+        "proxies": {"params": {}, "synflow": {}, "nn_massive": {"pending": "not registered anywhere"}},
     }
     (folder / "toy-seeds.yaml").write_text(yaml.safe_dump(doc))
     out = tmp_path / "out"
