@@ -176,6 +176,26 @@ def test_missing_members_become_undefined_rows(tmp_path):
     assert ok["score"].astype(float).min() >= 1 and ok["score"].astype(float).max() <= 28
 
 
+def test_cells_no_member_scored_keep_the_members_seed_so_the_column_is_one_setting(tmp_path):
+    """A CSV with another proxy on more cells than the members (AZ-NAS on a 1,000-cell sample of a CSV holding
+    #params on all 15,625): the ensemble's undefined rows for the other cells once carried seed -1, and correlate
+    refused the column as two settings."""
+    path = write_csv(tmp_path / "r.csv", n=12)
+    frame = pd.read_csv(path)
+    extra = frame[frame["proxy"] == "synflow"].copy()
+    extra["arch_index"] += 100
+    extra["arch"] = nats_order()[100:112]
+    extra["proxy"] = "params"
+    frame = pd.concat([frame, extra], ignore_index=True)
+    frame.to_csv(path, index=False)
+    res = build_ensembles([path], proxies=["synflow", "zico"], methods=["rank-mean"])
+    ens = res.rows[res.rows["proxy"].str.startswith("ensemble:")]
+    assert (ens["status"] == "undefined").sum() == 12 and set(ens["seed"].astype(int)) == {0}
+    out = tmp_path / "ens.csv"
+    res.rows.to_csv(out, index=False)
+    load_results([out])  # one setting per column: no "different settings" refusal
+
+
 def test_greedy_removes_labelled_archs_everywhere(tmp_path):
     path = write_csv(tmp_path / "r.csv", n=40)
     res = build_ensembles(

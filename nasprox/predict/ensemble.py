@@ -181,6 +181,17 @@ def _config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+def _group_seed(meta: pd.DataFrame, space: str, dataset: str) -> int:
+    """The seed the members of one (space, dataset) were scored with, when they agree on one; else -1."""
+    try:
+        seeds = meta.xs((space, dataset), level=(0, 1))["seed"]
+    except KeyError:
+        return -1
+    found = pd.unique(pd.to_numeric(seeds, errors="coerce").dropna())
+    found = [s for s in found if s != -1]
+    return int(found[0]) if len(found) == 1 else -1
+
+
 def _member_meta(long: pd.DataFrame, members: Sequence[str]) -> pd.DataFrame:
     """Per (space, dataset, arch): summed member seconds, max memory, and the common seed/batch/device."""
     sub = long[long["proxy"].isin(members)].copy()
@@ -369,6 +380,9 @@ def build_ensembles(
                 config["labelled"] = greedy_info["labelled_arch_index"]
             data_config = _config_hash(config)
             score_of = dict(zip(sub.index[rank_rows], scores))
+            # a cell none of the members scored has no seed of its own: its (undefined) row takes the members' seed
+            # of this group, so the ensemble column is one setting (correlate refuses a column of two seeds)
+            group_seed = _group_seed(meta, space, dataset)
             for idx, row in sub.iterrows():
                 key = (space, dataset, row["arch"])
                 if key in drop_archs:
@@ -385,7 +399,7 @@ def build_ensembles(
                     "proxy_version": "1",
                     "seed": int(member_meta["seed"])
                     if member_meta is not None and pd.notna(member_meta["seed"])
-                    else -1,
+                    else group_seed,
                     "data_config": data_config,
                     "score": score_of.get(idx, float("nan")),
                     "status": "ok" if ok else "undefined",
