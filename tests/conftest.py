@@ -6,6 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 
+# pytest-xdist runs one test process per core: each gets its share of the cores as torch intra-op threads (and
+# passes it on to the CLI subprocesses it starts), or two processes of two threads each on two cores slow every
+# in-process proxy many-fold (the oversubscription the README warns about for --workers)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    os.environ["OMP_NUM_THREADS"] = str(_share)
+    torch.set_num_threads(_share)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NASPROX_SHARED_DATA", REPO.parent / "shared" / "data"))
 
