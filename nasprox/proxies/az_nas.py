@@ -44,7 +44,7 @@ from torch import nn
 from nasprox.core import ProxyContext, ProxyOption, ProxyUndefined, proxy
 from nasprox.proxies._activations import require_images
 from nasprox.proxies._common import forward_hooks
-from nasprox.proxies.flops import count_macs, probe_input
+from nasprox.proxies.flops import macs_per_sample
 
 INITS = ("kaiming_norm_fanin", "kaiming_norm_fanout", "kaiming_uni_fanin", "kaiming_uni_fanout", "none")
 
@@ -236,14 +236,7 @@ def az_trainability(ctx: ProxyContext) -> float:
     leaves_model_unchanged=True,
 )
 def az_complexity(ctx: ProxyContext) -> float:
-    inputs = probe_input(ctx)
-    modes = [(m, m.training) for m in ctx.model.modules()]
-    ctx.model.eval()  # xautodl counts in eval mode; restored below (the engine shares the network)
-    try:
-        macs, unsupported = count_macs(ctx.model, inputs)
-    finally:
-        for module, training in modes:
-            module.training = training
+    mega_macs, unsupported = macs_per_sample(ctx)
     if unsupported:
         raise ProxyUndefined(f"no MAC handler for layer types: {', '.join(sorted(unsupported))}")
-    return macs / inputs.shape[0] / 1e6
+    return mega_macs

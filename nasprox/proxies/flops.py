@@ -140,14 +140,7 @@ def probe_input(ctx: ProxyContext) -> torch.Tensor:
 )
 def flops(ctx: ProxyContext) -> float:
     strict = bool(ctx.opt("strict"))
-    inputs = probe_input(ctx)
-    modes = [(m, m.training) for m in ctx.model.modules()]
-    ctx.model.eval()  # xautodl counts in eval mode; restored below (the engine shares the network, no copy)
-    try:
-        macs, unsupported = count_macs(ctx.model, inputs)
-    finally:
-        for module, training in modes:
-            module.training = training
+    mega_macs, unsupported = macs_per_sample(ctx)
     if unsupported:
         names = ", ".join(sorted(unsupported))
         if strict:
@@ -155,4 +148,19 @@ def flops(ctx: ProxyContext) -> float:
                 f"no MAC handler for layer types: {names} (use --proxy-opt flops.strict=false to skip them)"
             )
         log.warning("flops: skipped layer types with no MAC handler: %s", names)
-    return macs / inputs.shape[0] / 1e6
+    return mega_macs
+
+
+def macs_per_sample(ctx: ProxyContext) -> tuple[float, set[str]]:
+    """(MACs per sample in millions, layer types with no handler) of ``ctx.model`` counted in eval mode, as
+    xautodl does; the modes are restored after (the engine shares the network, no copy). Also AZ-NAS's
+    complexity component."""
+    inputs = probe_input(ctx)
+    modes = [(m, m.training) for m in ctx.model.modules()]
+    ctx.model.eval()
+    try:
+        macs, unsupported = count_macs(ctx.model, inputs)
+    finally:
+        for module, training in modes:
+            module.training = training
+    return macs / inputs.shape[0] / 1e6, unsupported
