@@ -207,13 +207,11 @@ def load_entry_points() -> list[Plugin]:
         what = f"{ep.value} (entry point '{ep.name}' of {package} {version})"
         _, new_p, new_s = _import(what, ep.load, {})
         module_name = ep.value.partition(":")[0]
-        module = sys.modules.get(module_name)
-        file = getattr(module, "__file__", None) or ""
         plugin = Plugin(
             "entry-point",
             source,
             module_name,
-            sha256=sha256_of(Path(file)) if file and os.path.isfile(file) else "",
+            sha256=_module_sha256(sys.modules.get(module_name)),
             package=package,
             package_version=version,
             proxies=new_p,
@@ -223,6 +221,12 @@ def load_entry_points() -> list[Plugin]:
         _LOADED[source] = plugin
         out.append(plugin)
     return out
+
+
+def _module_sha256(module: object) -> str:
+    """sha256 of an imported module's source file ('' when it has none on disk, e.g. a namespace package)."""
+    file = getattr(module, "__file__", None) or ""
+    return sha256_of(Path(file)) if file and os.path.isfile(file) else ""
 
 
 def load_env_modules() -> list[Plugin]:
@@ -247,12 +251,11 @@ def load_env_modules() -> list[Plugin]:
             module, new_p, new_s = _import(
                 f"module '{name}' (from {ENV_VAR})", functools.partial(importlib.import_module, name), {}
             )
-        file = getattr(module, "__file__", None) or ""
         plugin = Plugin(
             "module",
             name,
             name,
-            sha256=sha256_of(Path(file)) if file and os.path.isfile(file) else "",
+            sha256=_module_sha256(module),
             proxies=new_p,
             spaces=new_s,
         )
