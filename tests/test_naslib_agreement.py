@@ -17,10 +17,12 @@ NB101 (``zc_nasbench101.json``, same batch and protocol): the 500 NASLib entries
 292 distinct cells (module hash); the first entry of each is used. NASLib's model is nasbench_pytorch's
 ``Network`` built from the pruned spec (same skeleton, bias-free convs, BN in train mode, eps 1e-5), but
 with its own init (conv N(0, 2/(k*k*C_out)), classifier N(0, 0.01)) where ours keeps PyTorch's default.
-On one core a cell costs ~1.5 s + 4 s per GFLOP for the proxies scored here (jacob_cov would add 1 s
-per GFLOP, grasp 5 s + 9 s per GFLOP), so the test takes NB101_CELLS = 32 cells, every k-th by hash
-among the 217 with NASLib flops <= 800 M (the smaller three quarters; the largest cells reach 4.5
-GFLOPs): 108 s CPU, 2:45 wall on a busy machine. Measured (development scripts, Spearman against
+On one core a cell cost ~1.5 s + 4 s per GFLOP for the proxies scored here when each ran its own
+backward (jacob_cov would add 1 s per GFLOP, grasp 5 s + 9 s per GFLOP), so the test takes NB101_CELLS = 32
+cells, every k-th by hash among the 217 with NASLib flops <= 800 M (the smaller three quarters; the largest
+cells reach 4.5 GFLOPs). As in the engine, fisher's backward now serves snip and grad_norm and the proxies of
+a cell share one built network: 71 s for the 32 cells (was 170 s), 105 s for the 64 NB201 archs (was 246 s
+with grasp), every score unchanged. Measured (development scripts, Spearman against
 NASLib's first entry; "draws": init seed and/or batch changed; "self": ours against ours with init and
 batch changed; "pool": 49 cells of all sizes, every 6th by hash; "repeats": NASLib against NASLib on
 the 48 cells it stored more than once, see test_nb101_naslib_repeat_agreement):
@@ -48,6 +50,7 @@ justified, and grasp alone would be two thirds of the runtime.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -68,7 +71,6 @@ ASSERTED = {
     "synflow": "synflow",
     "snip": "snip",
     "grad_norm": "grad_norm",
-    "grasp": "grasp",
     "fisher": "fisher",
     "jacob_cov": "jacov",
     "l2_norm": "l2_norm",
@@ -94,13 +96,19 @@ def score_against_naslib(space_name, space, entries, proxies, inputs, targets):
     spec = space.input_spec("cifar10")
     loss_fn = space.loss_fn("cifar10")
     results = {name: ([], [], []) for name in proxies}
+    # as the engine does: a proxy whose work serves the others' (fisher's backward: snip's and grad_norm's
+    # gradients) runs first, and the proxies of one architecture share one memo and one seeded network
+    order = sorted(proxies, key=lambda name: not PROXIES.get(name).scored_first)
     for i, (arch, values) in enumerate(entries):
+        torch.manual_seed(i)
+        network = space.build(arch, "cifar10")
 
-        def build(seed=i, arch=arch):
-            torch.manual_seed(seed)
-            return space.build(arch, "cifar10")
+        def build(network=network):
+            return copy.deepcopy(network)
 
-        for name, theirs_key in proxies.items():
+        memo: dict = {}
+        for name in order:
+            theirs_key = proxies[name]
             ctx = ProxyContext(
                 model=build(),
                 build_model=build,
@@ -113,6 +121,7 @@ def score_against_naslib(space_name, space, entries, proxies, inputs, targets):
                 seed=i,
                 space=space_name,
                 arch=arch,
+                memo=memo,
             )
             start = time.process_time()
             try:
@@ -146,23 +155,24 @@ def test_enough_architectures(agreement):
         assert len(ours) >= 60, f"{name}: only {len(ours)} finite scores"
 
 
-KNOWN_GAP = {
-    # Found (scripts/grasp_sensitivity.py, 64 archs, batch 32): grasp is at its own noise floor here.
-    # Our grasp against itself with only the init draw changed: Spearman 0.47; only the batch
-    # changed: 0.53; against NASLib: 0.53 (0.77 with another init draw). snip under the same
-    # changes stays >= 0.98. NASLib stored one init draw and one batch per arch, so no
-    # implementation can reach 0.9 against it without NASLib's exact weights and images.
-    "grasp": "grasp's init-to-init self-agreement is 0.47 on NB201 at batch 32 (noise floor, see issue note)",
-}
+# Not scored here (scripts/grasp_sensitivity.py measures it, 64 archs, batch 32): grasp is at its own noise floor.
+# Our grasp against itself with only the init draw changed: Spearman 0.47; only the batch changed: 0.53; against
+# NASLib: 0.53 (0.77 with another init draw); snip under the same changes stays >= 0.98. NASLib stored one init draw
+# and one batch per arch, so no implementation can reach 0.9 against it without NASLib's exact weights and images,
+# and no bound above ~0.45 could be justified; at 1.7 s per arch it would be 60% of this comparison's time. The
+# NB101 comparison below leaves it out for the same reason.
+NOT_SCORED = {"grasp"}  # NASLib's keys
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAP[n], strict=False)) if n in KNOWN_GAP else n
-        for n in sorted(ASSERTED)
-    ],
-)
+def test_every_naslib_proxy_is_compared_or_left_out_with_its_reason():
+    """A proxy NASLib stored is asserted, reported, or named above with why not: none is skipped unnoticed."""
+    suite = json.loads(shared_file("naslib_suite_zero/zc_nasbench201.json").read_text())["nasbench201"]["cifar10"]
+    stored = set().union(*(values.keys() for values in suite.values())) - {"val_accuracy"}
+    compared = set(ASSERTED.values()) | set(REPORTED.values())
+    assert stored == compared | NOT_SCORED and not compared & NOT_SCORED
+
+
+@pytest.mark.parametrize("name", sorted(ASSERTED))
 def test_rank_agreement_with_naslib(agreement, name):
     ours, theirs, _ = agreement[name]
     rho = spearmanr(ours, theirs).statistic
