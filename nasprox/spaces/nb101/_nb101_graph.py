@@ -78,16 +78,16 @@ def hash_module(matrix, labeling) -> str:
     the fingerprint is md5(str(sorted vertex hashes)).
     """
     n = len(labeling)
-    adj = [[1 if matrix[i][j] else 0 for j in range(n)] for i in range(n)]
-    in_deg = [sum(adj[i][j] for i in range(n)) for j in range(n)]
-    out_deg = [sum(adj[i]) for i in range(n)]
-    hashes = [_md5(str((out_deg[v], in_deg[v], int(labeling[v])))) for v in range(n)]
+    # neighbour lists once, not an n x n scan per round (the population enumeration hashes ~10^6 graphs)
+    preds = [[w for w in range(n) if matrix[w][v]] for v in range(n)]
+    succs = [[w for w in range(n) if matrix[v][w]] for v in range(n)]
+    hashes = [_md5(str((len(succs[v]), len(preds[v]), int(labeling[v])))) for v in range(n)]
     for _ in range(n):
         hashes = [
             _md5(
-                "".join(sorted(hashes[w] for w in range(n) if adj[w][v]))
+                "".join(sorted([hashes[w] for w in preds[v]]))
                 + "|"
-                + "".join(sorted(hashes[w] for w in range(n) if adj[v][w]))
+                + "".join(sorted([hashes[w] for w in succs[v]]))
                 + "|"
                 + hashes[v]
             )
