@@ -51,6 +51,13 @@ def shared_file(rel: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Modules marked ``expensive`` first (a stable sort: the order is otherwise the files'). Under
+    ``--dist loadscope --no-loadscope-reorder`` each test process takes the next module in this order when it
+    runs dry, so a long module collected last would run alone at the end while the other process idles."""
+    items.sort(key=lambda item: item.get_closest_marker("expensive") is None)
+
+
 @pytest.fixture
 def shared():
     return shared_file

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 PROXIES = "near,synflow,snip,naswot"
 
 

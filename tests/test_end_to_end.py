@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory, request):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 

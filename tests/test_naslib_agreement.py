@@ -64,6 +64,8 @@ from scipy.stats import spearmanr
 from nasprox.core import PROXIES, SPACES, ProxyContext, ProxyUndefined
 from nasprox.data import image_batches
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 NUM_ARCHS = 64  # some NASLib rows are -1e8 (NaN) for jacov; >= 60 finite remain
 BATCH_SIZE = 32  # NASLib zero-cost configs (PROXY_SPEC §1.2)
 # ours -> NASLib's key

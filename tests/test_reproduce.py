@@ -13,6 +13,8 @@ from nasprox.engine.protocol import load_protocols, protocol_runs
 from nasprox.engine.runner import make_space
 from nasprox.engine.selection import select_archs
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 REQUIRED = {
     "near-table1",
     "near-table2",

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import plugin_env
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 TESTS = Path(__file__).parent
 TIMING = {"seconds", "peak_mem_mb"}
 

@@ -35,6 +35,8 @@ from nasprox.spaces.nb101._nb101_graph import hash_module, parse_spec
 from nasprox.spaces.nb101._nb101_model import NB101Network
 from nasprox.spaces.nb101.nb101 import NB101Space
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 INCEPTION = "0111010.0000001.0000001.0000100.0000001.0000001.0000000:1333m"
 INCEPTION_MATRIX = [
     [0, 1, 1, 1, 0, 1, 0],

@@ -9,6 +9,8 @@ import pytest
 from conftest import nasprox_cli as _cli
 from conftest import snapshot as _snapshot
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def existing(tmp_path_factory):

@@ -17,6 +17,8 @@ from conftest import nasprox_cli as _cli
 from conftest import shared_file
 from conftest import snapshot as _snapshot
 
+pytestmark = pytest.mark.expensive  # collected first (tests/conftest.py)
+
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 OTHER = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
 
