@@ -6,9 +6,12 @@ defined by rules: every DAG of up to 7 vertices and 9 edges whose vertices all l
 each interior vertex one of three ops, two cells the same when their module hashes are (NB101's
 ``generate_graphs.py``). This enumerates it with nasprox's own module hash (tests/test_space_nb101.py checks
 it against NB101's published hashes): the unlabelled graphs first, then every labelling of one graph of each
-class, which is the same set of cells. The total is checked against the 423,624 the benchmark reports, and
+class, which is the same set of cells. Labellings are told apart by their hash only on the 398 of 2,494 graphs
+with a symmetry (a non-identity permutation of interior vertices mapping the graph onto itself): on the others
+every labelling is a cell of its own. The total is checked against the 423,624 the benchmark reports, and
 the population's make-up (cells by vertex count; cells of conv1x1 ops only; cells without a conv3x3) is
-printed beside the Suite-Zero sample's. docs/reproduction.md item 13 uses it; ~1 min on one core.
+printed beside the Suite-Zero sample's. docs/reproduction.md item 13 uses it; ~25 s on one core (86 s when
+every labelling was hashed, with the same counts).
 
   python scripts/suite_zero_nb101.py --out-dir build/suite_zero
   python scripts/nb101_population.py build/suite_zero/nb101_suite_zero_archs.txt
@@ -32,6 +35,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nasprox.core import NasproxError, parse_key_values
@@ -90,16 +94,35 @@ def count_cell(counts: Counter, interior_ops: Sequence[str]) -> None:
     counts[vertices, "no conv3x3"] += CONV3X3 not in interior_ops
 
 
+def has_symmetry(matrix: list[list[int]]) -> bool:
+    """Whether some permutation of the interior vertices other than the identity maps the graph onto itself (the
+    input and output vertices carry their own labels, so an isomorphism of labelled cells fixes them)."""
+    adjacency = np.array(matrix)
+    n = len(matrix)
+    perms = np.array([[0, *p, n - 1] for p in itertools.permutations(range(1, n - 1))])[1:]  # [0] is the identity
+    if not len(perms):
+        return False
+    mapped = adjacency[perms[:, :, None], perms[:, None, :]]
+    return bool((mapped == adjacency).all(axis=(1, 2)).any())
+
+
 def population() -> Counter:
     """Counts of NB101's unique cells by ``(vertices, kind)`` (``count_cell``)."""
     counts: Counter = Counter()
     for vertices in range(2, MAX_VERTICES + 1):
         for matrix in graph_classes(vertices):
-            cells: dict[str, tuple[int, ...]] = {}
-            for labels in itertools.product(range(len(AVAILABLE_OPS)), repeat=vertices - 2):
-                cells.setdefault(hash_module(matrix, [INPUT_LABEL, *labels, OUTPUT_LABEL]), labels)
+            labellings = itertools.product(range(len(AVAILABLE_OPS)), repeat=vertices - 2)
+            if not has_symmetry(matrix):
+                # two labellings of one graph are one cell only through a symmetry of the graph: without one, each
+                # labelling is a cell of its own and hashing them could only repeat that (6 times fewer hashes)
+                cells = list(labellings)
+            else:
+                by_hash: dict[str, tuple[int, ...]] = {}
+                for labels in labellings:
+                    by_hash.setdefault(hash_module(matrix, [INPUT_LABEL, *labels, OUTPUT_LABEL]), labels)
+                cells = list(by_hash.values())
             # isomorphic labellings share their multiset of labels, so each cell's kind is that of any labelling
-            for labels in cells.values():
+            for labels in cells:
                 count_cell(counts, [AVAILABLE_OPS[label] for label in labels])
     return counts
 
