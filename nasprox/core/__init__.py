@@ -29,6 +29,7 @@ from nasprox.core.types import (
     proxy_of_column,
     validate_proxy_options,
 )
+from nasprox.core.yamldoc import load_yaml
 
 SPACES: Registry = Registry("space", package="nasprox.spaces")
 PROXIES: Registry = Registry("proxy", package="nasprox.proxies")
@@ -113,6 +114,7 @@ __all__ = [
     "logits_of",
     "proxy_of_column",
     "parse_key_values",
+    "load_yaml",
     "Registry",
     "RegistryError",
     "SPACES",

@@ -52,7 +52,7 @@ from typing import Any
 
 import yaml
 
-from nasprox.core import PROXIES, NasproxError, batch_setting_column, proxy_of_column
+from nasprox.core import PROXIES, NasproxError, batch_setting_column, load_yaml, proxy_of_column
 
 SUPPORTED_VERSIONS = (1,)
 DEFAULT_BATCH = 64  # the engine's default for proxies that declare no reference batch
@@ -162,7 +162,7 @@ def _fractions(value: Any, where: str) -> tuple[float, ...]:
 
 def load_protocol(path: Path) -> Protocol:
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        doc = load_yaml(Path(path).read_text())
     except (OSError, yaml.YAMLError) as err:
         raise NasproxError(f"cannot read protocol {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("version") not in SUPPORTED_VERSIONS:
@@ -509,7 +509,7 @@ def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         return {"cpu": {}, "gpu": {}, "cpu_rows": {}, "gpu_rows": {}, "cpu_engine": None, "gpu_note": "not measured"}
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = load_yaml(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
         raise NasproxError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
     version = doc.get("version") if isinstance(doc, dict) else None

@@ -29,6 +29,7 @@ from nasprox.core import (
     ResultKey,
     ScoreRecord,
     SearchSpace,
+    load_yaml,
 )
 from nasprox.core.plugins import load_files, loaded_files
 from nasprox.engine.device import MemoryMeter, empty_cache, is_oom, resolve_device, set_tf32
@@ -181,14 +182,12 @@ class _Replay:
 
 def parse_space_options(items: Iterable[str]) -> dict[str, Any]:
     """``resolution=64`` -> {"resolution": 64} (values parsed as YAML scalars: ints, floats, bools)."""
-    import yaml
-
     out: dict[str, Any] = {}
     for item in items:
         name, eq, value = item.partition("=")
         if not eq or not name.strip().isidentifier():
             raise NasproxError(f"--space-opt '{item}' must look like name=value")
-        out[name.strip()] = yaml.safe_load(value)
+        out[name.strip()] = load_yaml(value)
     return out
 
 

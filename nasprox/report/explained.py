@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from nasprox.core import NasproxError, proxy_of_column
+from nasprox.core import NasproxError, load_yaml, proxy_of_column
 
 SUPPORTED_VERSIONS = (1,)
 CELL_FIELDS = ("paper", "table", "kind", "space", "dataset", "proxy", "metric")
@@ -75,7 +75,7 @@ def load_explanations(path: Path | None = None) -> list[Explanation]:
     if not path.is_file():
         raise NasproxError(f"explanations file {path} does not exist")
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise NasproxError(f"cannot read explanations {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("version") not in SUPPORTED_VERSIONS:

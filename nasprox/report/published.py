@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from nasprox.core import SETTING_SEPARATOR, NasproxError, batch_setting_column
+from nasprox.core import SETTING_SEPARATOR, NasproxError, batch_setting_column, load_yaml
 from nasprox.stats import (
     correlate_top,
     default_target,
@@ -128,7 +128,7 @@ def _line_notes(text: str) -> list[str]:
 def load_published_file(path: Path) -> list[PublishedEntry]:
     try:
         text = Path(path).read_text()
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
     except (OSError, yaml.YAMLError) as err:
         raise NasproxError(f"cannot read published numbers {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("version") not in SUPPORTED_VERSIONS:
