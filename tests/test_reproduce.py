@@ -171,6 +171,7 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
     assert params_rho[0]["verdict"] in ("agrees", "differs") and params_rho[0]["ci_lo"] != ""
     assert "comparable cells agree" in (out / "report" / "toy" / "published_vs_ours_summary.md").read_text()
     assert not (out / "report" / "toy" / "report.html").exists()
+    assert list((out / "report" / "toy" / "figures").glob("*.png"))  # figures by default (--no-plots: tables only, below)
     again = _cli(*args, "--html")  # resumes: nothing left to score; the report also as one page
     assert again.returncode == 0 and "nothing to score" in again.stderr
     page = (out / "report" / "toy" / "report.html").read_text()
@@ -201,7 +202,7 @@ def test_arch_list_replaces_the_sample_and_stand_in_names_the_target(tmp_path):
         )
     )
     out = tmp_path / "out"
-    common = ["reproduce", "toy101", "--protocol-dir", str(folder), "--out", str(out), "--no-progress"]
+    common = ["reproduce", "toy101", "--protocol-dir", str(folder), "--out", str(out), "--no-progress", "--no-plots"]
     res = _cli(
         *common,
         "--arch-list",
@@ -252,12 +253,14 @@ def test_tables_scoring_one_proxy_at_two_batch_sizes_each_get_their_own_rows(tmp
         (folder / f"{pid}.yaml").write_text(yaml.safe_dump(doc))
     out = tmp_path / "out"
     common = ["--protocol-dir", str(folder), "--out", str(out), "--no-progress", "--synthetic", "--bootstrap", "100"]
+    common.append("--no-plots")  # tables only: the figures are checked in test_toy_protocol_runs_resumes_and_reports
     inputs = ["--arch-list", f"nb101={arch_list}", "--ground-truth", f"nb101={truth}"]
     res = _cli("reproduce", "toy-eps", *inputs, *common)
     assert res.returncode == 0, res.stderr
     with open(out / "report" / "toy-eps" / "published_vs_ours.csv", newline="") as fh:
         near_cells = [r for r in csv.DictReader(fh) if r["table"] == "Table 3"]
     assert near_cells and all(r["verdict"] == "not comparable" and "protocol uses 4" in r["reason"] for r in near_cells)
+    assert not list((out / "report" / "toy-eps").rglob("*.png"))
     for pid in ("toy-near", "toy-eps"):  # the second report after both runs
         res = _cli("reproduce", pid, *inputs, *common)
         assert res.returncode == 0, res.stderr

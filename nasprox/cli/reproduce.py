@@ -88,6 +88,9 @@ def reproduce(
     html: Annotated[
         bool, typer.Option("--html/--no-html", help="also write the report as one self-contained page, report.html")
     ] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="draw the report's figures (tables only without)")
+    ] = True,
     protocol_dir: Annotated[
         Optional[Path], typer.Option(help="folder of protocol YAMLs (default: configs/reproduce)")
     ] = None,
@@ -143,8 +146,10 @@ def reproduce(
             return
         _score(proto, plans, progress, retry_failed)
     if report or report_only:
-        extra = _ReportInputs(by_key(report_ground_truth, "--report-ground-truth"), by_key(costs, "--costs"))
-        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers, extra, html)
+        extra = _ReportOptions(
+            by_key(report_ground_truth, "--report-ground-truth"), by_key(costs, "--costs"), html=html, plots=plots
+        )
+        _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers, extra)
 
 
 @dataclass(frozen=True)
@@ -174,11 +179,14 @@ class _Inputs:
 
 
 @dataclass(frozen=True)
-class _ReportInputs:
-    """What only the report reads: ground truth in place of the CSVs' ({space or '*': CSV}) and cost tables."""
+class _ReportOptions:
+    """What only the report reads (ground truth in place of the CSVs', {space or '*': CSV}, and cost tables) and
+    what it writes besides its tables (the one-page HTML, the figures)."""
 
     ground_truths: dict[str, str]
     costs: dict[str, str]
+    html: bool = False
+    plots: bool = True
 
 
 def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, workers) -> list:
@@ -280,14 +288,13 @@ def _report(
     stand_ins: dict[str, str],
     protocol_dir,
     workers: int,
-    extra: _ReportInputs | None = None,
-    html: bool = False,
+    extra: _ReportOptions | None = None,
 ) -> None:
     """The protocol's report under OUT/report/PROTOCOL (one subfolder per target where its datasets name several);
-    ``html``: also its one-page ``report.html`` there."""
+    ``extra.html``: also its one-page ``report.html`` there."""
     from nasprox.engine.protocol import csv_path, load_protocols, protocol_report_dir
 
-    extra = extra or _ReportInputs({}, {})
+    extra = extra or _ReportOptions({}, {})
     chosen = [d for d in proto.datasets if datasets is None or d.dataset in datasets]
     by_target: dict[str | None, list] = {}
     for d in chosen:
@@ -305,13 +312,11 @@ def _report(
             folder = folder / str(target)
         if folder.exists() and not folder.is_dir():
             raise NasproxError(f"{folder} is a file; the report needs a folder")
-        _report_one(
-            proto, out, present, folder, target, bootstrap, seed, stand_ins, protocols, workers, extra, group, html
-        )
+        _report_one(proto, out, present, folder, target, bootstrap, seed, stand_ins, protocols, workers, extra, group)
 
 
 def _report_one(
-    proto, out, present, folder, target, bootstrap, seed, stand_ins, protocols, workers, extra, group, html: bool
+    proto, out, present, folder, target, bootstrap, seed, stand_ins, protocols, workers, extra: _ReportOptions, group
 ) -> None:
     from nasprox.report import write_report
     from nasprox.report.tables import write_table
@@ -332,11 +337,11 @@ def _report_one(
         target=target,
         bootstrap=0,
         seed=seed,
-        plots=True,
+        plots=extra.plots,
         published_bootstrap=bootstrap,
         protocols=protocols,
         jobs=workers,
-        html=folder / "report.html" if html else None,
+        html=folder / "report.html" if extra.html else None,
         inputs=present,
     )
     if proto.top:
@@ -354,7 +359,7 @@ def _report_one(
     echo_published_summary(folder)
 
 
-def _pareto(proto, out, group, present, folder, target, extra: _ReportInputs) -> list[Path]:
+def _pareto(proto, out, group, present, folder, target, extra: _ReportOptions) -> list[Path]:
     """`nasprox pareto` for every (dataset, proxy) of the protocol against the --costs table of that dataset."""
     from nasprox.cli.pareto import pareto
     from nasprox.engine.protocol import csv_path
@@ -381,11 +386,11 @@ def _pareto(proto, out, group, present, folder, target, extra: _ReportInputs) ->
                     target=target,
                     ground_truth=Path(truth) if truth else None,
                     out=stem.with_suffix(".md"),
-                    plot=stem.with_suffix(".png"),
+                    plot=stem.with_suffix(".png") if extra.plots else None,
                 )
             except typer.Exit:  # a proxy without rows there: said by the command itself
                 continue
-            written += [stem.with_suffix(".md"), stem.with_suffix(".png")]
+            written += [stem.with_suffix(".md"), stem.with_suffix(".png")] if extra.plots else [stem.with_suffix(".md")]
     return written
 
 
