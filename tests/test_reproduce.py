@@ -171,7 +171,9 @@ def test_toy_protocol_runs_resumes_and_reports(tmp_path, shared):
     assert params_rho[0]["verdict"] in ("agrees", "differs") and params_rho[0]["ci_lo"] != ""
     assert "comparable cells agree" in (out / "report" / "toy" / "published_vs_ours_summary.md").read_text()
     assert not (out / "report" / "toy" / "report.html").exists()
-    assert list((out / "report" / "toy" / "figures").glob("*.png"))  # figures by default (--no-plots: tables only, below)
+    assert list(
+        (out / "report" / "toy" / "figures").glob("*.png")
+    )  # figures by default (--no-plots: tables only, below)
     again = _cli(*args, "--html")  # resumes: nothing left to score; the report also as one page
     assert again.returncode == 0 and "nothing to score" in again.stderr
     page = (out / "report" / "toy" / "report.html").read_text()
