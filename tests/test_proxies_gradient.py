@@ -544,6 +544,29 @@ def test_fisher_scores_first_and_its_backward_serves_snip_and_grad_norm(monkeypa
     assert len(backwards) == 3 * 2 and together == alone
 
 
+def test_jacob_cov_and_epe_nas_share_one_input_jacobian(monkeypatch, one_thread):
+    """Both read the gradient of the summed outputs w.r.t. the inputs: one forward and backward per architecture
+    serves both, and each score equals its own run's."""
+    import nasprox.proxies.jacob_cov as jacob_cov_module
+    from nasprox.engine import RunConfig, Scorer, select_archs
+
+    forwards: list = []
+    original = jacob_cov_module.forward
+    monkeypatch.setattr(jacob_cov_module, "forward", lambda *a: forwards.append(1) or original(*a))
+
+    def scores(proxies: list[str]) -> dict:
+        scorer = Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=proxies, synthetic=True, device="cpu"))
+        return {
+            (r.arch, r.proxy): r.score for recs in scorer.run(select_archs(scorer.space, archs="0:3")) for r in recs
+        }
+
+    together = scores(["jacob_cov", "epe_nas"])
+    assert len(forwards) == 3 and all(math.isfinite(v) for v in together.values())
+    forwards.clear()
+    alone = {**scores(["jacob_cov"]), **scores(["epe_nas"])}
+    assert len(forwards) == 3 * 2 and together == alone
+
+
 def _shared_pair(
     factory, monkeypatch, share: bool = True, names: tuple[str, str] = ("snip", "grad_norm")
 ) -> tuple[int, float, float]:

@@ -16,23 +16,38 @@ import numpy as np
 import torch
 
 from nasprox.core import ProxyContext, ProxyUndefined, proxy
-from nasprox.proxies._saliency import forward
+from nasprox.proxies._saliency import _parameter_sums, _rng_states, forward
 
 EIG_OFFSET = 1e-5
 
 
 def input_jacobian(ctx: ProxyContext) -> tuple[np.ndarray, int]:
-    """(B × prod(input shape)) float64 gradient of Σ outputs w.r.t. the inputs, and the output width."""
+    """(B × prod(input shape)) float64 gradient of Σ outputs w.r.t. the inputs (read-only), and the output width.
+
+    Computed once per architecture and batch on the context's fresh network and kept in ``ctx.memo``, so
+    jacob_cov and epe_nas of one run share one backward; kept only when the pass drew nothing from the random
+    generators (no dropout), so that the shared value is the one each would compute by itself."""
     if ctx.input_spec.kind == "tokens" or not ctx.inputs.is_floating_point():
         raise ProxyUndefined("needs the gradient w.r.t. continuous inputs; token ids are discrete")
     model = ctx.model.train()
+    # the batch size names the batch; the parameter sums tell a network a proxy changed first from a fresh one
+    key = ("input_jacobian", int(ctx.inputs.shape[0]), _parameter_sums(model))
+    kept = ctx.memo.get(key)
+    if kept is not None:
+        return kept
+    before = _rng_states(ctx.device)
     model.zero_grad(set_to_none=True)
     x = ctx.inputs.detach().clone().requires_grad_(True)
     y = forward(model, x)
     y.backward(torch.ones_like(y))
     if x.grad is None:
         raise ProxyUndefined("the network output does not depend on its input")
-    return x.grad.detach().reshape(x.shape[0], -1).double().cpu().numpy(), int(y.shape[-1])
+    jacobian = x.grad.detach().reshape(x.shape[0], -1).double().cpu().numpy()
+    jacobian.setflags(write=False)
+    result = (jacobian, int(y.shape[-1]))
+    if all(torch.equal(a, b) for a, b in zip(before, _rng_states(ctx.device))):
+        ctx.memo[key] = result
+    return result
 
 
 def eigen_score(jacobian: np.ndarray) -> float:
