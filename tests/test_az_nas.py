@@ -201,3 +201,13 @@ def test_a_recipe_fixes_its_members_and_method(tmp_path):
         build_ensembles([path], proxies=None, methods=["rank-mean"], recipe_name="az_nas")
     with pytest.raises(NasproxError, match="unknown ensemble recipe"):
         build_ensembles([path], proxies=None, methods=[], recipe_name="az")
+
+
+def test_every_recipe_names_registered_proxies_a_known_method_and_its_source():
+    from nasprox.core import PROXIES
+    from nasprox.predict.aggregate import METHODS
+
+    for recipe in RECIPES.values():
+        assert recipe.members and len(set(recipe.members)) == len(recipe.members), recipe.name
+        assert all(PROXIES.get(m).higher_is_better is not None for m in recipe.members), recipe.name  # ranked by it
+        assert recipe.method in METHODS and recipe.source, recipe.name

@@ -24,7 +24,8 @@ labelled indices, the seed and the selection trace are returned for the provenan
 Named recipes (``recipe=``, CLI ``--recipe``): published aggregates fixed by their authors' code, each
 a member list and a method run by the same code as any other ensemble (``RECIPES``):
 ``az_nas`` (AZ-NAS, Lee & Ham 2024) and ``vkdnw_agg`` / ``vkdnw_agg_mbv2`` (VKDNW, Tybl & Neumann 2025),
-all ``log-rank``. Their authors rank every architecture, a member's -inf included (the proxies map a
+all ``log-rank``; and nasprox's own label-free rule ``az_near_meco``, fixed before it was scored on any
+labelled cell (issue 31: members chosen without the labels they are judged on). Their authors rank every architecture, a member's -inf included (the proxies map a
 NaN component to -inf, status ``nonfinite``): with ``floor_neg_inf`` such a member value is kept, below
 every finite one and tied with the other -inf values (``scipy.stats.rankdata``'s average rank of
 -inf), instead of leaving the architecture out.
@@ -133,6 +134,14 @@ RECIPES: dict[str, Recipe] = {
             "log-rank",
             "ondratybl/VKDNW:ImageNet_MBV2/evolution_search_vkdnw.py (the search's ranking: complexity, "
             "expressivity, progressivity, vkdnw_entropy, trainability)",
+        ),
+        Recipe(
+            "az_near_meco",
+            ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity", "near", "meco_opt"),
+            "log-rank",
+            "nasprox's label-free rule, written down 2026-12-07 before it was computed on any dataset: every AZ-NAS "
+            "component plus NEAR and MeCo (meco_opt), aggregated as AZ-NAS aggregates (VKDNW left out: its NB201 "
+            "input is unresolved); docs/reproduction.md",
         ),
     )
 }
