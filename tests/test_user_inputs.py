@@ -129,16 +129,25 @@ def test_a_stale_lock_file_of_a_killed_writer_locks_nothing(tmp_path):
     assert not lock_path(out).exists()
 
 
-def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path):
+@pytest.mark.parametrize(
+    "stop, workers",
+    [("ctrl-c", 1), ("sigterm to the job", 2)],  # a scheduler's SIGTERM reaches every process of the job
+)
+def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path, stop, workers):
     out = tmp_path / "r.csv"
     cmd = [sys.executable, "-m", "nasprox", "score", "--space", "nats-tss", "--proxy", "params", "--synthetic"]
-    cmd += ["--archs", "0:2000", "--out", str(out)]
+    cmd += ["--archs", "0:2000", "--out", str(out), "--workers", str(workers)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while (not out.is_file() or out.read_text().count("\n") < 4) and time.monotonic() < deadline:
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    if stop == "ctrl-c":
+        proc.send_signal(signal.SIGINT)
+    else:
+        os.killpg(proc.pid, signal.SIGTERM)  # the parent and its workers, as a job's end sends it
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     last = err.strip().splitlines()[-1]
@@ -151,6 +160,8 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path):
 
     assert not lock_path(out).exists()
     assert read_provenance(out)[-1]["status"] == "interrupted"
+    with open(out, newline="") as fh:
+        assert {r["status"] for r in csv.DictReader(fh)} == {"ok"}  # no worker died mid-row
 
 
 def _failed_copy(source: Path, out: Path, proxy: str) -> Path:

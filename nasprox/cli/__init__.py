@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
 
 import typer
@@ -40,8 +41,15 @@ for _info in pkgutil.iter_modules(__path__):
             _module.register(app)
 
 
+def _stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback. SIGTERM (a cluster
+    scheduler's stop, ``kill``) ends a command as Ctrl-C does: a run closes its CSV, records ``interrupted`` and
+    says what it kept (exit 130); the default action would end it without a word."""
+    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
     try:
         app(args=argv, standalone_mode=True)
     except (NasproxError, RegistryError) as exc:

@@ -53,9 +53,11 @@ def _worker_main(config: RunConfig, threads: int, tasks, results: Connection, pa
     """Worker loop: (task_id, arch, skip_names) in, (task_id, records | error text) out."""
     import torch
 
-    # Ctrl-C reaches the terminal's whole process group: the parent alone answers it (one line, rows kept) and
-    # ends the workers; a worker interrupted mid-architecture would only add a traceback
+    # Ctrl-C reaches the terminal's whole process group, and a scheduler's SIGTERM the job's: the parent alone
+    # answers them (one line, rows kept) and ends the workers (SIGKILL); a worker stopped mid-architecture would
+    # only add a traceback or a 'worker died' row for a cell that was never at fault
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(threads)
     try:
         scorer = Scorer(config)
