@@ -293,3 +293,19 @@ def test_score_model_reads_the_class_count_from_the_logits_element():
     with mock.patch("nasprox.api._input_spec", wraps=_input_spec) as spec:
         nasprox.score_model(net, torch.randn(8, 3, 8, 8), proxies=["params"])
     assert spec.call_args.args[1] == 7  # not 32, the width of the features element
+
+
+def test_main_gives_a_callers_own_sigterm_handler_back():
+    """The CLI's SIGTERM handler lives as long as the command: a program calling ``main`` keeps its own."""
+    from nasprox.cli import main
+
+    def mine(signum, frame):
+        return None
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main(["spaces"])
+        assert stop.value.code == 0 and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 import signal
 import sys
+import threading
 
 import typer
 
@@ -49,7 +50,12 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback. SIGTERM (a cluster
     scheduler's stop, ``kill``) ends a command as Ctrl-C does: a run closes its CSV, records ``interrupted`` and
     says what it kept (exit 130); the default action would end it without a word."""
-    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
+    # only the main thread may set a handler; a caller's own handler comes back when the command ends
+    previous = (
+        signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
+        if threading.current_thread() is threading.main_thread()
+        else None
+    )
     try:
         app(args=argv, standalone_mode=True)
     except (NasproxError, RegistryError) as exc:
@@ -58,3 +64,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("nasprox: interrupted; rows written so far are kept (run the same command to resume)", err=True)
         sys.exit(130)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
