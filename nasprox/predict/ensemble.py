@@ -21,11 +21,12 @@ aggregated with ``base``); those architectures are then removed from the whole o
 and every aggregate), so any table computed on the output is on held-out architectures only. The
 labelled indices, the seed and the selection trace are returned for the provenance sidecar.
 
-Named recipes (``recipe=``, CLI ``--recipe``): published aggregates fixed by their authors' code, each
-a member list and a method run by the same code as any other ensemble (``RECIPES``):
-``az_nas`` (AZ-NAS, Lee & Ham 2024) and ``vkdnw_agg`` / ``vkdnw_agg_mbv2`` (VKDNW, Tybl & Neumann 2025),
-all ``log-rank``; and nasprox's own label-free rule ``az_near_meco``, fixed before it was scored on any
-labelled cell (issue 31: members chosen without the labels they are judged on). Their authors rank every architecture, a member's -inf included (the proxies map a
+Named recipes (``recipe=``, CLI ``--recipe``): aggregates with fixed members, each a member list and a
+method run by the same code as any other ensemble (``RECIPES``): the published ``az_nas`` (AZ-NAS, Lee &
+Ham 2024) and ``vkdnw_agg`` / ``vkdnw_agg_mbv2`` (VKDNW, Tybl & Neumann 2025), fixed by their authors' code,
+and nasprox's own label-free rule ``az_near_meco``, fixed before it was scored on any labelled cell (members
+chosen without the labels they are judged on); all ``log-rank``. Their authors rank every architecture, a
+member's -inf included (the proxies map a
 NaN component to -inf, status ``nonfinite``): with ``floor_neg_inf`` such a member value is kept, below
 every finite one and tied with the other -inf values (``scipy.stats.rankdata``'s average rank of
 -inf), instead of leaving the architecture out.
