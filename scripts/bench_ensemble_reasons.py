@@ -25,18 +25,10 @@ from nasprox.stats import read_results
 
 
 def filtered_reason(long: pd.DataFrame, space: str, dataset: str, arch: str, members: Sequence[str]) -> str:
-    """The baseline: the rows of one cell filtered out of the whole table, then its members' statuses."""
+    """The baseline: the rows of one cell filtered out of the whole table, then its members' statuses (worded by
+    the same ``_missing_reason``)."""
     rows = long[(long["space"] == space) & (long["dataset"] == dataset) & (long["arch"] == arch)]
-    parts = []
-    for m in members:
-        statuses = rows.loc[rows["proxy"] == m, "status"].fillna("").tolist()
-        if not statuses:
-            parts.append(f"{m} (no row)")
-        elif "ok" not in statuses:
-            parts.append(f"{m} ({'/'.join(sorted(set(statuses)))})")
-        else:
-            parts.append(f"{m} (non-finite)")
-    return "missing member values: " + ", ".join(parts)
+    return _missing_reason(_member_statuses(rows, members), space, dataset, arch, members)
 
 
 def main() -> None:
