@@ -149,7 +149,11 @@ def test_a_seeded_protocol_scores_the_same_cells_per_seed_and_reports_over_seeds
         "top": [1.0, 0.5],
         "runs": [{"space": "nats-tss", "datasets": {"cifar10": {}}}],
         "proxies": {"params": {}, "synflow": {}, "nn_massive": {"pending": "not registered anywhere"}},
-    }
+        "findings": [
+            {"id": "params-beat", "claim": "#Params beats most", "source": "Fig. 6",
+             "rule": {"kind": "beats_most", "proxies": ["params"]}},
+        ],
+    }  # fmt: skip
     (folder / "toy-seeds.yaml").write_text(yaml.safe_dump(doc))
     out = tmp_path / "out"
     args = ["reproduce", "toy-seeds", "--protocol-dir", str(folder), "--sample", "40", "--synthetic"]
@@ -164,6 +168,12 @@ def test_a_seeded_protocol_scores_the_same_cells_per_seed_and_reports_over_seeds
     synflow = summary[summary["proxy"] == "synflow"]
     assert set(synflow["top"]) == {1.0, 0.5} and set(synflow["seeds"]) == {2}
     assert set(summary.loc[summary["proxy"] == "params", "seeds"]) == {1}
+    report = out / "report" / "toy-seeds"
+    assert {"seed_summary_kendall.png", "seed_summary_spearman.pdf"} <= {p.name for p in report.iterdir()}
+    findings = pd.read_csv(report / "findings.csv")
+    assert findings[["finding", "benchmark"]].values.tolist() == [["params-beat", "nats-tss/cifar10"]]
+    assert findings["holds"].iloc[0] in {"yes", "no"} and "of 1" in findings["evidence"].iloc[0]  # synflow only
+    assert pd.read_csv(report / "findings_verdicts.csv")["verdict"].iloc[0] in {"borne out", "not borne out"}
 
 
 def test_pareto_report_and_report_ground_truth(tmp_path, shared):
@@ -194,3 +204,62 @@ def test_pareto_report_and_report_ground_truth(tmp_path, shared):
     assert "edgegpu_latency" in table and "edgegpu_energy" in table
     correlations = pd.read_csv(out / "report" / "toy-pareto" / "correlations.csv")
     assert correlations.loc[correlations["proxy"] == "params", "n_used"].item() == 40  # ground truth from the file
+
+
+def test_a_space_with_its_own_sample_draws_it_and_seeds_pick_scoring_seeds(tmp_path):
+    """`sample: 500` on a run: with --sample 1000 that space's cells are a seeded 500-cell sample of their own (NEAR
+    Table 2's NATS-SSS cells), the other space keeps the 1,000; --seeds keeps some of the protocol's seeds, and a
+    free proxy stays at its first seed."""
+    from nasprox.engine.protocol import protocol_cells
+
+    doc = {
+        "version": 1, "id": "two-spaces", "paper": "zero-shot-survey", "tables": ["Table 4"], "seeds": [0, 1, 2],
+        "runs": [{"space": "nats-tss", "datasets": {"cifar100": {"max_archs": 30}}},
+                 {"space": "nats-sss", "sample": 20, "datasets": {"cifar100": {}}}],
+        "proxies": {"params": {}, "synflow": {}, "grasp": {"max_archs": 10}},
+    }  # fmt: skip
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    proto = load_protocol(path)
+    runs = protocol_runs(proto, 100, tmp_path, seeds=[1, 2])
+    assert {(r.space, r.sample, r.n_archs) for r in runs} == {
+        ("nats-tss", 100, 30), ("nats-tss", 100, 10), ("nats-sss", 20, 20), ("nats-sss", 20, 10)
+    }  # fmt: skip
+    assert {r.seed for r in runs} == {1, 2} and "params" not in {p.name for r in runs for p in r.proxies}
+    assert protocol_runs(proto, 10, tmp_path)[-1].sample == 10  # a smaller --sample wins
+    with pytest.raises(NasproxError, match=r"--seeds 5: not among protocol two-spaces's scoring seeds \(0, 1, 2\)"):
+        protocol_runs(proto, 100, tmp_path, seeds=[5])
+    cells = protocol_cells(protocol_runs(proto, 100, tmp_path), seed=0)
+    from nasprox.engine.runner import make_space
+    from nasprox.engine.selection import select_archs
+
+    sss = {a.key for a in select_archs(make_space("nats-sss"), sample=20, seed=0)}
+    assert cells["nats-sss", "cifar100", "synflow"] == sss  # the space's own 20-cell sample, not 20 of the 100
+    assert cells["nats-sss", "cifar100", "grasp"] < sss and len(cells["nats-sss", "cifar100", "grasp"]) == 10
+    tss = cells["nats-tss", "cifar100", "synflow"]
+    assert len(tss) == 30 and cells["nats-tss", "cifar100", "params"] == tss
+    assert cells["nats-tss", "cifar100", "grasp"] < tss
+
+
+def test_seed_summary_reads_each_proxy_on_its_own_cells_only(tmp_path):
+    """With `cells`, rows outside a proxy's cells are neither correlated nor counted in its top fraction."""
+    from nasprox.report.seeds import seed_summary
+    from nasprox.stats import correlate_top, load_results
+
+    rng = np.random.default_rng(2)
+    acc = rng.uniform(0, 100, 80)
+    score = acc + rng.normal(0, 30, 80)
+    rows = [
+        dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1", seed=0,
+             data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
+        for i in range(80)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    own = frozenset(f"a{i}" for i in range(0, 80, 2))
+    summary = seed_summary(table, [1.0, 0.25], bootstrap=0, cells={("toy-space", "c", "p"): own}).set_index("top")
+    keep = np.arange(0, 80, 2)
+    for fraction in (1.0, 0.25):
+        expected = correlate_top(score[keep], acc[keep], fraction, "spearman")
+        assert summary.loc[fraction, "spearman"] == pytest.approx(expected)
+    assert summary.loc[0.25, "n_top"] == 10 and summary.loc[1.0, "n_used"] == 40

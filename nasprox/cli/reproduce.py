@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
@@ -30,6 +30,8 @@ Examples:
   nasprox reproduce near-table2 --sample 500 --subset 100 --proxies near,synflow ...   # first 100 now, more later
 
   nasprox reproduce near-table2 --sample 500 --slow-cells 500 --proxies grasp ...   # a capped proxy on all 500
+
+  nasprox reproduce survey-figs6-9 --sample 1000 --seeds 0 ...   # one of its 5 scoring seeds now, the rest later
 
   nasprox reproduce near-table3 --arch-list nb101=build/suite_zero/nb101_suite_zero_archs.txt \\
       --ground-truth nb101=build/suite_zero/nb101_suite_zero_gt.csv --stand-in test_acc=valid_acc ...
@@ -62,6 +64,13 @@ def reproduce(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the sample, model init and input batches")] = 0,
+    seeds: Annotated[
+        Optional[str],
+        typer.Option(
+            help="comma-separated subset of the protocol's scoring seeds to score now (a 5-seed protocol spread "
+            "over sessions or machines; the report reads every seed the CSVs hold)"
+        ),
+    ] = None,
     data_root: Annotated[list[str], typer.Option(help="DATASET=PATH (repeatable) or PATH for every dataset")] = [],
     ground_truth: Annotated[
         list[str], typer.Option(help="SPACE=CSV (repeatable) or CSV: plain ground-truth file")
@@ -120,6 +129,7 @@ def reproduce(
     """Reproduce a published table: score its protocol's runs (resumable), then write the report with
     published-vs-ours (95% bootstrap CI of ours, n used, the paper's population and a verdict)."""
     from nasprox.engine.protocol import get_protocol, load_protocols, protocol_runs
+    from nasprox.report.findings import parse_findings
     from nasprox.stats import parse_stand_ins
 
     if list_:
@@ -129,27 +139,48 @@ def reproduce(
         raise NasproxError("give a protocol id (see `nasprox reproduce --list`)")
     proto = get_protocol(protocol, protocol_dir)
     stand_ins = parse_stand_ins(stand_in)  # checked before any scoring
+    parse_findings(proto.findings, str(proto.path))  # a typo in a finding's rule stops before hours of scoring
     wanted_ds = datasets.split(",") if datasets else None
     wanted_px = proxies.split(",") if proxies else None
+    inputs = _Inputs(
+        by_key(data_root, "--data-root"),
+        by_key(ground_truth, "--ground-truth"),
+        by_key(benchmark, "--benchmark"),
+        by_key(arch_list, "--arch-list"),
+    )
+    listed = inputs.listed({d.space for d in proto.datasets})
     if not report_only:
-        inputs = _Inputs(
-            by_key(data_root, "--data-root"),
-            by_key(ground_truth, "--ground-truth"),
-            by_key(benchmark, "--benchmark"),
-            by_key(arch_list, "--arch-list"),
+        runs = protocol_runs(
+            proto, sample, out, wanted_ds, wanted_px, subset, listed, slow_cells, _seed_list(seeds) if seeds else None
         )
-        listed = inputs.listed({d.space for d in proto.datasets})
-        runs = protocol_runs(proto, sample, out, wanted_ds, wanted_px, subset, listed, slow_cells)
-        plans = _plan_runs(runs, sample, listed, seed, inputs, synthetic, device, workers)
+        plans = _plan_runs(runs, listed, seed, inputs, synthetic, device, workers)
         if dry_run:
             _show_pending(proto, plans, workers, retry_failed)
             return
         _score(proto, plans, progress, retry_failed)
     if report or report_only:
+        from nasprox.engine.protocol import protocol_cells
+
+        # with --sample / --arch-list, the seed summary and findings read each proxy on the protocol's own cells
+        # only (the CSVs also hold cells other protocols scored: #params on all 15,625, grad_norm on 500)
+        sampled = sample is not None or bool(listed)
+        runs_of_report = protocol_runs(proto, sample, out, wanted_ds, None, None, listed, slow_cells) if sampled else []
+        arch_lists = {space: path for space in listed if (path := inputs.arch_list(space)) is not None}
         extra = _ReportOptions(
-            by_key(report_ground_truth, "--report-ground-truth"), by_key(costs, "--costs"), html=html, plots=plots
+            by_key(report_ground_truth, "--report-ground-truth"),
+            by_key(costs, "--costs"),
+            html=html,
+            plots=plots,
+            cells=protocol_cells(runs_of_report, seed, arch_lists) if sampled else None,
         )
         _report(proto, out, wanted_ds, bootstrap, seed, stand_ins, protocol_dir, workers, extra)
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise NasproxError(f"--seeds takes comma-separated integers, e.g. 0,1; got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -187,12 +218,15 @@ class _ReportOptions:
     costs: dict[str, str]
     html: bool = False
     plots: bool = True
+    # (space, dataset, proxy) -> the protocol's cells of that proxy (its --sample or --arch-list); None: every row
+    cells: Mapping[tuple[str, str, str], frozenset[str]] | None = None
 
 
-def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, workers) -> list:
+def _plan_runs(runs, listed, seed, inputs: _Inputs, synthetic, device, workers) -> list:
     """(PlannedRun, RunPlan) per run; every run is planned first, so a missing input stops before any scoring."""
     from nasprox.engine import RunConfig
-    from nasprox.engine.pipeline import Execution, Selection, plan
+    from nasprox.engine.pipeline import Execution, plan
+    from nasprox.engine.protocol import run_selection
 
     plans = []
     for run in runs:
@@ -211,12 +245,7 @@ def _plan_runs(runs, sample, listed, seed, inputs: _Inputs, synthetic, device, w
             ground_truth=inputs.pick(inputs.ground_truths, run.space),
         )
         arch_list = inputs.arch_list(run.space)
-        if arch_list is not None:  # the list replaces the sample; slow proxies take its first K lines
-            subset = run.n_archs if run.n_archs != listed[run.space] else None
-            selection = Selection(arch_list=arch_list, subset=subset, seed=seed)
-        else:
-            subset = run.n_archs if sample is not None and run.n_archs != sample else None
-            selection = Selection(sample=sample, subset=subset, seed=seed)
+        selection = run_selection(run, seed, arch_list, listed.get(run.space))
         plans.append((run, plan(config, selection, Execution(workers=workers))))
     return plans
 
@@ -319,7 +348,6 @@ def _report_one(
     proto, out, present, folder, target, bootstrap, seed, stand_ins, protocols, workers, extra: _ReportOptions, group
 ) -> None:
     from nasprox.report import write_report
-    from nasprox.report.tables import write_table
     from nasprox.stats import load_results, with_ground_truth
     from nasprox.stats.results import EVERY_SPACE
 
@@ -344,14 +372,22 @@ def _report_one(
         html=folder / "report.html" if extra.html else None,
         inputs=present,
     )
-    if proto.top:
-        from nasprox.report.seeds import seed_summary
+    if proto.top or proto.findings:
+        from nasprox.report.findings import parse_findings
+        from nasprox.report.seeds import write_seed_report
 
-        written += write_table(
-            seed_summary(table, proto.top, target=target, bootstrap=bootstrap, seed=seed),
-            folder / "seed_summary",
-            caption="Kendall / Spearman per proxy on the top fraction of cells by the target (1.0: all): mean over "
-            "the scoring seeds, their sd and a 95% interval (t over seeds; one seed: bootstrap over the cells)",
+        written += write_seed_report(
+            table,
+            folder,
+            proto.top,
+            proxies=[p.name for p in proto.proxies],
+            cells=extra.cells,
+            findings=parse_findings(proto.findings, str(proto.path)),
+            target=target,
+            bootstrap=bootstrap,
+            seed=seed,
+            plots=extra.plots,
+            title=f"{proto.paper} {', '.join(proto.tables)}:",
         )
     if proto.pareto_metrics:
         written += _pareto(proto, out, group, present, folder, target, extra)
@@ -401,7 +437,10 @@ def _list(protocols, sample: int | None) -> None:
     lines = []
     for proto in protocols.values():
         cells = ", ".join(
-            f"{d.space}/{d.dataset}" + (f" (first {d.max_archs})" if d.max_archs else "") for d in proto.datasets
+            f"{d.space}/{d.dataset}"
+            + (f" (first {d.max_archs})" if d.max_archs else "")
+            + (f" (a {d.sample}-cell sample)" if d.sample else "")
+            for d in proto.datasets
         )
         proxies = ", ".join(
             f"{p.name}@{p.effective_batch()}"

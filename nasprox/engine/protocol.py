@@ -39,8 +39,13 @@ Optional keys (the zero-shot survey's figures):
     runs:
       - space: transnas-micro
         datasets: {segmentsemantic: {target: test_mIoU}}   # a dataset's own target (its own report folder)
+      - space: nats-sss
+        sample: 500                # with --sample N, this space's runs draw their own seeded sample of
+                                   # min(N, 500) cells (another table's population, e.g. NEAR Table 2's)
     proxies:
       nn_mass: {pending: "why it may be unregistered here"}  # left out, and said so, while it is not registered
+    findings:                      # the paper's claims, each checked per benchmark (nasprox.report.findings)
+      - {id: params-beat-most, claim: "...", source: "Sec. 5.1", rule: {kind: beats_most, proxies: [params]}}
 """
 
 from __future__ import annotations
@@ -48,11 +53,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from nasprox.core import PROXIES, NasproxError, batch_setting_column, load_yaml, proxy_of_column
+
+if TYPE_CHECKING:
+    from nasprox.engine.pipeline import Selection
 
 SUPPORTED_VERSIONS = (1,)
 DEFAULT_BATCH = 64  # the engine's default for proxies that declare no reference batch
@@ -79,6 +87,11 @@ class DatasetPlan:
     max_archs: int | None = None  # e.g. CIFAR-100 on the first 500 cells of the sample
     batch_cap: int | None = None  # e.g. 120 ImageNet16-120 images: naswot/epsilon at 120 instead of 128/256
     target: str | None = None  # this dataset's own target (default: the protocol's)
+    sample: int | None = None  # with --sample N: this space draws its own sample of min(N, sample) cells
+
+    def sample_size(self, sample: int | None) -> int | None:
+        """Cells of the seeded sample this dataset's runs draw for ``--sample`` (None: the whole space)."""
+        return sample if sample is None or self.sample is None else min(sample, self.sample)
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,8 @@ class Protocol:
     pending: Mapping[str, str] = field(default_factory=dict)
     # a space whose population differs from the protocol's (a table over two spaces): space -> (size, label)
     population_by_space: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)
+    # the paper's stated findings with the rule that checks each (nasprox.report.findings parses them)
+    findings: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def spaces(self) -> tuple[str, ...]:
@@ -120,6 +135,7 @@ class PlannedRun:
     n_archs: int | None  # None: the whole space (no --sample)
     out: Path
     seed: int | None = None  # the scoring seed (a protocol's ``seeds``); None: the command's --seed
+    sample: int | None = None  # size of the seeded sample its cells are the first of (None: no sample)
 
 
 def _int_or_none(value: Any, where: str) -> int | None:
@@ -173,6 +189,7 @@ def load_protocol(path: Path) -> Protocol:
     datasets = []
     for run in doc["runs"]:
         space = str(run.get("space", ""))
+        space_sample = _int_or_none(run.get("sample"), f"{path}: {space}.sample")
         for dataset, extra in (run.get("datasets") or {}).items():
             extra = extra or {}
             datasets.append(
@@ -182,6 +199,7 @@ def load_protocol(path: Path) -> Protocol:
                     _int_or_none(extra.get("max_archs"), f"{path}: {dataset}.max_archs"),
                     _int_or_none(extra.get("batch_cap"), f"{path}: {dataset}.batch_cap"),
                     _text_or_none(extra.get("target"), f"{path}: {dataset}.target"),
+                    space_sample,
                 )
             )
     proxies = []
@@ -226,7 +244,16 @@ def load_protocol(path: Path) -> Protocol:
             )
             for space, spec in (population.get("spaces") or {}).items()
         },
+        _findings(doc.get("findings"), f"{path}: findings"),
     )
+
+
+def _findings(value: Any, where: str) -> tuple[Mapping[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise NasproxError(f"{where} must be a list of mappings (id, claim, source, rule)")
+    return tuple(value)
 
 
 def default_protocol_dir() -> Path:
@@ -277,6 +304,7 @@ def protocol_runs(
     subset: int | None = None,
     listed: Mapping[str, int] | None = None,
     slow_cells: int | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[PlannedRun]:
     """The scoring runs of ``proto``: per (space, dataset), proxies grouped by how many cells they get.
 
@@ -287,7 +315,16 @@ def protocol_runs(
     ``listed`` maps a space to the length of its ``--arch-list``: that space's runs take the list in
     place of the sample (the first K lines where a limit applies). ``slow_cells`` replaces the cap of every
     proxy the protocol caps (``max_archs``: the slow ones), e.g. all 500 cells of the sample on a GPU.
+    A space with its own ``sample`` draws min(N, it) cells instead. ``seeds`` keeps only those of the protocol's
+    scoring seeds (a 5-seed protocol spread over machines or sessions); a free proxy stays at the first seed.
     """
+    if seeds is not None:
+        foreign = [s for s in seeds if s not in proto.seeds]
+        if foreign:
+            named = ", ".join(map(str, proto.seeds)) if proto.seeds else "none (it scores the --seed only)"
+            raise NasproxError(
+                f"--seeds {','.join(map(str, foreign))}: not among protocol {proto.id}'s scoring seeds ({named})"
+            )
     if slow_cells is not None and slow_cells < 1:
         raise NasproxError(f"--slow-cells must be at least 1 (got {slow_cells})")
     if subset is not None and (sample is None and not listed or sample is not None and not 0 < subset <= sample):
@@ -304,7 +341,7 @@ def protocol_runs(
         for px in proto.proxies:
             if wanted_px is not None and px.name not in wanted_px:
                 continue
-            drawn = (listed or {}).get(ds.space, sample)  # cells the run chooses from, in a fixed order
+            drawn = (listed or {}).get(ds.space, ds.sample_size(sample))  # cells the run chooses from, in order
             cap = px.max_archs if px.max_archs is None or slow_cells is None else slow_cells
             limits = [n for n in (drawn, subset, ds.max_archs, cap) if n is not None]
             n = min(limits) if limits and drawn is not None else None
@@ -312,14 +349,17 @@ def protocol_runs(
                 px = replace(px, batch_size=ds.batch_cap)
             groups.setdefault(n, []).append(px)
         out = csv_path(out_dir, ds.space, ds.dataset)
+        drawn_sample = ds.sample_size(sample)
         for n, group in sorted(groups.items(), key=lambda kv: -(kv[0] or 10**9)):
             if not proto.seeds:
-                runs.append(PlannedRun(ds.space, ds.dataset, tuple(group), n, out))
+                runs.append(PlannedRun(ds.space, ds.dataset, tuple(group), n, out, sample=drawn_sample))
                 continue
             for i, seed in enumerate(proto.seeds):  # a free proxy (a count) is the same at every seed: once
+                if seeds is not None and seed not in seeds:
+                    continue
                 seeded = tuple(px for px in group if i == 0 or PROXIES.get(px.name).cost != "free")
                 if seeded:
-                    runs.append(PlannedRun(ds.space, ds.dataset, seeded, n, out, seed))
+                    runs.append(PlannedRun(ds.space, ds.dataset, seeded, n, out, seed, drawn_sample))
     if not runs:
         raise NasproxError(f"protocol {proto.id} has no run for datasets {sorted(wanted_ds or [])}")
     return runs
@@ -532,3 +572,43 @@ def measured_seconds_per_arch(path: Path | None = None) -> dict[str, Any]:
         "cpu_engine": engine,
         "gpu_note": str(doc.get("gpu_note", "measured" if gpu else "not measured")),
     }
+
+
+def run_selection(run: PlannedRun, seed: int, arch_list: str | None = None, listed: int | None = None) -> Selection:
+    """The cells of ``run``: its ``arch_list`` (``listed`` lines; the first ``run.n_archs`` where it is capped),
+    else the first ``run.n_archs`` of its seeded sample, else the whole space."""
+    from nasprox.engine.pipeline import Selection
+
+    if arch_list is not None:  # the list replaces the sample; slow proxies take its first K lines
+        subset = run.n_archs if run.n_archs != listed else None
+        return Selection(arch_list=arch_list, subset=subset, seed=seed)
+    subset = run.n_archs if run.sample is not None and run.n_archs != run.sample else None
+    return Selection(sample=run.sample, subset=subset, seed=seed)
+
+
+def protocol_cells(
+    runs: Sequence[PlannedRun], seed: int, arch_lists: Mapping[str, str] | None = None
+) -> dict[tuple[str, str, str], frozenset[str]]:
+    """(space, dataset, proxy) -> canonical keys of the cells the protocol scores that proxy on, for the runs
+    that score a sample or a list (a run over the whole space restricts nothing and is left out)."""
+    from nasprox.engine.runner import make_space
+    from nasprox.engine.selection import read_arch_list, select_archs
+
+    arch_lists = dict(arch_lists or {})
+    cells: dict[tuple[str, str, str], frozenset[str]] = {}
+    chosen: dict[tuple[str, Selection], frozenset[str]] = {}
+    for run in runs:
+        listed = arch_lists.get(run.space)
+        selection = run_selection(run, seed, listed, len(read_arch_list(Path(listed))) if listed is not None else None)
+        if selection.sample is None and selection.arch_list is None:
+            continue
+        if (run.space, selection) not in chosen:
+            space = make_space(run.space)
+            refs = select_archs(
+                space, sample=selection.sample, subset=selection.subset, seed=seed, arch_list=selection.arch_list
+            )
+            chosen[(run.space, selection)] = frozenset(ref.key for ref in refs)
+        for px in run.proxies:
+            key = (run.space, run.dataset, px.name)
+            cells[key] = cells.get(key, frozenset()) | chosen[(run.space, selection)]
+    return cells

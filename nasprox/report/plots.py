@@ -136,3 +136,46 @@ def correlation_vs_top_plot(curves: pd.DataFrame, *, method: str, title: str, st
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, stem)
+
+
+def seed_summary_bars(
+    summary: pd.DataFrame, *, method: str, title: str, stem: Path, proxies: list[str] | None = None
+) -> list[Path]:
+    """The zero-shot survey's layout (Figs. 6-9): one panel per (space, dataset), grouped bars per proxy, one bar
+    per top fraction (all cells, top 5%, ...), height the mean over the scoring seeds, whiskers its 95% interval
+    (over seeds; one seed: the bootstrap over cells). ``proxies`` fixes the bar order (default: as they come)."""
+    panels = list(summary.groupby(["space", "dataset"], sort=True))
+    fractions = sorted(summary["top"].astype(float).unique(), reverse=True)
+    order = proxies or list(dict.fromkeys(summary["proxy"]))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 0.55 * len(order) + 1.5), 2.6 * len(panels)))
+    axes = np.atleast_1d(axes)
+    width = 0.8 / max(len(fractions), 1)
+    for ax, ((space, dataset), panel) in zip(axes, panels, strict=True):
+        x = np.arange(len(order))
+        for i, fraction in enumerate(fractions):
+            rows = panel[np.isclose(panel["top"].astype(float), fraction)].set_index("proxy").reindex(order)
+            mean = rows[method].to_numpy(dtype=float)
+            lo = rows[f"{method}_lo"].to_numpy(dtype=float)
+            hi = rows[f"{method}_hi"].to_numpy(dtype=float)
+            err = np.vstack([np.where(np.isfinite(lo), mean - lo, 0.0), np.where(np.isfinite(hi), hi - mean, 0.0)])
+            label = "all cells" if fraction >= 1.0 else f"top {100 * fraction:g}%"
+            ax.bar(
+                x + (i - (len(fractions) - 1) / 2) * width,
+                np.nan_to_num(mean),
+                width,
+                yerr=err,
+                capsize=2,
+                label=label,
+                error_kw={"linewidth": 0.6},
+            )
+        seeds = int(panel["seeds"].max()) if "seeds" in panel else 1
+        ax.set_title(f"{space} / {dataset} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=9)
+        ax.set_xticks(x)
+        ax.set_xticklabels(order, rotation=45, ha="right", fontsize=7)
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.set_ylabel(method, fontsize=8)
+        ax.set_ylim(-1, 1)
+    axes[0].legend(fontsize=7, ncol=len(fractions))
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, stem)

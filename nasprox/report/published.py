@@ -258,7 +258,7 @@ def seed_columns(proxy: str, columns: tuple[str, ...]) -> list[str]:
     return [proxy] if proxy in columns else []
 
 
-def _oriented(proxy: str, score: np.ndarray) -> np.ndarray:
+def oriented(proxy: str, score: np.ndarray) -> np.ndarray:
     """Scores with higher = better (the registry's ``higher_is_better``; unknown names: as they are)."""
     from nasprox.core import PROXIES
 
@@ -340,9 +340,9 @@ def compare_published(
         note = e.note
         if e.metric in RANKED_TRUTH_METRICS:  # in the target's own units, the proxy's best first
             gt = -gt if lower_is_better(e.space, target.removeprefix("gt_")) else gt
-            score = _oriented(e.proxy, score)
+            score = oriented(e.proxy, score)
         if len(seeds) >= 2:
-            scores = [_oriented(e.proxy, sub[c].to_numpy(dtype=float)) for c in seeds]
+            scores = [oriented(e.proxy, sub[c].to_numpy(dtype=float)) for c in seeds]
             ours, lo, hi = _over_seeds(metric, scores, gt)
             n_used = min(finite_pairs(s, gt).n for s in scores)
             column = f"{e.proxy}@seeds={len(seeds)}"

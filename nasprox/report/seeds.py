@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,9 @@ from nasprox.stats import correlate_top, target_values
 from nasprox.stats.bootstrap import bootstrap_ci
 from nasprox.stats.correlation import finite_pairs, top_fraction_mask
 from nasprox.stats.results import ResultTable
+
+if TYPE_CHECKING:
+    from nasprox.report.findings import Finding
 
 SEED_SUMMARY_COLUMNS = [
     "space",
@@ -65,8 +70,11 @@ def seed_summary(
     target: str | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
+    cells: Mapping[tuple[str, str, str], Set[str]] | None = None,
 ) -> pd.DataFrame:
-    """One row per (space, dataset, proxy, top fraction); see the module doc."""
+    """One row per (space, dataset, proxy, top fraction); see the module doc. ``cells``: (space, dataset,
+    proxy) -> the architecture keys a proxy is read on there (a protocol's sample; others count as unscored);
+    the top fraction is then taken among those cells."""
     rows = []
     for space, dataset, sub, proxies in table.groups():
         tgt = table.target_for(space, sub, target)
@@ -79,8 +87,14 @@ def seed_summary(
             if not columns:  # kept apart by another setting (a batch size): the correlation tables show it
                 continue
             scores = [sub[c].to_numpy(dtype=float) for c in columns]
+            own = None if cells is None else cells.get((space, dataset, proxy))
+            truth = gt
+            if own is not None:  # outside the proxy's cells: neither scored nor counted in its top fraction
+                outside = ~sub["arch"].isin(list(own)).to_numpy()
+                scores = [np.where(outside, np.nan, s) for s in scores]
+                truth = np.where(outside, np.nan, gt)
             for fraction in fractions:
-                mask = top_fraction_mask(gt, fraction)
+                mask = top_fraction_mask(truth, fraction)
                 row: dict[str, object] = {
                     "space": space,
                     "dataset": dataset,
@@ -88,16 +102,79 @@ def seed_summary(
                     "target": tgt.removeprefix("gt_"),
                     "top": fraction,
                     "n_top": int(mask.sum()),
-                    "n_used": min(finite_pairs(s[mask], gt[mask]).n for s in scores),
+                    "n_used": min(finite_pairs(s[mask], truth[mask]).n for s in scores),
                     "seeds": len(columns),
                     "interval": "t over seeds" if len(columns) >= 2 else f"bootstrap over cells ({bootstrap})",
                 }
                 for method in ("kendall", "spearman"):
                     statistic = functools.partial(correlate_top, fraction=fraction, method=method)
-                    values = np.array([statistic(s, gt) for s in scores], dtype=float)
+                    values = np.array([statistic(s, truth) for s in scores], dtype=float)
                     mean, sd, lo, hi = _interval(values)
                     if len(columns) == 1 and bootstrap and math.isfinite(mean):
-                        lo, hi = bootstrap_ci(statistic, scores[0], gt, n_resamples=bootstrap, seed=seed)
+                        lo, hi = bootstrap_ci(statistic, scores[0], truth, n_resamples=bootstrap, seed=seed)
                     row.update({method: mean, f"{method}_sd": sd, f"{method}_lo": lo, f"{method}_hi": hi})
                 rows.append(row)
     return pd.DataFrame(rows, columns=SEED_SUMMARY_COLUMNS)
+
+
+def write_seed_report(
+    table: ResultTable,
+    folder: Path,
+    fractions: Sequence[float],
+    *,
+    proxies: Sequence[str] | None = None,
+    cells: Mapping[tuple[str, str, str], Set[str]] | None = None,
+    findings: Sequence[Finding] = (),
+    target: str | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    plots: bool = True,
+    title: str = "",
+) -> list[Path]:
+    """For ``fractions``: ``seed_summary`` as tables and its bars in the survey's layout
+    (``seed_summary_<method>.png/pdf``); for ``findings``: ``findings`` (one row per finding and benchmark, with
+    the evidence) and ``findings_verdicts`` (one per finding). ``proxies``: the protocol's, in its order (the CSVs
+    hold other protocols' proxies too; None: every one there)."""
+    from nasprox.report.findings import evaluate_findings, verdicts
+    from nasprox.report.plots import seed_summary_bars
+    from nasprox.report.tables import write_table
+
+    # the findings' rules may read fractions the protocol's table does not show (all cells, their own top)
+    needed = sorted({*fractions, *(x for f in findings if f.kind != "picks_better" for x in (1.0, f.top))})
+    summary = (
+        seed_summary(table, needed, target=target, bootstrap=bootstrap, seed=seed, cells=cells) if needed else None
+    )
+    if summary is not None and proxies is not None:  # the CSVs hold other protocols' proxies too
+        summary = summary[summary["proxy"].isin(list(proxies))]
+    written: list[Path] = []
+    if fractions and summary is not None:
+        shown = summary[np.isin(summary["top"].astype(float), np.asarray(fractions, dtype=float))]
+        written += write_table(
+            shown,
+            folder / "seed_summary",
+            caption="Kendall / Spearman per proxy on the top fraction of cells by the target (1.0: all): mean over "
+            "the scoring seeds, their sd and a 95% interval (t over seeds; one seed: bootstrap over the cells)",
+        )
+        if plots and not shown.empty:
+            for method in ("kendall", "spearman"):
+                written += seed_summary_bars(
+                    shown,
+                    method=method,
+                    title=f"{title} {method}".strip(),
+                    stem=folder / f"seed_summary_{method}",
+                    proxies=[p for p in proxies or [] if p in set(shown["proxy"])] or None,
+                )
+    if findings:
+        empty = pd.DataFrame(columns=SEED_SUMMARY_COLUMNS)
+        per_benchmark = evaluate_findings(findings, empty if summary is None else summary, table, target)
+        written += write_table(
+            per_benchmark,
+            folder / "findings",
+            caption="The paper's findings checked per benchmark against our numbers (the evidence the rule compared)",
+        )
+        written += write_table(
+            verdicts(per_benchmark),
+            folder / "findings_verdicts",
+            caption="Each finding: borne out (held on every benchmark with data), partly, not borne out, or no data",
+        )
+    return written
