@@ -169,6 +169,15 @@ class SearchSpace(ABC):
         None by default: the space defines no such cell structure."""
         return None
 
+    def thin_network(self, arch: ArchRef, dataset: str) -> nn.Module | None:
+        """TE-NAS's "thin" network of the architecture, on which it counts linear regions (PROXY_SPEC §4.5):
+        the space's own construction at one channel, fed single-channel 3x3 crops directly (no stem), with
+        the dataset's classifier head; PyTorch default init, train mode, on CPU (the engine seeds and moves it;
+        ``linear_regions.network=thin`` reads it as ``ProxyContext.thin_network``).
+        None by default: the space defines none. A space where the construction exists but erases every
+        difference between its architectures raises ``ProxyUndefined`` saying so."""
+        return None
+
 
 # -- proxies ----------------------------------------------------------------------------------
 COST_CLASSES = ("free", "forward", "backward", "second-order", "per-sample")
@@ -324,6 +333,10 @@ class ProxyContext:
     # computed when a proxy calls it (a space's counting error then fails only the proxies that read it);
     # it returns None where there is no space, or the space defines no cell structure
     topology: Callable[[], tuple[CellTopology, ...] | None] = field(default=lambda: None)
+    # the architecture's TE-NAS thin network (``SearchSpace.thin_network``: one channel, no stem), seeded, in train
+    # mode on ``device``, built when a proxy calls it (linear_regions.network=thin); None where there is no space,
+    # or the space defines none (a space may raise ProxyUndefined instead, with its reason)
+    thin_network: Callable[[], nn.Module | None] = field(default=lambda: None)
 
     def opt(self, name: str, default: Any = _UNSET) -> Any:
         """The value of the declared option ``name``: the given one (typed), else the declared default.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import hashlib
@@ -223,6 +224,23 @@ def make_space(name: str, options: Mapping[str, Any] | None = None) -> SearchSpa
         raise NasproxError(f"space {name} rejects the options {options}: {exc}") from None
 
 
+@contextlib.contextmanager
+def _global_rngs_kept(device: torch.device) -> Iterator[None]:
+    """Python's, NumPy's and torch's global RNG states (the CUDA device's too) are restored on exit."""
+    import random
+
+    import numpy as np
+
+    states = (random.getstate(), np.random.get_state())
+    devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+
+
 class Scorer:
     """Scores architectures of one (space, dataset) with a list of proxies."""
 
@@ -382,6 +400,17 @@ class Scorer:
             arch = self.space.parse(arch.spec)
         return self.space.topology(arch)
 
+    def thin_network(self, arch: ArchRef) -> torch.nn.Module | None:
+        """The architecture's TE-NAS thin network (``SearchSpace.thin_network``), seeded from the run seed and the
+        arch (apart from the real network's seed), in train mode on the run's device; None where the space has none.
+        Global RNG states are left as they were, so a proxy's own draws do not depend on whether it built one."""
+        if arch.index < 0 and arch.spec:  # as in build: this process's space may not know the arch yet
+            arch = self.space.parse(arch.spec)
+        with _global_rngs_kept(self.device):
+            seed_everything(derive_seed(self.config.seed, self.space.name, arch.key, "thin_network"))
+            model = self.space.thin_network(arch, self.config.dataset)
+        return None if model is None else model.to(self.device).train()
+
     def build_on_device(self, arch: ArchRef) -> torch.nn.Module:
         """The seeded network as proxies receive it: on the run's device, in its memory format."""
         return self.build(arch).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]  # stubs lack memory_format
@@ -428,17 +457,8 @@ class Scorer:
 
     def _fresh(self, arch: ArchRef) -> torch.nn.Module:
         """A model equal to a fresh ``base`` (seeded build), leaving every global RNG as it was."""
-        import random
-
-        import numpy as np
-
-        states = (random.getstate(), np.random.get_state())
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            model = self.build_on_device(arch)
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        return model
+        with _global_rngs_kept(self.device):
+            return self.build_on_device(arch)
 
     def _score_one(
         self,
@@ -510,6 +530,7 @@ class Scorer:
             options=self.config.proxy_options.get(proxy.name, {}),
             memo=memo,
             topology=lambda: self.topology(arch),
+            thin_network=lambda: self.thin_network(arch),
         )
         seed_everything(derive_seed(self.config.seed, arch.key, proxy.name))
         meter.start()

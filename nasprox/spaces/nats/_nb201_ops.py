@@ -312,6 +312,36 @@ class TinyNetwork(_StagedCellNetwork):
         return f"C={self._C}, N={self._layerN}, L={self._Layer}"
 
 
+class ThinNetwork(nn.Module):
+    """TE-NAS's "thin" network for counting linear regions on NAS-Bench-201 (VITA-Group/TENAS ``prune_tenas.py``:
+    ``TinyNetworkDarts`` with C=1, N=1, depth=1, use_stem=False): the cell alone at ``C`` channels, fed the
+    input directly, then the usual head (BN + ReLU, global average pooling, linear classifier).
+
+    ``depth=1`` stops TE-NAS's layer loop after the first layer, so there is one cell in all: no later
+    stages and no ResNet reduction blocks. TE-NAS also builds a stem (``Conv2d(1, 1, 3)`` + BN) that
+    ``use_stem=False`` never calls; it is left out here (it only shifts the init draws, which cannot
+    match TE-NAS's anyway: its supernet cell builds all five candidate ops on every edge).
+    """
+
+    def __init__(self, genotype: Genotype, num_classes: int, C: int = 1):
+        super().__init__()
+        self.cells = nn.ModuleList([InferCell(genotype, C, C, 1)])
+        self.lastact = nn.Sequential(nn.BatchNorm2d(C), nn.ReLU(inplace=True))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C, num_classes)
+        self._C = C
+
+    def extra_repr(self):
+        return f"C={self._C}, cells=1, no stem"
+
+    def forward(self, inputs):
+        feature = inputs
+        for cell in self.cells:
+            feature = cell(feature)
+        out = self.global_pooling(self.lastact(feature))
+        return self.classifier(out.view(out.size(0), -1))
+
+
 class DynamicShapeTinyNet(_StagedCellNetwork):
     """NATS-SSS network: the TinyNetwork skeleton with per-layer channel counts (N = len(channels) // 3)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from functools import cached_property
 
-from nasprox.core import ArchRef, CellTopology, space
+from nasprox.core import ArchRef, CellTopology, ProxyUndefined, space
 from nasprox.core.sources import describe_files
 from nasprox.spaces.nats._nats_common import DATASET_SPECS, NatsSpace, unknown_arch
 from nasprox.spaces.nats._nb201_codec import genotype_of
@@ -73,6 +73,14 @@ class NatsSssSpace(NatsSpace):
         spec = DATASET_SPECS[self.check_dataset(dataset)]
         channels = [int(v) for v in self.canonical(arch.key).split(":")]
         return DynamicShapeTinyNet(channels, genotype_of(CELL), spec.num_classes)
+
+    def thin_network(self, arch: ArchRef, dataset: str):
+        """Undefined: TE-NAS's thin network keeps the cell and sets every width to one channel, and NATS-SSS
+        architectures differ only in their widths (the cell is fixed), so every one would give the same network."""
+        raise ProxyUndefined(
+            "TE-NAS's thin network (one channel, one cell) is undefined on nats-sss: its architectures differ "
+            "only in channel widths, which the thin network sets to 1, so all of them would be the same network"
+        )
 
     def neighbours(self, index: int) -> list[int]:
         """Configurations differing in one layer's channel count."""

@@ -15,7 +15,8 @@ Architectures
 
 Models
     xautodl ``TinyNetwork`` (C=16, N=5) built from ``_nb201_ops``; logits only. Parameter counts
-    equal the benchmark's ``params`` (checked in tests).
+    equal the benchmark's ``params`` (checked in tests). :meth:`thin_network` builds TE-NAS's
+    one-channel, one-cell network for ``linear_regions.network=thin``.
 
 Ground truth: see ``_nats_common`` / ``_nats_files`` (default ``hp='200'``, the 200-epoch runs).
 """
@@ -100,6 +101,14 @@ class NatsTssSpace(NatsSpace):
 
         spec = self.input_spec(dataset)
         return TinyNetwork(C, N, genotype_of(self.canonical(arch.key)), spec.num_classes).train()
+
+    def thin_network(self, arch: ArchRef, dataset: str):
+        """TE-NAS's thin network (``_nb201_ops.ThinNetwork``): the cell alone at one channel, no stem, no
+        reduction blocks, with the dataset's classifier (TE-NAS ``prune_tenas.py``: C=1, N=1, depth=1)."""
+        from nasprox.spaces.nats._nb201_ops import ThinNetwork  # torch only when building
+
+        spec = self.input_spec(dataset)
+        return ThinNetwork(genotype_of(self.canonical(arch.key)), spec.num_classes).train()
 
     def neighbours(self, index: int) -> list[int]:
         """All cells one edge-op away (24 of them), for local search / mutation."""
