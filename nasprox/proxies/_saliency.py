@@ -53,15 +53,32 @@ def _rng_states(device: torch.device) -> list[torch.Tensor]:
     return states
 
 
+LOSS_GRADS = "loss_weight_grads"
+
+
+class RandomDraws:
+    """Whether a pass drew from the random generators (dropout), told by their states before and after it. A value
+    computed by a pass that drew nothing depends on the network and the batch alone, so ``ctx.memo`` may keep it for
+    every proxy of the architecture that would compute the same (one rule for each shared pass)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._device = device
+        self._before = _rng_states(device)
+
+    def none_drawn(self) -> bool:
+        return all(torch.equal(a, b) for a, b in zip(self._before, _rng_states(self._device), strict=True))
+
+
 def _parameter_sums(model: nn.Module) -> bytes:
     with torch.no_grad():
         sums = [p.detach().double().sum() for p in model.parameters()]
     return torch.stack(sums).cpu().numpy().tobytes() if sums else b""
 
 
-def _loss_grads_key(ctx: ProxyContext, model: nn.Module) -> tuple:
-    # the batch size names the batch; the parameter sums tell a network a proxy changed first from a fresh one
-    return ("loss_weight_grads", int(ctx.inputs.shape[0]), _parameter_sums(model))
+def shared_pass_key(what: str, ctx: ProxyContext, model: nn.Module) -> tuple:
+    """The ``ctx.memo`` key of a pass shared between proxies: what it computes, the batch size (which names the
+    batch) and the parameter sums, which tell a network a proxy changed first from a fresh one."""
+    return (what, int(ctx.inputs.shape[0]), _parameter_sums(model))
 
 
 @contextlib.contextmanager
@@ -71,10 +88,10 @@ def sharing_loss_grads(ctx: ProxyContext, layers: list[WeightLayer]) -> Iterator
     pass drew nothing from the random generators (no dropout): then they depend on the network and the batch
     alone, and equal what each of those proxies would compute by itself. fisher's pass (hooks that only read)
     keeps them too."""
-    key = _loss_grads_key(ctx, ctx.model)
-    before = _rng_states(ctx.device)
+    key = shared_pass_key(LOSS_GRADS, ctx, ctx.model)
+    draws = RandomDraws(ctx.device)
     yield
-    if all(torch.equal(a, b) for a, b in zip(before, _rng_states(ctx.device))):
+    if draws.none_drawn():
         ctx.memo[key] = [None if layer.weight.grad is None else layer.weight.grad.detach().clone() for layer in layers]
 
 
@@ -93,7 +110,7 @@ def layers_with_loss_grads(ctx: ProxyContext, model: nn.Module | None = None) ->
         return layers
     model = ctx.model.train()
     layers = require_weight_layers(model)
-    kept = ctx.memo.get(_loss_grads_key(ctx, model))
+    kept = ctx.memo.get(shared_pass_key(LOSS_GRADS, ctx, model))
     if kept is not None:
         for layer, grad in zip(layers, kept):
             layer.weight.grad = None if grad is None else grad.clone()

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from nasprox.core import ProxyContext, ProxyUndefined, proxy
-from nasprox.proxies._saliency import _parameter_sums, _rng_states, forward
+from nasprox.proxies._saliency import RandomDraws, forward, shared_pass_key
 
 EIG_OFFSET = 1e-5
 
@@ -30,12 +30,11 @@ def input_jacobian(ctx: ProxyContext) -> tuple[np.ndarray, int]:
     if ctx.input_spec.kind == "tokens" or not ctx.inputs.is_floating_point():
         raise ProxyUndefined("needs the gradient w.r.t. continuous inputs; token ids are discrete")
     model = ctx.model.train()
-    # the batch size names the batch; the parameter sums tell a network a proxy changed first from a fresh one
-    key = ("input_jacobian", int(ctx.inputs.shape[0]), _parameter_sums(model))
+    key = shared_pass_key("input_jacobian", ctx, model)
     kept = ctx.memo.get(key)
     if kept is not None:
         return kept
-    before = _rng_states(ctx.device)
+    draws = RandomDraws(ctx.device)
     model.zero_grad(set_to_none=True)
     x = ctx.inputs.detach().clone().requires_grad_(True)
     y = forward(model, x)
@@ -45,7 +44,7 @@ def input_jacobian(ctx: ProxyContext) -> tuple[np.ndarray, int]:
     jacobian = x.grad.detach().reshape(x.shape[0], -1).double().cpu().numpy()
     jacobian.setflags(write=False)
     result = (jacobian, int(y.shape[-1]))
-    if all(torch.equal(a, b) for a, b in zip(before, _rng_states(ctx.device))):
+    if draws.none_drawn():
         ctx.memo[key] = result
     return result
 
