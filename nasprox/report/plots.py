@@ -168,6 +168,10 @@ def seed_summary_bars(
                 label=label,
                 error_kw={"linewidth": 0.6},
             )
+        scored = panel.groupby("proxy")[method].apply(lambda v: bool(np.isfinite(v.to_numpy(dtype=float)).any()))
+        for j, proxy in enumerate(order):  # a proxy the protocol names but nobody scored here: said, not blank
+            if not scored.get(proxy, False):
+                ax.text(j, 0.05, "n/a", ha="center", va="bottom", fontsize=6, color="grey", rotation=90)
         seeds = int(panel["seeds"].max()) if "seeds" in panel else 1
         ax.set_title(f"{space} / {dataset} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=9)
         ax.set_xticks(x)

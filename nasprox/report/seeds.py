@@ -162,7 +162,7 @@ def write_seed_report(
                     method=method,
                     title=f"{title} {method}".strip(),
                     stem=folder / f"seed_summary_{method}",
-                    proxies=[p for p in proxies or [] if p in set(shown["proxy"])] or None,
+                    proxies=list(proxies) if proxies else None,
                 )
     if findings:
         empty = pd.DataFrame(columns=SEED_SUMMARY_COLUMNS)
