@@ -16,8 +16,8 @@ Both sides run on the same nasprox-built ``TinyNetwork`` and the same draws: one
 ``--seed`` feeds the Kaiming re-init (module order), then the Gaussian input, then the Rademacher vectors,
 as nasprox does; the authors draw from the global RNG seeded once per run, so ``--rng global`` instead
 seeds the global RNG per cell (seed + index) on the authors' side (independent draws: agreement then
-includes the seed noise). VKDNW's input is the real batch (the first ``--batch`` images of the npz,
-normalised with the CIFAR-10 mean/std).
+includes the seed noise). VKDNW's input here is the real batch (the first ``--batch`` images of the npz,
+normalised with the CIFAR-10 mean/std; ``vkdnw.input=real``, while Table 1 and nasprox's default feed N(0, I)).
 
 Example (one thread):
   OMP_NUM_THREADS=1 python scripts/authors_azvk_compare.py --archs 0:50 \\
@@ -211,7 +211,15 @@ def main(argv=None) -> int:
         model = space.build(arch, "cifar10")
         t0 = time.perf_counter()
         ours = (
-            score_model(model, xb, proxies=["vkdnw"], num_classes=10, seed=args.seed, device="cpu")
+            score_model(
+                model,
+                xb,
+                proxies=["vkdnw"],
+                num_classes=10,
+                seed=args.seed,
+                device="cpu",
+                proxy_options={"vkdnw": {"input": "real"}},  # vkdnw's default is Gaussian (Table 1)
+            )
             if "vkdnw" in names
             else {}
         )  # VKDNW on the real batch

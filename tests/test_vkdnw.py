@@ -1,4 +1,5 @@
-"""VKDNW: the Fisher of a linear classifier in closed form, the covariance factor, the fast Jacobian."""
+"""VKDNW: the Fisher of a linear classifier in closed form, the covariance factor, the fast Jacobian;
+VKDNW_single's (ℵ, entropy) order, the Table 1 input, the shared spectrum and the VKDNW_agg recipe."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from torch import nn
 from nasprox.api import score_model
 from nasprox.core import PROXIES
 from nasprox.predict.ensemble import RECIPES, build_ensembles
+from nasprox.proxies import vkdnw as vkdnw_module
 from nasprox.proxies.vkdnw import (
     QUANTILE_LEVELS,
     multinomial_factor,
+    parameter_tensors,
+    single_score,
     spectrum_entropy,
     subset_jacobian,
     subset_jacobian_func,
@@ -120,10 +124,15 @@ def test_unsupported_layers_fall_back_to_the_exact_jacobian():
 
 
 def test_metadata_and_options_follow_the_authors():
-    spec = PROXIES.get("vkdnw")
-    assert spec.default_batch_size == 64 and spec.cost == "per-sample" and spec.higher_is_better
-    assert spec.option("tensors").default == 128 and spec.option("per_tensor").default == 1
-    assert spec.option("quantiles").default == "0.1-0.9"
+    for name in ("vkdnw", "vkdnw_single"):
+        spec = PROXIES.get(name)
+        assert spec.default_batch_size == 64 and spec.cost == "per-sample" and spec.higher_is_better
+        assert spec.option("tensors").default == 128 and spec.option("per_tensor").default == 1
+        assert spec.option("quantiles").default == "0.1-0.9"
+        assert spec.option("init").default == "kaiming_norm_fanin"
+        # Table 1: tss_general_.py (779a3a8) runs vkdnw with trainloader=None, i.e. torch.randn input
+        assert spec.option("input").default == "gaussian" and not spec.needs_real_data
+    assert PROXIES.get("vkdnw").version == "2"  # 1 scored the real batch by default
 
 
 def test_score_is_deterministic_for_a_seed():
@@ -131,6 +140,129 @@ def test_score_is_deterministic_for_a_seed():
     a = score_model(Small(), x, proxies=["vkdnw"], num_classes=5, seed=3)["vkdnw"]
     b = score_model(Small(), x, proxies=["vkdnw"], num_classes=5, seed=3)["vkdnw"]
     assert a == b and 0.0 < a <= math.log(9) + 1e-9
+
+
+def test_the_default_input_is_seeded_gaussian_noise_of_the_batch_shape():
+    x, other = torch.randn(6, 3, 8, 8), torch.rand(6, 3, 8, 8) * 5
+    real = {"vkdnw": {"input": "real"}}
+    gauss = score_model(Small(), x, proxies=["vkdnw"], num_classes=5, seed=3)["vkdnw"]
+    # the batch's values do not reach the score, only its shape; the draws follow the seed
+    assert score_model(Small(), other, proxies=["vkdnw"], num_classes=5, seed=3)["vkdnw"] == gauss
+    explicit = {"vkdnw": {"input": "gaussian"}}
+    assert score_model(Small(), x, proxies=["vkdnw"], num_classes=5, seed=3, proxy_options=explicit)["vkdnw"] == gauss
+    assert score_model(Small(), x, proxies=["vkdnw"], num_classes=5, seed=4)["vkdnw"] != gauss
+    on_x = score_model(Small(), x, proxies=["vkdnw"], num_classes=5, seed=3, proxy_options=real)["vkdnw"]
+    on_other = score_model(Small(), other, proxies=["vkdnw"], num_classes=5, seed=3, proxy_options=real)["vkdnw"]
+    assert on_x != gauss and on_x != on_other
+
+
+# -- VKDNW_single: lexicographic (ℵ, entropy) ----------------------------------------------------------------
+def f32(v: float) -> float:
+    return float(np.float32(v))
+
+
+def next_f32(v: float) -> float:
+    return float(np.nextafter(np.float32(v), np.float32(np.inf)))
+
+
+@pytest.mark.parametrize("levels", [9, 11])
+def test_vkdnw_single_orders_exactly_as_the_aleph_entropy_tuple(levels):
+    top = f32(math.log(levels))
+    pairs = [
+        (21, 0.0),
+        (21, f32(1e-5)),
+        (21, next_f32(1e-5)),  # adjacent float32 entropies stay apart
+        (21, top),
+        (21, next_f32(top)),  # float32 round-off just above log(n)
+        (20, top),  # a smaller ℵ loses whatever its entropy
+        (66, -1e-10),  # the lower end of -sum t log(t + 1e-10)
+        (66, 0.0),
+        (66, f32(0.5)),
+        (66, next_f32(0.5)),
+        (66, f32(0.5)),  # an exact tie stays a tie
+        (65, f32(2.0)),
+        (1023, f32(2.1)),
+        (1023, next_f32(2.1)),
+        (1022, top),
+        (156, f32(0.7487954)),
+        (111, f32(1.5)),
+        (111, f32(0.25)),
+    ]
+    encoded = [single_score(a, h, levels) for a, h in pairs]
+    # the reference: df[['vkdnw_dim', 'vkdnw_entropy']].apply(tuple, axis=1).rank(method='dense')
+    want = pd.Series(pairs).rank(method="dense").to_numpy()
+    got = pd.Series(encoded).rank(method="dense").to_numpy()
+    np.testing.assert_array_equal(got, want)
+    assert all(math.floor(v) == a for v, (a, h) in zip(encoded, pairs) if h >= 0)
+    assert math.isnan(single_score(21, math.nan, levels))
+
+
+def test_aleph_counts_every_parameter_tensor():
+    # Small: stem conv weight + bias, BN γ + β, body conv weight (no bias), BN γ + β, linear weight + bias
+    assert parameter_tensors(Small()) == 2 + 2 + 1 + 2 + 2
+    assert parameter_tensors(nn.Sequential(nn.ReLU(), nn.AvgPool2d(2))) == 0
+
+
+def test_aleph_of_nats_cells_counted_by_hand():
+    from nasprox.core import SPACES
+
+    space = SPACES.get("nats-tss")()
+    # stem conv + BN γ, β: 3; each of the 2 ResNet blocks: conv_a (conv, γ, β) 3 + conv_b 3 + downsample conv 1;
+    # head BN γ, β + linear weight, bias: 4 -> 21; every conv op of the cell (ReLUConvBN: conv, γ, β), repeated
+    # in the 15 cells: 45. Pooling, skip and none edges have no parameters.
+    for index, convs in ((0, 2), (11, 3), (13714, 5)):
+        arch = space.arch(index)
+        assert arch.key.count("conv") == convs
+        assert parameter_tensors(space.build(arch, "cifar10")) == 21 + 45 * convs
+
+
+def test_vkdnw_single_is_aleph_plus_the_scaled_entropy():
+    x = torch.randn(6, 3, 8, 8)
+    got = score_model(Small(), x, proxies=["vkdnw", "vkdnw_single"], num_classes=5, seed=3)
+    assert got["vkdnw_single"] == single_score(9, got["vkdnw"], 9)
+    assert math.floor(got["vkdnw_single"]) == 9
+
+
+# -- one spectrum for both proxies ----------------------------------------------------------------------------
+def count_spectra(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = vkdnw_module.fisher_spectrum
+    monkeypatch.setattr(vkdnw_module, "fisher_spectrum", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_vkdnw_and_vkdnw_single_share_one_spectrum(monkeypatch):
+    x = torch.randn(6, 3, 8, 8)
+    alone = {
+        name: score_model(Small(), x, proxies=[name], num_classes=5, seed=3)[name] for name in ("vkdnw", "vkdnw_single")
+    }
+    calls = count_spectra(monkeypatch)
+    together = score_model(Small(), x, proxies=["vkdnw", "vkdnw_single"], num_classes=5, seed=3)
+    assert together == alone and len(calls) == 1
+    # the quantile levels are applied to the shared spectrum; another input is another spectrum
+    calls.clear()
+    opts = {"vkdnw_single": {"quantiles": "0-1"}}
+    score_model(Small(), x, proxies=["vkdnw", "vkdnw_single"], num_classes=5, seed=3, proxy_options=opts)
+    assert len(calls) == 1
+    calls.clear()
+    opts = {"vkdnw_single": {"input": "real"}}
+    score_model(Small(), x, proxies=["vkdnw", "vkdnw_single"], num_classes=5, seed=3, proxy_options=opts)
+    assert len(calls) == 2
+
+
+def test_the_engine_shares_the_spectrum_and_scores_as_separate_runs(monkeypatch):
+    from nasprox.engine import RunConfig, Scorer
+
+    def run(proxies):
+        scorer = Scorer(RunConfig(space="nats-tss", dataset="cifar10", proxies=proxies, synthetic=True, batch_size=4))
+        rows = scorer.score_arch(scorer.space.arch(11))
+        return {r.proxy: r.score for r in rows}
+
+    alone = {**run(["vkdnw"]), **run(["vkdnw_single"])}
+    calls = count_spectra(monkeypatch)
+    together = run(["vkdnw_single", "vkdnw"])
+    assert together == alone and len(calls) == 1
+    assert math.floor(together["vkdnw_single"]) == 21 + 45 * 3
 
 
 def test_vkdnw_agg_recipe_is_a_log_rank_sum_of_its_members(tmp_path):
@@ -171,3 +303,70 @@ def test_vkdnw_agg_recipe_is_a_log_rank_sum_of_its_members(tmp_path):
     want = sum(np.log(sps.rankdata(frame[frame["proxy"] == m]["score"].to_numpy()) / n) for m in members)
     got = out.assign(i=out["arch_index"].astype(int)).sort_values("i")["score"].astype(float).to_numpy()
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_vkdnw_agg_ranks_as_the_authors_get_scores(tmp_path):
+    # ondratybl/VKDNW@2b67433^ NB201/tss_utils.py get_scores: vkdnw_comb_rank = log(dense rank of the tuple
+    # (vkdnw_dim, vkdnw_entropy)) + log rank(expressivity) + log rank(trainability) + log rank(flops)
+    # + log rank(jacov), pandas' average ranks. Our recipe ranks vkdnw_single (the tuple as one number) with
+    # average ranks and divides every rank by n: the same order whenever no two cells tie on the tuple.
+    assert RECIPES["vkdnw_agg"].members == (
+        "vkdnw_single",
+        "jacob_cov",
+        "az_expressivity",
+        "az_trainability",
+        "az_complexity",
+    )
+    rng = np.random.default_rng(5)
+    n = 12
+    dims = rng.choice([21, 66, 111, 156], size=n)  # ℵ ties, entropies distinct
+    entropy = rng.uniform(0.0, math.log(9), size=n)
+    flops = rng.choice([10.0, 20.0, 30.0], size=n)  # FLOPs tie a lot in NATS-TSS
+    other = {k: rng.normal(size=n) for k in ("expressivity", "trainability", "jacov")}
+    df = pd.DataFrame({"vkdnw_dim": dims, "vkdnw_entropy": entropy, "flops": flops, **other})
+    vkdnw_rank = df[["vkdnw_dim", "vkdnw_entropy"]].apply(tuple, axis=1).rank(method="dense").astype(int).apply(np.log)
+    want = (
+        vkdnw_rank
+        + df["expressivity"].rank().apply(np.log)
+        + df["trainability"].rank().apply(np.log)
+        + df["flops"].rank().apply(np.log)
+        + df["jacov"].rank().apply(np.log)
+    ).to_numpy()
+    scores = {
+        "vkdnw_single": [single_score(int(a), float(h), 9) for a, h in zip(dims, entropy)],
+        "jacob_cov": other["jacov"],
+        "az_expressivity": other["expressivity"],
+        "az_trainability": other["trainability"],
+        "az_complexity": flops,
+    }
+    rows = [
+        {
+            "space": "nats-tss",
+            "arch_index": i,
+            "arch": key,
+            "dataset": "cifar10",
+            "proxy": proxy,
+            "proxy_version": "1",
+            "seed": 0,
+            "data_config": "x",
+            "score": float(scores[proxy][i]),
+            "status": "ok",
+            "error": "",
+            "seconds": 0.1,
+            "peak_mem_mb": 1.0,
+            "batch_size": 64,
+            "device": "cpu",
+            "gt_test_acc": 80.0 + i,
+            "gt_valid_acc": "",
+            "gt_params": "",
+            "gt_flops": "",
+        }
+        for proxy in scores
+        for i, key in enumerate(nats_order()[:n])
+    ]
+    path = tmp_path / "r.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    res = build_ensembles([path], proxies=None, methods=[], recipe_name="vkdnw_agg")
+    out = res.rows[res.rows["proxy"] == "ensemble:vkdnw_agg"]
+    got = out.assign(i=out["arch_index"].astype(int)).sort_values("i")["score"].astype(float).to_numpy()
+    np.testing.assert_allclose(got, want - 5 * math.log(n), rtol=1e-12, atol=1e-12)  # rank / n: a constant shift

@@ -35,7 +35,7 @@ def ensemble(
         Optional[str],
         typer.Option(
             help="a published aggregate with fixed members and method: az_nas (AZ-NAS: log-rank of az_expressivity, "
-            "az_progressivity, az_trainability, az_complexity), vkdnw_agg (VKDNW_agg: vkdnw, jacob_cov, "
+            "az_progressivity, az_trainability, az_complexity), vkdnw_agg (VKDNW_agg: vkdnw_single, jacob_cov, "
             "az_expressivity, az_trainability, az_complexity), vkdnw_agg_mbv2 (the VKDNW MobileNetV2 search's), "
             "az_near_meco (nasprox's label-free rule: the four AZ-NAS components, near, meco_opt; log-rank); "
             "a member at -inf ranks lowest, as the authors rank it"

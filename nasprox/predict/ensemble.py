@@ -124,10 +124,15 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "vkdnw_agg",
-            ("vkdnw", "jacob_cov", "az_expressivity", "az_trainability", "az_complexity"),
+            ("vkdnw_single", "jacob_cov", "az_expressivity", "az_trainability", "az_complexity"),
             "log-rank",
-            "VKDNW paper (Tybl & Neumann, CVPR 2025) VKDNW_agg: log-rank sum of VKDNW, jacov, expressivity, "
-            "trainability and FLOPs; the NB201 driver is not in ondratybl/VKDNW [UNRESOLVED members, see docs]",
+            "ondratybl/VKDNW@2b67433^:NB201/tss_utils.py:392-394 (get_scores, vkdnw_comb_rank = log(dense rank of "
+            "(vkdnw_dim, vkdnw_entropy)) + log rank(expressivity) + log rank(trainability) + log rank(flops) + "
+            "log rank(jacov), pandas average ranks; also paper_preparation.ipynb, 'Ablation: add components'). "
+            "Differences: vkdnw_single is ranked by average rank, not dense (identical unless two cells tie on "
+            "(vkdnw_dim, entropy)); jacob_cov keeps the space's init where the authors' jacov re-initialises "
+            "Kaiming-normal fan-in (compute_jacov_score.py:72 at 779a3a8) and fills a NaN jacov with the "
+            "column's minimum; docs/reproduction.md",
         ),
         Recipe(
             "vkdnw_agg_mbv2",
@@ -142,7 +147,7 @@ RECIPES: dict[str, Recipe] = {
             "log-rank",
             "nasprox's label-free rule, written down 2026-12-07 before it was computed on any dataset: every AZ-NAS "
             "component plus NEAR and MeCo (meco_opt), aggregated as AZ-NAS aggregates (VKDNW left out: its NB201 "
-            "input is unresolved); docs/reproduction.md",
+            "input was then unresolved); docs/reproduction.md",
         ),
     )
 }
