@@ -49,7 +49,7 @@ from torch.func import functional_call, jacrev, vmap
 from nasprox.core import ProxyContext, ProxyOption, ProxyUndefined, proxy
 from nasprox.proxies._activations import require_images
 from nasprox.proxies._common import logits_of
-from nasprox.proxies._saliency import _parameter_sums, _rng_states
+from nasprox.proxies._saliency import RandomDraws, shared_pass_key
 from nasprox.proxies.az_nas import INITS, az_reinit
 
 ALPHA = torch.tensor(0.05, dtype=torch.float16)  # the reference keeps alpha in float16
@@ -252,11 +252,11 @@ def shared_spectrum(ctx: ProxyContext) -> torch.Tensor:
     model = ctx.model
     method, source = str(ctx.opt("init")), str(ctx.opt("input"))
     tensors, per_tensor = int(ctx.opt("tensors")), int(ctx.opt("per_tensor"))
-    key = ("vkdnw_spectrum", method, source, tensors, per_tensor, tuple(ctx.inputs.shape), _parameter_sums(model))
+    key = (*shared_pass_key("vkdnw_spectrum", ctx, model), method, source, tensors, per_tensor, tuple(ctx.inputs.shape))
     kept = ctx.memo.get(key)
     if kept is not None:
         return kept
-    before = _rng_states(ctx.device)
+    draws = RandomDraws(ctx.device)
     generator = torch.Generator().manual_seed(ctx.seed)
     az_reinit(model, method, generator)
     if source == "gaussian":
@@ -264,7 +264,7 @@ def shared_spectrum(ctx: ProxyContext) -> torch.Tensor:
     else:
         x = ctx.inputs
     lambdas = fisher_spectrum(model, x, tensors=tensors, per_tensor=per_tensor)
-    if all(torch.equal(a, b) for a, b in zip(before, _rng_states(ctx.device))):
+    if draws.none_drawn():
         ctx.memo[key] = lambdas
     return lambdas
 
