@@ -17,11 +17,14 @@ def _finding(kind: str, **rule):
     return {"id": f"f-{kind}", "claim": "a claim", "source": "Sec. 1", "rule": {"kind": kind, **rule}}
 
 
-def _summary(values: dict[tuple[str, float], float], benchmark=("nats-tss", "cifar100")) -> pd.DataFrame:
+def _summary(values: dict, benchmark=("nats-tss", "cifar100")) -> pd.DataFrame:
+    """Seed-summary rows: (proxy, top) -> rho, or -> (rho, lo, hi) with its interval."""
     rows = []
-    for (proxy, top), rho in values.items():
+    for (proxy, top), value in values.items():
+        rho, lo, hi = value if isinstance(value, tuple) else (value, np.nan, np.nan)
         row = dict.fromkeys(SEED_SUMMARY_COLUMNS, np.nan)
-        row.update(space=benchmark[0], dataset=benchmark[1], proxy=proxy, top=top, spearman=rho, kendall=rho / 2)
+        row.update(space=benchmark[0], dataset=benchmark[1], proxy=proxy, top=top, spearman=rho, kendall=rho / 2,
+                   spearman_lo=lo, spearman_hi=hi)  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows, columns=SEED_SUMMARY_COLUMNS)
 
@@ -63,16 +66,20 @@ def test_beats_most_needs_more_than_half_of_the_others_beaten():
     assert evaluate_findings([on_kendall], _summary({("params", 1.0): 0.75, **others}))["holds"].tolist() == ["yes"]
 
 
-def test_collapse_on_top_holds_only_when_every_proxy_keeps_less_than_the_ratio():
+def test_collapse_on_top_is_judged_by_the_top_fractions_interval():
     (finding,) = parse_findings([_finding("collapses_on_top", ratio=0.5, min_all=0.2)], "p")
-    values = {("a", 1.0): 0.8, ("a", 0.05): 0.3, ("b", 1.0): 0.6, ("b", 0.05): 0.1, ("weak", 1.0): 0.1,
-              ("weak", 0.05): 0.09}  # fmt: skip
+    values = {("a", 1.0): 0.8, ("a", 0.05): (0.1, -0.2, 0.39), ("b", 1.0): 0.6, ("b", 0.05): (0.0, -0.3, 0.29),
+              ("weak", 1.0): 0.1, ("weak", 0.05): (0.09, 0.0, 0.2)}  # fmt: skip
     row = evaluate_findings([finding], _summary(values)).iloc[0]
-    assert row["holds"] == "yes"  # weak (0.1 < min_all) is not judged
-    assert row["evidence"] == "2 of 2 proxies keep < 0.5 of their all-cells spearman; most kept: a 0.800 -> 0.300"
-    values["b", 0.05] = 0.4  # keeps exactly half: not a collapse
+    assert row["holds"] == "yes"  # both intervals end below half (0.4, 0.3); weak (0.1 < min_all) is not judged
+    assert row["evidence"] == "2 of 2 collapse below 0.5 x their all-cells spearman"
+    values["b", 0.05] = (0.35, 0.1, 0.6)  # its interval crosses 0.3: the numbers cannot tell
     row = evaluate_findings([finding], _summary(values)).iloc[0]
-    assert row["holds"] == "no" and row["evidence"].endswith("not collapsing: b")
+    assert row["holds"] == "undecided"
+    assert row["evidence"].endswith("undecided (interval across the line): b 0.60 -> 0.35 [0.10, 0.60]")
+    values["b", 0.05] = (0.45, 0.3, 0.6)  # the lower end at half: b keeps its ranking
+    row = evaluate_findings([finding], _summary(values)).iloc[0]
+    assert row["holds"] == "no" and "keep it: b 0.60 -> 0.45 [0.30, 0.60]" in row["evidence"]
 
 
 def _table(tmp_path, scores: dict[str, list[float]], acc: list[float]):
@@ -102,13 +109,15 @@ def test_picks_better_compares_the_truth_of_each_top_ranked_cell_on_common_cells
 
 def test_verdicts_over_benchmarks():
     per = pd.DataFrame(
-        {"finding": ["a", "a", "b", "b", "c", "d"], "claim": "x", "source": "y",
-         "benchmark": ["s/1", "s/2", "s/1", "s/2", "s/1", "s/1"], "holds": ["yes", "yes", "yes", "no", "no", "no data"],
-         "evidence": ""}
+        {"finding": ["a", "a", "b", "b", "b", "c", "d", "e"], "claim": "x", "source": "y",
+         "benchmark": ["s/1", "s/2", "s/1", "s/2", "s/3", "s/1", "s/1", "s/1"],
+         "holds": ["yes", "yes", "yes", "no", "undecided", "no", "no data", "undecided"], "evidence": ""}
     )  # fmt: skip
     got = verdicts(per).set_index("finding")
-    assert got["verdict"].to_dict() == {"a": "borne out", "b": "partly", "c": "not borne out", "d": "no data"}
-    assert got.loc["b", "held_on"] == "s/1" and got.loc["d", "benchmarks"] == 0
+    assert got["verdict"].to_dict() == {
+        "a": "borne out", "b": "partly", "c": "not borne out", "d": "no data", "e": "undecided"
+    }  # fmt: skip
+    assert got.loc["b", "held_on"] == "s/1" and got.loc["b", "benchmarks"] == 2 and got.loc["d", "benchmarks"] == 0
 
 
 def test_every_committed_finding_parses_and_names_its_protocols_registered_proxies():

@@ -3,7 +3,8 @@
 A protocol may list ``findings``: a claim in the paper's words, where it is stated, and a rule that decides it
 from the report's own tables. Each rule is evaluated per benchmark (space, dataset) the report covers; the
 finding is *borne out* where it holds on every benchmark with data, *partly* where it holds on some, *not borne
-out* where it holds on none, and *no data* where no benchmark has what the rule needs. Every row carries its
+out* where it holds on none, *undecided* where the intervals cannot tell on any benchmark, and *no data* where
+no benchmark has what the rule needs. Every row carries its
 evidence (the numbers the rule compared), so a reader can check the verdict without rerunning anything.
 
 Rule kinds (``rule: {kind: ..., ...}``):
@@ -11,7 +12,8 @@ Rule kinds (``rule: {kind: ..., ...}``):
 - ``beats_most``: each of ``proxies`` has a mean ``metric`` (kendall | spearman, over the scoring seeds, on the
   ``top`` fraction of cells) at least as high as more than half of the other proxies on that benchmark.
 - ``collapses_on_top``: every proxy whose all-cells ``metric`` is at least ``min_all`` keeps less than
-  ``ratio`` of it on the ``top`` fraction (e.g. top 5%: rho 0.80 -> 0.20 is a collapse at ratio 0.5).
+  ``ratio`` of it on the ``top`` fraction (e.g. top 5%: rho 0.80 -> 0.20 is a collapse at ratio 0.5), judged by
+  the top fraction's 95% interval: *undecided* where it straddles the line.
 - ``picks_better``: the architecture each of ``proxies`` ranks first has a ground truth at least as high as the
   one each of ``than`` ranks first (mean over seeds), on the cells every one of them scored.
 """
@@ -29,6 +31,7 @@ import pandas as pd
 from nasprox.core import NasproxError, proxy_of_column
 
 FINDING_KINDS = ("beats_most", "collapses_on_top", "picks_better")
+UNDECIDED = "undecided"  # the numbers cannot tell (an interval across the rule's line)
 METRICS = ("kendall", "spearman")
 FINDINGS_COLUMNS = ["finding", "claim", "source", "benchmark", "holds", "evidence"]
 VERDICT_COLUMNS = ["finding", "claim", "source", "verdict", "benchmarks", "held_on"]
@@ -129,22 +132,33 @@ def _beats_most(finding: Finding, rows: pd.DataFrame) -> tuple[bool | None, str]
     return holds, "; ".join(parts) + f" (best other: {best} {values[best]:.3f})"
 
 
-def _collapses(finding: Finding, all_rows: pd.DataFrame, top_rows: pd.DataFrame) -> tuple[bool | None, str]:
-    whole = dict(zip(all_rows["proxy"], all_rows[finding.metric].astype(float), strict=True))
-    top = dict(zip(top_rows["proxy"], top_rows[finding.metric].astype(float), strict=True))
-    judged = [p for p in whole if p in top and math.isfinite(whole[p]) and math.isfinite(top[p])]
+def _collapses(finding: Finding, all_rows: pd.DataFrame, top_rows: pd.DataFrame) -> tuple[bool | str | None, str]:
+    """Decided with the top fraction's 95% interval (a 5% slice of 500 cells is 25 cells): a proxy collapses when
+    the interval's upper end is below ``ratio`` x its all-cells value, keeps its ranking when the lower end is at or
+    above it, and is undecided in between (or without an interval)."""
+    m = finding.metric
+    whole = dict(zip(all_rows["proxy"], all_rows[m].astype(float), strict=True))
+    top = {
+        p: (float(r[m]), float(r[f"{m}_lo"]), float(r[f"{m}_hi"])) for p, r in top_rows.set_index("proxy").iterrows()
+    }
+    judged = [p for p in whole if p in top and math.isfinite(whole[p]) and math.isfinite(top[p][0])]
     judged = [p for p in judged if whole[p] >= finding.min_all]
     if not judged:
         return None, "no data"
-    kept = [p for p in judged if top[p] >= finding.ratio * whole[p]]
-    worst = max(judged, key=lambda p: top[p] / whole[p])
-    evidence = (
-        f"{len(judged) - len(kept)} of {len(judged)} proxies keep < {finding.ratio:g} of their all-cells "
-        f"{finding.metric}; most kept: {worst} {whole[worst]:.3f} -> {top[worst]:.3f}"
-    )
+    kept = [p for p in judged if top[p][1] >= finding.ratio * whole[p]]
+    collapsed = [p for p in judged if top[p][2] < finding.ratio * whole[p]]
+    unclear = [p for p in judged if p not in kept and p not in collapsed]
+
+    def shown(p: str) -> str:
+        return f"{p} {whole[p]:.2f} -> {top[p][0]:.2f} [{top[p][1]:.2f}, {top[p][2]:.2f}]"
+
+    parts = [f"{len(collapsed)} of {len(judged)} collapse below {finding.ratio:g} x their all-cells {m}"]
     if kept:
-        evidence += f"; not collapsing: {', '.join(kept)}"
-    return not kept, evidence
+        parts.append(f"keep it: {', '.join(map(shown, kept))}")
+    if unclear:
+        parts.append(f"undecided (interval across the line): {', '.join(map(shown, unclear))}")
+    holds: bool | str = False if kept else (True if not unclear else UNDECIDED)
+    return holds, "; ".join(parts)
 
 
 def _best_ranked(finding: Finding, sub: pd.DataFrame, columns: tuple[str, ...], gt: np.ndarray):
@@ -204,25 +218,30 @@ def evaluate_findings(
     return pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
 
 
-def _row(finding: Finding, benchmark: str, holds: bool | None, evidence: str) -> dict[str, object]:
+def _row(finding: Finding, benchmark: str, holds: bool | str | None, evidence: str) -> dict[str, object]:
+    if isinstance(holds, str):
+        said = holds
+    else:
+        said = "no data" if holds is None else ("yes" if holds else "no")
     return {
         "finding": finding.id,
         "claim": finding.claim,
         "source": finding.source,
         "benchmark": benchmark,
-        "holds": "no data" if holds is None else ("yes" if holds else "no"),
+        "holds": said,
         "evidence": evidence,
     }
 
 
 def verdicts(per_benchmark: pd.DataFrame) -> pd.DataFrame:
-    """One row per finding: borne out | partly | not borne out | no data, and where it held."""
+    """One row per finding: borne out | partly | not borne out | undecided | no data, and where it held. Benchmarks
+    where the rule is undecided count for neither side."""
     rows = []
     for fid, group in per_benchmark.groupby("finding", sort=False):
-        judged = group[group["holds"] != "no data"]
+        judged = group[group["holds"].isin(["yes", "no"])]
         held = judged[judged["holds"] == "yes"]["benchmark"].tolist()
         if judged.empty:
-            verdict = "no data"
+            verdict = UNDECIDED if (group["holds"] == UNDECIDED).any() else "no data"
         elif len(held) == len(judged):
             verdict = "borne out"
         elif held:
