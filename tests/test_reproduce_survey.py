@@ -263,3 +263,27 @@ def test_seed_summary_reads_each_proxy_on_its_own_cells_only(tmp_path):
         expected = correlate_top(score[keep], acc[keep], fraction, "spearman")
         assert summary.loc[fraction, "spearman"] == pytest.approx(expected)
     assert summary.loc[0.25, "n_top"] == 10 and summary.loc[1.0, "n_used"] == 40
+
+
+def test_a_partly_scored_seed_is_left_out_of_the_mean_and_named(tmp_path):
+    """Seed 2 scored 5 of 60 cells (a run still going): the summary is seeds 0 and 1 alone, and says so."""
+    from nasprox.report.seeds import seed_summary
+    from nasprox.stats import correlate_top, load_results
+
+    rng = np.random.default_rng(3)
+    acc = rng.uniform(0, 100, 60)
+    rows = []
+    for seed, n in ((0, 60), (1, 58), (2, 5)):
+        score = acc + rng.normal(0, 25, 60)
+        for i in range(n):
+            rows.append(
+                dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1",
+                     seed=seed, data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
+            )  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    row = seed_summary(table, [1.0], bootstrap=0).iloc[0]
+    sub = table.frame
+    per_seed = [correlate_top(sub[f"p@seed={s}"], sub["gt_test_acc"], 1.0, "spearman") for s in (0, 1)]
+    assert row["seeds"] == 2 and row["spearman"] == pytest.approx(np.mean(per_seed))  # seed 1's 58 of 60 count
+    assert row["seeds_left_out"] == "seed=2 (5 of 60 cells)"

@@ -4,7 +4,8 @@
 on the top fraction of the cells by the target (1.0: all cells), computed at every scoring seed
 (``proxy@seed=N`` columns of ``load_results(keep_settings_apart=True)``, or the one plain column), then their
 mean, standard deviation over the seeds and a 95% interval: a t-interval of the mean over the seeds, or, with
-one seed, a bootstrap over the cells.
+one seed, a bootstrap over the cells. A seed that scored fewer than 90% of the cells the best-covered seed scored
+(a run still going, or stopped) is left out of the mean and named in ``seeds_left_out``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from nasprox.core import NasproxError, proxy_of_column
+from nasprox.core import SETTING_SEPARATOR, NasproxError, proxy_of_column
 from nasprox.report.published import seed_columns
 from nasprox.stats import correlate_top, target_values
 from nasprox.stats.bootstrap import bootstrap_ci
@@ -37,6 +38,7 @@ SEED_SUMMARY_COLUMNS = [
     "n_top",
     "n_used",
     "seeds",
+    "seeds_left_out",
     "kendall",
     "kendall_sd",
     "kendall_lo",
@@ -62,6 +64,29 @@ def _interval(values: np.ndarray) -> tuple[float, float, float, float]:
     sd = float(values.std(ddof=1))
     half = float(student_t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values)))
     return mean, sd, mean - half, mean + half
+
+
+COMPLETE_SHARE = 0.9  # a scoring seed with fewer scored cells than this share of the best-covered seed is partial
+
+
+def _complete_seeds(
+    columns: list[str], scores: list[np.ndarray], truth: np.ndarray
+) -> tuple[list[str], list[np.ndarray], str]:
+    """The seeds that scored (nearly) the cells the best-covered seed did: a seed still being scored (or stopped
+    early) would otherwise enter the mean over seeds with a correlation over a handful of cells. Returns the kept
+    columns and scores, and what was left out, e.g. 'seed=1 (11 of 500 cells)' ('' when nothing)."""
+    counts = [int((np.isfinite(s) & np.isfinite(truth)).sum()) for s in scores]
+    if not counts or max(counts) == 0:
+        return columns, scores, ""
+    keep = [n >= COMPLETE_SHARE * max(counts) for n in counts]
+    left = [
+        f"{c.split(SETTING_SEPARATOR, 1)[-1]} ({n} of {max(counts)} cells)"
+        for c, n, k in zip(columns, counts, keep, strict=True)
+        if not k
+    ]
+    kept_columns = [c for c, k in zip(columns, keep, strict=True) if k]
+    kept_scores = [s for s, k in zip(scores, keep, strict=True) if k]
+    return kept_columns, kept_scores, "; ".join(left)
 
 
 def seed_summary(
@@ -93,6 +118,7 @@ def seed_summary(
                 outside = ~sub["arch"].isin(list(own)).to_numpy()
                 scores = [np.where(outside, np.nan, s) for s in scores]
                 truth = np.where(outside, np.nan, gt)
+            columns, scores, left_out = _complete_seeds(columns, scores, truth)
             for fraction in fractions:
                 mask = top_fraction_mask(truth, fraction)
                 row: dict[str, object] = {
@@ -104,6 +130,7 @@ def seed_summary(
                     "n_top": int(mask.sum()),
                     "n_used": min(finite_pairs(s[mask], truth[mask]).n for s in scores),
                     "seeds": len(columns),
+                    "seeds_left_out": left_out,
                     "interval": "t over seeds" if len(columns) >= 2 else f"bootstrap over cells ({bootstrap})",
                 }
                 for method in ("kendall", "spearman"):
