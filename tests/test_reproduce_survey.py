@@ -287,3 +287,28 @@ def test_a_partly_scored_seed_is_left_out_of_the_mean_and_named(tmp_path):
     per_seed = [correlate_top(sub[f"p@seed={s}"], sub["gt_test_acc"], 1.0, "spearman") for s in (0, 1)]
     assert row["seeds"] == 2 and row["spearman"] == pytest.approx(np.mean(per_seed))  # seed 1's 58 of 60 count
     assert row["seeds_left_out"] == "seed=2 (5 of 60 cells)"
+
+
+def test_the_seed_mean_interval_resamples_cells_not_only_seeds(tmp_path):
+    """Two seeds giving the same scores (synflow: data-free, the same at every seed) have no spread over seeds, but
+    a 40-cell sample leaves the correlation uncertain: the interval is a bootstrap over the cells of the seed mean,
+    and only without a bootstrap the t-interval over seeds (zero width here)."""
+    from nasprox.report.seeds import seed_summary
+    from nasprox.stats import load_results
+
+    rng = np.random.default_rng(4)
+    acc = rng.uniform(0, 100, 40)
+    score = acc + rng.normal(0, 40, 40)
+    rows = [
+        dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1", seed=seed,
+             data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
+        for seed in (0, 1) for i in range(40)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    boot = seed_summary(table, [1.0], bootstrap=200).iloc[0]
+    assert boot["spearman_sd"] == 0 and boot["spearman_hi"] - boot["spearman_lo"] > 0.1
+    assert boot["spearman_lo"] < boot["spearman"] < boot["spearman_hi"]
+    assert boot["interval"] == "bootstrap over cells (200) of the seed mean"
+    plain = seed_summary(table, [1.0], bootstrap=0).iloc[0]
+    assert plain["spearman_lo"] == plain["spearman_hi"] == plain["spearman"] and plain["interval"] == "t over seeds"
