@@ -172,8 +172,9 @@ def seed_summary_bars(
         for j, proxy in enumerate(order):  # a proxy the protocol names but nobody scored here: said, not blank
             if not scored.get(proxy, False):
                 ax.text(j, 0.05, "n/a", ha="center", va="bottom", fontsize=6, color="grey", rotation=90)
-        seeds = int(panel["seeds"].max()) if "seeds" in panel else 1
-        ax.set_title(f"{space} / {dataset} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=9)
+        low, high = (int(panel["seeds"].min()), int(panel["seeds"].max())) if "seeds" in panel else (1, 1)
+        seeds = f"{high} seed{'s' if high != 1 else ''}" if low == high else f"{low}-{high} seeds per proxy"
+        ax.set_title(f"{space} / {dataset} ({seeds})", fontsize=9)
         ax.set_xticks(x)
         ax.set_xticklabels(order, rotation=45, ha="right", fontsize=7)
         ax.axhline(0, color="grey", linewidth=0.5)
