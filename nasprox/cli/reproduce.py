@@ -163,7 +163,7 @@ def reproduce(
 
         # with --sample / --arch-list, the seed summary and findings read each proxy on the protocol's own cells
         # only (the CSVs also hold cells other protocols scored: #params on all 15,625, grad_norm on 500)
-        sampled = sample is not None or bool(listed)
+        sampled = (sample is not None or bool(listed)) and bool(proto.top or proto.findings)  # read only by those
         runs_of_report = protocol_runs(proto, sample, out, wanted_ds, None, None, listed, slow_cells) if sampled else []
         arch_lists = {space: path for space in listed if (path := inputs.arch_list(space)) is not None}
         extra = _ReportOptions(
