@@ -95,23 +95,27 @@ def test_per_space_population():
     assert pops["zero-shot-survey", "Table 5", "transnas-micro"][0] == 4096
 
 
+def _seeded_table(tmp_path, scores_by_seed: dict[int, np.ndarray], acc: np.ndarray):
+    """A result table of one proxy 'p' on toy cells a0, a1, ...: seed -> its scores of the first len(scores) cells."""
+    from nasprox.stats import load_results
+
+    rows = [
+        dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1", seed=seed,
+             data_config="x", score=value, status="ok", error="", gt_test_acc=acc[i])
+        for seed, scores in scores_by_seed.items() for i, value in enumerate(scores)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    return load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+
+
 def test_seed_summary_means_over_seeds(tmp_path):
     """Two seeds of one proxy: the summary's value is the mean of the per-seed correlations."""
     from nasprox.report.seeds import seed_summary
-    from nasprox.stats import correlate_top, load_results
+    from nasprox.stats import correlate_top
 
     rng = np.random.default_rng(1)
     acc = rng.uniform(0, 100, 60)
-    rows = []
-    for seed in (0, 1):
-        score = acc + rng.normal(0, 20 * (seed + 1), 60)
-        for i in range(60):
-            rows.append(
-                dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1",
-                     seed=seed, data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
-            )  # fmt: skip
-    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
-    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    table = _seeded_table(tmp_path, {seed: acc + rng.normal(0, 20 * (seed + 1), 60) for seed in (0, 1)}, acc)
     summary = seed_summary(table, [1.0, 0.5], bootstrap=100).set_index("top")
     sub = table.frame
     for fraction in (1.0, 0.5):
@@ -244,18 +248,12 @@ def test_a_space_with_its_own_sample_draws_it_and_seeds_pick_scoring_seeds(tmp_p
 def test_seed_summary_reads_each_proxy_on_its_own_cells_only(tmp_path):
     """With `cells`, rows outside a proxy's cells are neither correlated nor counted in its top fraction."""
     from nasprox.report.seeds import seed_summary
-    from nasprox.stats import correlate_top, load_results
+    from nasprox.stats import correlate_top
 
     rng = np.random.default_rng(2)
     acc = rng.uniform(0, 100, 80)
     score = acc + rng.normal(0, 30, 80)
-    rows = [
-        dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1", seed=0,
-             data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
-        for i in range(80)
-    ]  # fmt: skip
-    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
-    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    table = _seeded_table(tmp_path, {0: score}, acc)
     own = frozenset(f"a{i}" for i in range(0, 80, 2))
     summary = seed_summary(table, [1.0, 0.25], bootstrap=0, cells={("toy-space", "c", "p"): own}).set_index("top")
     keep = np.arange(0, 80, 2)
@@ -268,20 +266,13 @@ def test_seed_summary_reads_each_proxy_on_its_own_cells_only(tmp_path):
 def test_a_partly_scored_seed_is_left_out_of_the_mean_and_named(tmp_path):
     """Seed 2 scored 5 of 60 cells (a run still going): the summary is seeds 0 and 1 alone, and says so."""
     from nasprox.report.seeds import seed_summary
-    from nasprox.stats import correlate_top, load_results
+    from nasprox.stats import correlate_top
 
     rng = np.random.default_rng(3)
     acc = rng.uniform(0, 100, 60)
-    rows = []
-    for seed, n in ((0, 60), (1, 58), (2, 5)):
-        score = acc + rng.normal(0, 25, 60)
-        for i in range(n):
-            rows.append(
-                dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1",
-                     seed=seed, data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
-            )  # fmt: skip
-    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
-    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    table = _seeded_table(
+        tmp_path, {seed: (acc + rng.normal(0, 25, 60))[:n] for seed, n in ((0, 60), (1, 58), (2, 5))}, acc
+    )
     row = seed_summary(table, [1.0], bootstrap=0).iloc[0]
     sub = table.frame
     per_seed = [correlate_top(sub[f"p@seed={s}"], sub["gt_test_acc"], 1.0, "spearman") for s in (0, 1)]
@@ -294,18 +285,11 @@ def test_the_seed_mean_interval_resamples_cells_not_only_seeds(tmp_path):
     a 40-cell sample leaves the correlation uncertain: the interval is a bootstrap over the cells of the seed mean,
     and only without a bootstrap the t-interval over seeds (zero width here)."""
     from nasprox.report.seeds import seed_summary
-    from nasprox.stats import load_results
 
     rng = np.random.default_rng(4)
     acc = rng.uniform(0, 100, 40)
     score = acc + rng.normal(0, 40, 40)
-    rows = [
-        dict(space="toy-space", arch_index=i, arch=f"a{i}", dataset="c", proxy="p", proxy_version="1", seed=seed,
-             data_config="x", score=score[i], status="ok", error="", gt_test_acc=acc[i])
-        for seed in (0, 1) for i in range(40)
-    ]  # fmt: skip
-    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
-    table = load_results([tmp_path / "r.csv"], keep_settings_apart=True)
+    table = _seeded_table(tmp_path, {0: score, 1: score}, acc)
     boot = seed_summary(table, [1.0], bootstrap=200).iloc[0]
     assert boot["spearman_sd"] == 0 and boot["spearman_hi"] - boot["spearman_lo"] > 0.1
     assert boot["spearman_lo"] < boot["spearman"] < boot["spearman_hi"]
