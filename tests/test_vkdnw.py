@@ -265,42 +265,30 @@ def test_the_engine_shares_the_spectrum_and_scores_as_separate_runs(monkeypatch)
     assert math.floor(together["vkdnw_single"]) == 21 + 45 * 1
 
 
+def _recipe_csv(tmp_path, scores: dict, n: int):
+    """A result CSV of the first ``n`` NATS-TSS cells with ``scores`` (proxy -> n values), for a recipe."""
+    rows = [
+        {"space": "nats-tss", "arch_index": i, "arch": key, "dataset": "cifar10", "proxy": proxy, "proxy_version": "1",
+         "seed": 0, "data_config": "x", "score": float(scores[proxy][i]), "status": "ok", "error": "", "seconds": 0.1,
+         "peak_mem_mb": 1.0, "batch_size": 64, "device": "cpu", "gt_test_acc": 80.0 + i, "gt_valid_acc": "",
+         "gt_params": "", "gt_flops": ""}
+        for proxy in scores
+        for i, key in enumerate(nats_order()[:n])
+    ]  # fmt: skip
+    path = tmp_path / "r.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
 def test_vkdnw_agg_recipe_is_a_log_rank_sum_of_its_members(tmp_path):
     rng = np.random.default_rng(2)
     n = 10
     members = RECIPES["vkdnw_agg"].members
-    rows = []
-    for proxy in members:
-        for i, key in enumerate(nats_order()[:n]):
-            rows.append(
-                {
-                    "space": "nats-tss",
-                    "arch_index": i,
-                    "arch": key,
-                    "dataset": "cifar10",
-                    "proxy": proxy,
-                    "proxy_version": "1",
-                    "seed": 0,
-                    "data_config": "x",
-                    "score": float(rng.normal()),
-                    "status": "ok",
-                    "error": "",
-                    "seconds": 0.1,
-                    "peak_mem_mb": 1.0,
-                    "batch_size": 64,
-                    "device": "cpu",
-                    "gt_test_acc": 80.0 + i,
-                    "gt_valid_acc": "",
-                    "gt_params": "",
-                    "gt_flops": "",
-                }
-            )
-    frame = pd.DataFrame(rows)
-    path = tmp_path / "r.csv"
-    frame.to_csv(path, index=False)
+    scores = {proxy: [float(rng.normal()) for _ in range(n)] for proxy in members}
+    path = _recipe_csv(tmp_path, scores, n)
     res = build_ensembles([path], proxies=None, methods=[], recipe_name="vkdnw_agg")
     out = res.rows[res.rows["proxy"] == "ensemble:vkdnw_agg"]
-    want = sum(np.log(sps.rankdata(frame[frame["proxy"] == m]["score"].to_numpy()) / n) for m in members)
+    want = sum(np.log(sps.rankdata(scores[m]) / n) for m in members)
     got = out.assign(i=out["arch_index"].astype(int)).sort_values("i")["score"].astype(float).to_numpy()
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
@@ -339,33 +327,7 @@ def test_vkdnw_agg_ranks_as_the_authors_get_scores(tmp_path):
         "az_trainability": other["trainability"],
         "az_complexity": flops,
     }
-    rows = [
-        {
-            "space": "nats-tss",
-            "arch_index": i,
-            "arch": key,
-            "dataset": "cifar10",
-            "proxy": proxy,
-            "proxy_version": "1",
-            "seed": 0,
-            "data_config": "x",
-            "score": float(scores[proxy][i]),
-            "status": "ok",
-            "error": "",
-            "seconds": 0.1,
-            "peak_mem_mb": 1.0,
-            "batch_size": 64,
-            "device": "cpu",
-            "gt_test_acc": 80.0 + i,
-            "gt_valid_acc": "",
-            "gt_params": "",
-            "gt_flops": "",
-        }
-        for proxy in scores
-        for i, key in enumerate(nats_order()[:n])
-    ]
-    path = tmp_path / "r.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
+    path = _recipe_csv(tmp_path, scores, n)
     res = build_ensembles([path], proxies=None, methods=[], recipe_name="vkdnw_agg")
     out = res.rows[res.rows["proxy"] == "ensemble:vkdnw_agg"]
     got = out.assign(i=out["arch_index"].astype(int)).sort_values("i")["score"].astype(float).to_numpy()
